@@ -1,0 +1,1 @@
+"""Runnable node programs and example handlers."""

@@ -1,0 +1,37 @@
+"""prsm_tasks: a distributed task queue for peer nodes on NATS JetStream."""
+
+from prsm_tasks.client.native import Client
+from prsm_tasks.errors import (
+    InvalidTaskDataError,
+    PayloadTooLargeError,
+    PrsmError,
+    ServiceUnavailableError,
+    TaskAlreadyFinishedError,
+    TaskNotFoundError,
+    TaskTimeoutError,
+    ValidationError,
+)
+from prsm_tasks.handlers import Cancelled, Fail, Retry, TaskContext, handler
+from prsm_tasks.models import TaskRecord, TaskSpec, TaskStatus
+from prsm_tasks.node import Node
+
+__all__ = [
+    "Cancelled",
+    "Client",
+    "Fail",
+    "InvalidTaskDataError",
+    "Node",
+    "PayloadTooLargeError",
+    "PrsmError",
+    "Retry",
+    "ServiceUnavailableError",
+    "TaskAlreadyFinishedError",
+    "TaskContext",
+    "TaskNotFoundError",
+    "TaskRecord",
+    "TaskSpec",
+    "TaskStatus",
+    "TaskTimeoutError",
+    "ValidationError",
+    "handler",
+]

@@ -1,0 +1,1 @@
+"""The asyncio actors of a peer node: each owns its state and is restarted by its supervisor."""

@@ -1,0 +1,521 @@
+"""Runner: one task from claim to final write.
+
+claim (CAS enqueued -> processing, using the revision the work message carries) -> started
+event -> handler under timeout, with lease renewal, cancel and coalesced progress -> final
+CAS -> event -> ack (or nak with backoff for a retry). A lost CAS at any point means someone
+else (a canceller, a peer that took over) owns the record now, and this runner steps aside.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+import random
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic
+import structlog
+from nats.aio.msg import Msg
+
+from prsm_tasks import models, wire
+from prsm_tasks.errors import (
+    InvalidTaskDataError,
+    PrsmError,
+    ServiceUnavailableError,
+    TaskNotFoundError,
+    TransitionConflictError,
+    ValidationError,
+)
+from prsm_tasks.handlers import Cancelled, Fail, HandlerRegistry, HandlerSpec, Retry, TaskContext
+from prsm_tasks.models import ErrorInfo, TaskRecord, TaskStatus
+from prsm_tasks.store.events import EventPublisher, event_payload
+from prsm_tasks.store.tasks import TaskStore, decode_record
+
+log = structlog.get_logger("prsm.runner")
+
+NO_HANDLER_RETRY_S = 5.0
+FINAL_WRITE_PATIENCE_S = 120.0
+
+
+@dataclass(kw_only=True)
+class RunnerDeps:
+    """What every runner of one node shares."""
+
+    node_id: str
+    store: TaskStore
+    events: EventPublisher
+    registry: HandlerRegistry
+    executor: concurrent.futures.ThreadPoolExecutor
+    running: dict[str, Runner]
+    lease_s: float
+    retry_base_s: float
+    retry_max_s: float
+    max_result_bytes: int
+    progress_record_interval_s: float
+    progress_event_interval_s: float
+    on_progress: Callable[[Runner], None]
+    counters: dict[str, int]
+
+
+def error_info(exc: BaseException) -> ErrorInfo:
+    return ErrorInfo(
+        type=type(exc).__name__,
+        message=str(exc) or type(exc).__name__,
+        traceback="".join(traceback.format_exception(exc))[-8000:],
+    )
+
+
+def retry_delay_s(retry_count: int, *, base_s: float, max_s: float) -> float:
+    """Exponential backoff with full jitter around the nominal delay (0.5x .. 1.5x)."""
+    nominal = min(max_s, base_s * (2**retry_count))
+    return nominal * random.uniform(0.5, 1.5)
+
+
+def delivery_count(msg: Msg) -> int:
+    """How many times JetStream delivered this message ($JS.ACK.<stream>.<consumer>.<n>...)."""
+    return int(msg.reply.split(".")[4])
+
+
+def encode_result(result: Any, *, max_bytes: int) -> Any:
+    if isinstance(result, pydantic.BaseModel):
+        result = result.model_dump(mode="json")
+    wire.pack_checked(result, what="handler result", field="result", max_bytes=max_bytes)
+    return result
+
+
+class Runner:
+    def __init__(self, msg: Msg, deps: RunnerDeps) -> None:
+        self.msg = msg
+        self.deps = deps
+        self.task_id = ""
+        self.record: TaskRecord | None = None
+        self.rev = 0
+        self.ctx: TaskContext | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.cancel_requested = False
+        self.lease_renewed_at = time.monotonic()
+        # progress, coalesced: the latest value/text, and texts not yet published
+        self.progress_value: float | None = None
+        self.progress_text: str | None = None
+        self.pending_texts: list[tuple[str, float | None]] = []
+        self.progress_dirty = False
+        self.progress_dirty_record = False
+        self.progress_event_at = 0.0
+        self.progress_record_at = 0.0
+        self._write_lock: asyncio.Lock | None = None
+        self._thread_future: concurrent.futures.Future[Any] | None = None
+
+    # --- signals from the node ------------------------------------------------------------
+
+    def request_cancel(self) -> None:
+        self.cancel_requested = True
+        if self.ctx is not None:
+            self.ctx.mark_cancelled()
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+    def note_progress(self, value: float | None, text: str | None) -> None:
+        if self.record is None or self.record.is_final:
+            return
+        if value is not None:
+            self.progress_value = value
+        if text is not None and text != self.progress_text:
+            self.progress_text = text
+            self.pending_texts.append((text, self.progress_value))
+        self.progress_dirty = True
+        self.deps.on_progress(self)
+
+    async def renew_lease(self) -> None:
+        self.lease_renewed_at = time.monotonic()
+        await self.msg.in_progress()
+
+    # --- the run ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            rev, record_bytes = wire.decode_work(self.msg.data)
+            record = decode_record(record_bytes)
+        except Exception as exc:  # not ours to run: a corrupt message must not loop forever
+            log.error("work_message_unreadable", error=repr(exc))
+            await self.msg.term()
+            return
+        self.task_id = record.task_id
+        deps = self.deps
+        spec = deps.registry.lookup(record.queue_name, record.task_type)
+        if spec is None:
+            log.warning(
+                "no_handler",
+                task_id=record.task_id,
+                queue=record.queue_name,
+                task_type=record.task_type,
+            )
+            await self.msg.nak(delay=NO_HANDLER_RETRY_S)
+            return
+        other = deps.running.get(record.task_id)
+        if other is not None:
+            # our own lease lapsed and the message came back to us: keep the newer token
+            other.msg = self.msg
+            return
+        deps.running[record.task_id] = self  # before the claim, so no cancel signal is missed
+        try:
+            if not await self._claim(record, rev):
+                return
+            await self._execute(spec)
+        finally:
+            if deps.running.get(self.task_id) is self:
+                del deps.running[self.task_id]
+
+    async def _claim(self, record: TaskRecord, rev: int) -> bool:
+        deps = self.deps
+        now = time.time()
+        if record.status is TaskStatus.ENQUEUED and (
+            record.not_before is None or record.not_before <= now
+        ):
+            claimed = models.claim(record, node_id=deps.node_id, now=now)
+            try:
+                self.rev = await deps.store.put(claimed, last_rev=rev)
+            except TransitionConflictError:
+                return await self._claim_current()
+            self.record = claimed
+            return True
+        return await self._claim_current()
+
+    async def _claim_current(self) -> bool:
+        """The message's revision is stale (a retry, a redelivery, a cancel): read and decide."""
+        deps = self.deps
+        for _ in range(8):
+            try:
+                record, rev = await deps.store.get(self.task_id)
+            except TaskNotFoundError:
+                await self.msg.ack()  # the record was deleted: nothing to run
+                return False
+            now = time.time()
+            if record.is_final or record.status in (TaskStatus.WAITING, TaskStatus.SCHEDULED):
+                await self.msg.ack()
+                return False
+            if record.status is TaskStatus.ENQUEUED:
+                if record.not_before is not None and record.not_before > now + 0.05:
+                    await self.msg.nak(delay=record.not_before - now)
+                    return False
+                claimed = models.claim(record, node_id=deps.node_id, now=now)
+            elif delivery_count(self.msg) == 1:
+                # a second work message for a task already claimed (an idempotent re-publish
+                # after the duplicate window): the claimed one is the real one
+                await self.msg.ack()
+                return False
+            else:
+                # processing elsewhere, yet JetStream redelivered: that node's lease lapsed
+                claimed = models.take_over(record, node_id=deps.node_id, now=now)
+            try:
+                self.rev = await deps.store.put(claimed, last_rev=rev)
+            except TransitionConflictError:
+                continue
+            self.record = claimed
+            if claimed.status is TaskStatus.FAILED:
+                log.warning("task_lost_too_often", task_id=self.task_id)
+                await self._publish(
+                    "task_failed",
+                    claimed,
+                    {"error": claimed.error.message, "error_type": "NodeLost"},
+                )
+                await self.msg.ack()
+                return False
+            if record.status is TaskStatus.PROCESSING:
+                log.info(
+                    "task_taken_over",
+                    task_id=self.task_id,
+                    lost_node=record.worker_node,
+                    attempt=claimed.attempt,
+                )
+            return True
+        log.warning("claim_gave_up", task_id=self.task_id)
+        return False
+
+    async def _execute(self, spec: HandlerSpec) -> None:
+        record = self.record
+        assert record is not None
+        deps = self.deps
+        await self._publish("task_started", record, {})
+        loop = asyncio.get_running_loop()
+        self.ctx = TaskContext(
+            task_id=record.task_id,
+            queue=record.queue_name,
+            task_type=record.task_type,
+            attempt=record.attempt,
+            node_id=deps.node_id,
+            report_progress=self.note_progress,
+            loop=loop,
+        )
+        if self.cancel_requested:  # the cancel arrived while we were claiming
+            await self._finish_cancelled()
+            return
+        self.task = asyncio.current_task()
+        timeout = asyncio.timeout(record.timeout_seconds)
+        try:
+            kwargs = spec.bind(record.task_data)
+            async with timeout:
+                if spec.is_async:
+                    result = await spec.func(self.ctx, **kwargs)
+                else:
+                    result = await self._run_in_thread(spec, kwargs)
+            result = encode_result(result, max_bytes=deps.max_result_bytes)
+        except asyncio.CancelledError:
+            if not self.cancel_requested:
+                raise  # the node is shutting down: the caller hands the task back
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            await self._finish_cancelled()
+            return
+        except Cancelled:
+            await self._finish_cancelled()
+            return
+        except TimeoutError as exc:
+            if not timeout.expired():
+                await self._retry_or_fail(exc, delay_s=None)
+                return
+            if self.ctx is not None:
+                self.ctx.mark_cancelled()
+            await self._retry_or_fail(
+                TimeoutError(f"task exceeded its timeout of {record.timeout_seconds} s"),
+                delay_s=None,
+                timed_out=True,
+            )
+            return
+        except Retry as exc:
+            await self._retry_or_fail(exc, delay_s=exc.delay)
+            return
+        except (Fail, InvalidTaskDataError, ValidationError) as exc:
+            await self._fail(exc)
+            return
+        except Exception as exc:  # the handler's own failure: it becomes the task's error
+            await self._retry_or_fail(exc, delay_s=None)
+            return
+        finally:
+            self.task = None
+            await self._wait_for_thread()
+        await self._complete(result)
+
+    async def _run_in_thread(self, spec: HandlerSpec, kwargs: dict[str, Any]) -> Any:
+        call = functools.partial(spec.func, self.ctx, **kwargs)
+        self._thread_future = self.deps.executor.submit(call)
+        return await asyncio.wrap_future(self._thread_future)
+
+    async def _wait_for_thread(self) -> None:
+        """A thread cannot be killed: its slot stays taken until it notices and returns."""
+        future, self._thread_future = self._thread_future, None
+        if future is None or future.done():
+            return
+        if self.ctx is not None:
+            self.ctx.mark_cancelled()
+        await asyncio.shield(asyncio.wrap_future(future))
+
+    # --- outcomes --------------------------------------------------------------------------
+
+    async def _complete(self, result: Any) -> None:
+        record = self.record
+        assert record is not None
+        now = time.time()
+        done = models.complete(self._with_progress(record), result=result, now=now)
+        if await self._write(done):
+            self.deps.counters["completed"] += 1
+            await self._publish("task_completed", done, {"result": result})
+            await self.msg.ack()
+
+    async def _fail(self, exc: BaseException, *, timed_out: bool = False) -> None:
+        record = self.record
+        assert record is not None
+        status = TaskStatus.TIMEOUT if timed_out else TaskStatus.FAILED
+        info = error_info(exc)
+        final = models.finish_unsuccessfully(
+            self._with_progress(record), status=status, error=info, now=time.time()
+        )
+        if await self._write(final):
+            self.deps.counters["failed"] += 1
+            event = "task_timeout" if timed_out else "task_failed"
+            await self._publish(event, final, {"error": info.message, "error_type": info.type})
+            await self.msg.ack()
+
+    async def _retry_or_fail(
+        self, exc: BaseException, *, delay_s: float | None, timed_out: bool = False
+    ) -> None:
+        record = self.record
+        assert record is not None
+        if record.retry_count >= record.max_retries:
+            await self._fail(exc, timed_out=timed_out)
+            return
+        deps = self.deps
+        if delay_s is None:
+            delay_s = retry_delay_s(
+                record.retry_count, base_s=deps.retry_base_s, max_s=deps.retry_max_s
+            )
+        now = time.time()
+        info = error_info(exc)
+        outcome = models.AttemptOutcome.TIMEOUT if timed_out else models.AttemptOutcome.FAILED
+        again = models.schedule_retry(
+            self._with_progress(record),
+            error=info,
+            now=now,
+            not_before=now + delay_s,
+            outcome=outcome,
+        )
+        if await self._write(again):
+            log.info(
+                "task_retrying",
+                task_id=record.task_id,
+                attempt=record.attempt,
+                delay_s=round(delay_s, 3),
+                error=info.message,
+            )
+            await self._publish(
+                "task_retrying",
+                record,
+                {
+                    "error": info.message,
+                    "error_type": info.type,
+                    "delay_seconds": delay_s,
+                    "retry_count": again.retry_count,
+                },
+            )
+            await self.msg.nak(delay=delay_s)
+
+    async def _finish_cancelled(self) -> None:
+        """The canceller already wrote `cancelled` (cancel wins); make sure, then let go."""
+        try:
+            record, rev = await self.deps.store.get(self.task_id)
+        except TaskNotFoundError:
+            await self.msg.ack()
+            return
+        if not record.is_final:
+            # cancelled by ctx without a recorded cancel (e.g. raise_if_cancelled misuse)
+            cancelled = models.cancel(record, now=time.time(), reason="cancelled by its handler")
+            try:
+                await self.deps.store.put(cancelled, last_rev=rev)
+            except TransitionConflictError:
+                return
+            await self._publish("task_cancelled", cancelled, {})
+        log.info("task_cancelled_while_running", task_id=self.task_id)
+        await self.msg.ack()
+
+    async def hand_back(self) -> None:
+        """Shutdown: the task goes back to the queue for a peer, not counted as a retry."""
+        record = self.record
+        if record is None or record.is_final:
+            await self.msg.nak()
+            return
+        back = models.hand_back(record, now=time.time())
+        # cancelled meanwhile, or NATS is gone: then the lease lapses and a peer decides
+        with contextlib.suppress(TransitionConflictError, ServiceUnavailableError):
+            await self.deps.store.put(back, last_rev=self.rev)
+        await self.msg.nak()
+
+    # --- writes ----------------------------------------------------------------------------
+
+    def _with_progress(self, record: TaskRecord) -> TaskRecord:
+        if self.progress_value is None and self.progress_text is None:
+            return record
+        return models.report_progress(record, value=self.progress_value, text=self.progress_text)
+
+    async def _write(self, new_record: TaskRecord) -> bool:
+        """CAS the final (or retry) record; keep trying while NATS is away.
+
+        False when we no longer own the task: cancelled meanwhile (cancel wins over a late
+        completion), or a peer took it over after our lease lapsed. Then we neither write
+        nor ack: the record already says what happened.
+        """
+        lock = self._write_lock
+        if lock is not None:
+            async with lock:
+                return await self._write_unlocked(new_record)
+        return await self._write_unlocked(new_record)
+
+    async def _write_unlocked(self, new_record: TaskRecord) -> bool:
+        deadline = time.monotonic() + FINAL_WRITE_PATIENCE_S
+        delay_s = 0.1
+        while True:
+            try:
+                self.rev = await self.deps.store.put(new_record, last_rev=self.rev)
+                self.record = new_record
+                return True
+            except TransitionConflictError:
+                return await self._lost_ownership()
+            except ServiceUnavailableError as exc:
+                if time.monotonic() > deadline:
+                    log.error("final_write_gave_up", task_id=self.task_id, error=exc.message)
+                    return False  # unacked: the lease lapses and the task runs again
+                log.warning("final_write_retrying", task_id=self.task_id, error=exc.message)
+                await asyncio.sleep(delay_s)
+                delay_s = min(2.0, delay_s * 2)
+
+    async def _lost_ownership(self) -> bool:
+        try:
+            record, _ = await self.deps.store.get(self.task_id)
+        except TaskNotFoundError:
+            await self.msg.ack()
+            return False
+        if record.status is TaskStatus.CANCELLED:
+            log.info("late_result_discarded", task_id=self.task_id)
+            await self.msg.ack()
+        else:
+            log.warning(
+                "claim_lost",
+                task_id=self.task_id,
+                status=str(record.status),
+                owner=record.worker_node,
+            )
+        return False
+
+    async def flush_progress(self, *, now_mono: float) -> None:
+        """Publish pending progress events and, at most every interval, the record's progress."""
+        record = self.record
+        if record is None or record.is_final or not self.progress_dirty:
+            return
+        deps = self.deps
+        texts, self.pending_texts = self.pending_texts, []
+        for text, value in texts:
+            await self._publish("progress_update", record, {"text": text, "value": value})
+        if not texts:
+            await self._publish(
+                "progress_update",
+                record,
+                {"text": self.progress_text, "value": self.progress_value},
+            )
+        self.progress_event_at = now_mono
+        self.progress_dirty = False
+        if now_mono - self.progress_record_at < deps.progress_record_interval_s:
+            self.progress_dirty_record = True
+            return
+        await self.write_progress_record(now_mono=now_mono)
+
+    async def write_progress_record(self, *, now_mono: float) -> None:
+        record = self.record
+        if record is None or record.is_final:
+            return
+        if self._write_lock is None:
+            self._write_lock = asyncio.Lock()
+        async with self._write_lock:
+            record = self.record
+            if record is None or record.is_final or record.status is not TaskStatus.PROCESSING:
+                return
+            updated = self._with_progress(record)
+            try:
+                self.rev = await self.deps.store.put(updated, last_rev=self.rev)
+            except (TransitionConflictError, ServiceUnavailableError):
+                return  # cancelled or taken over (the final write will find out), or NATS away
+            self.record = updated
+            self.progress_record_at = now_mono
+            self.progress_dirty_record = False
+
+    async def _publish(self, event_type: str, record: TaskRecord, data: dict[str, Any]) -> None:
+        try:
+            await self.deps.events.publish(
+                event_payload(record, event_type, now=time.time(), data=data)
+            )
+        except PrsmError as exc:
+            log.warning(
+                "event_publish_failed", task_id=record.task_id, event=event_type, error=exc.message
+            )

@@ -1,0 +1,253 @@
+"""Connecting to NATS, creating the JetStream topology, and mapping NATS errors.
+
+NATS exceptions stop here and in ``store/``: callers above see only the PrsmError tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.errors
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    KeyValueConfig,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+
+from prsm_tasks import wire
+from prsm_tasks.errors import ServiceUnavailableError
+from prsm_tasks.models import BANDS_HIGH_TO_LOW
+
+log = structlog.get_logger("prsm.bus")
+
+# nats-server's JetStream API error codes we act upon
+ERR_WRONG_LAST_SEQUENCE = 10071
+ERR_STREAM_NAME_IN_USE = 10058
+
+NATS_DOWN_ERRORS: tuple[type[BaseException], ...] = (
+    nats.errors.ConnectionClosedError,
+    nats.errors.NoServersError,
+    nats.errors.TimeoutError,
+    nats.errors.StaleConnectionError,
+    nats.errors.ConnectionDrainingError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.NoRespondersError,
+    nats.js.errors.NoStreamResponseError,
+    nats.js.errors.ServiceUnavailableError,
+    asyncio.TimeoutError,
+    OSError,
+)
+
+
+@contextlib.contextmanager
+def nats_errors_as_prsm(what: str) -> Any:
+    """Translate a NATS transport failure into ServiceUnavailableError at one boundary."""
+    try:
+        yield
+    except NATS_DOWN_ERRORS as exc:
+        raise ServiceUnavailableError(f"NATS unavailable while {what}: {exc!r}") from exc
+
+
+def normalise_servers(servers: str | Sequence[str]) -> list[str]:
+    if isinstance(servers, str):
+        servers = [part.strip() for part in servers.split(",")]
+    urls = [url for url in servers if url]
+    if not urls:
+        raise ServiceUnavailableError("no NATS server URL given")
+    return urls
+
+
+async def connect(
+    servers: str | Sequence[str],
+    *,
+    name: str,
+    connect_timeout_s: float = 5.0,
+    on_reconnected: Callable[[], Coroutine[Any, Any, None]] | None = None,
+) -> NatsClient:
+    """Open a connection that reconnects forever once it has connected."""
+    urls = normalise_servers(servers)
+
+    async def error_cb(exc: Exception) -> None:
+        log.warning("nats_error", connection=name, error=repr(exc))
+
+    async def disconnected_cb() -> None:
+        log.warning("nats_disconnected", connection=name)
+
+    async def reconnected_cb() -> None:
+        log.info("nats_reconnected", connection=name)
+        if on_reconnected is not None:
+            await on_reconnected()
+
+    try:
+        return await nats.connect(
+            servers=urls,
+            name=name,
+            connect_timeout=connect_timeout_s,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.25,
+            allow_reconnect=True,
+            error_cb=error_cb,
+            disconnected_cb=disconnected_cb,
+            reconnected_cb=reconnected_cb,
+            pending_size=8 * 1024 * 1024,
+        )
+    except NATS_DOWN_ERRORS as exc:
+        raise ServiceUnavailableError(f"cannot connect to NATS at {urls}: {exc!r}") from exc
+
+
+@dataclass(frozen=True, kw_only=True)
+class Topology:
+    """Sizes and retention of the streams and buckets; all of it from Settings."""
+
+    replicas: int = 1
+    events_max_age_s: float = 86_400.0
+    events_max_bytes: int = 1_073_741_824
+    node_ttl_s: float = 10.0
+    idempotency_ttl_s: float = 86_400.0
+    duplicate_window_s: float = 120.0
+
+
+async def _add_or_keep_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    """Create a stream unless it exists; safe when several processes start at once."""
+    try:
+        await js.add_stream(config)
+    except nats.js.errors.BadRequestError as exc:
+        if exc.err_code != ERR_STREAM_NAME_IN_USE:
+            raise
+        # another process created it first (or with other sizes): keep what is there
+        await js.stream_info(config.name)
+
+
+async def _add_or_keep_bucket(js: JetStreamContext, config: KeyValueConfig) -> None:
+    try:
+        await js.create_key_value(config)
+    except nats.js.errors.BadRequestError as exc:
+        if exc.err_code != ERR_STREAM_NAME_IN_USE:
+            raise
+        await js.key_value(config.bucket)
+
+
+async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
+    """Idempotently create PRSM_WORK, PRSM_EVENTS and the KV buckets."""
+    with nats_errors_as_prsm("creating the topology"):
+        await _add_or_keep_stream(
+            js,
+            StreamConfig(
+                name=wire.WORK_STREAM,
+                subjects=[f"{wire.WORK_PREFIX}.>"],
+                retention=RetentionPolicy.WORK_QUEUE,
+                storage=StorageType.FILE,
+                num_replicas=topology.replicas,
+                duplicate_window=topology.duplicate_window_s,
+                discard=DiscardPolicy.NEW,
+            ),
+        )
+        await _add_or_keep_stream(
+            js,
+            StreamConfig(
+                name=wire.EVENTS_STREAM,
+                subjects=[f"{wire.EVENTS_PREFIX}.>"],
+                retention=RetentionPolicy.LIMITS,
+                storage=StorageType.FILE,
+                num_replicas=topology.replicas,
+                max_age=topology.events_max_age_s,
+                max_bytes=topology.events_max_bytes,
+                duplicate_window=topology.duplicate_window_s,
+                discard=DiscardPolicy.OLD,
+                allow_direct=True,
+            ),
+        )
+        await _add_or_keep_bucket(
+            js,
+            KeyValueConfig(
+                bucket=wire.TASKS_BUCKET,
+                history=1,
+                storage=StorageType.FILE,
+                replicas=topology.replicas,
+                direct=True,
+            ),
+        )
+        await _add_or_keep_bucket(
+            js,
+            KeyValueConfig(
+                bucket=wire.NODES_BUCKET,
+                history=1,
+                ttl=topology.node_ttl_s,
+                storage=StorageType.FILE,
+                replicas=topology.replicas,
+                direct=True,
+            ),
+        )
+        await _add_or_keep_bucket(
+            js,
+            KeyValueConfig(
+                bucket=wire.IDEMPOTENCY_BUCKET,
+                history=1,
+                ttl=topology.idempotency_ttl_s,
+                storage=StorageType.FILE,
+                replicas=topology.replicas,
+                direct=True,
+            ),
+        )
+
+
+async def ensure_work_consumers(js: JetStreamContext, queue: str, *, lease_s: float) -> None:
+    """One durable pull consumer per (queue, band), shared by every peer serving the queue.
+
+    ``max_deliver`` is unlimited: attempts are counted in the task record, which also knows
+    ``max_retries``; the server's own counter would dead-letter without telling anyone.
+    """
+    with nats_errors_as_prsm(f"creating consumers of {queue}"):
+        for band in BANDS_HIGH_TO_LOW:
+            await js.add_consumer(
+                wire.WORK_STREAM,
+                ConsumerConfig(
+                    durable_name=wire.work_consumer(queue, band),
+                    filter_subject=wire.work_subject(queue, band),
+                    ack_policy=AckPolicy.EXPLICIT,
+                    deliver_policy=DeliverPolicy.ALL,
+                    ack_wait=lease_s,
+                    max_deliver=-1,
+                    max_ack_pending=-1,
+                    max_waiting=4096,
+                ),
+            )
+
+
+def api_error_code(reply_data: bytes) -> tuple[int, str] | None:
+    """(err_code, description) of a JetStream API reply, or None when it succeeded."""
+    if not reply_data.startswith(b'{"error"'):
+        return None
+    error = json.loads(reply_data)["error"]
+    return int(error.get("err_code", 0)), str(error.get("description", ""))
+
+
+@contextlib.asynccontextmanager
+async def open_bus(
+    servers: str | Sequence[str], *, name: str, topology: Topology | None = None
+) -> AsyncIterator[tuple[NatsClient, JetStreamContext]]:
+    nc = await connect(servers, name=name)
+    try:
+        js = nc.jetstream(timeout=10.0)
+        if topology is not None:
+            await ensure_topology(js, topology)
+        yield nc, js
+    finally:
+        with contextlib.suppress(*NATS_DOWN_ERRORS):
+            await nc.drain()

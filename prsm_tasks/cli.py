@@ -1,0 +1,252 @@
+"""prsm-tasks: up | node | enqueue. The only place that reads Settings and wires things up."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from prsm_tasks import bus
+from prsm_tasks.config import Settings
+from prsm_tasks.errors import PrsmError
+from prsm_tasks.handlers import HandlerRegistry, import_handler_modules
+from prsm_tasks.logging import configure_logging
+from prsm_tasks.node import Node
+
+log = structlog.get_logger("prsm.cli")
+
+EXAMPLE_HANDLERS = "nodes.examples"
+
+
+def run_async(main: Coroutine[Any, Any, int]) -> int:
+    """Run on uvloop where it is installed (15-25% less CPU per task), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
+def install_stop_signals(stop: Callable[[], None]) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop)
+
+
+def topology_of(settings: Settings) -> bus.Topology:
+    return bus.Topology(
+        replicas=settings.replicas,
+        events_max_age_s=settings.events_max_age_seconds,
+        events_max_bytes=settings.events_max_bytes,
+        node_ttl_s=max(10.0, settings.advert_interval_seconds * 4),
+        idempotency_ttl_s=settings.idempotency_ttl_seconds,
+    )
+
+
+def build_node(settings: Settings, registry: HandlerRegistry) -> Node:
+    return Node(
+        servers=settings.servers,
+        queues=settings.queues,
+        capacity=settings.capacity,
+        name=settings.node_name,
+        handlers=registry,
+        lease_s=settings.lease_seconds,
+        grace_s=settings.grace_seconds,
+        starvation_age_s=settings.starvation_age_seconds,
+        advert_interval_s=settings.advert_interval_seconds,
+        retry_base_s=settings.retry_backoff_base_seconds,
+        retry_max_s=settings.retry_backoff_max_seconds,
+        progress_record_interval_s=settings.progress_record_interval_seconds,
+        progress_event_interval_s=settings.progress_event_interval_seconds,
+        thread_pool_size=settings.thread_pool_size,
+        max_result_bytes=settings.max_result_bytes,
+        topology=topology_of(settings),
+    )
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+async def cmd_node(settings: Settings) -> int:
+    registry = import_handler_modules(settings.handlers or [EXAMPLE_HANDLERS])
+    node = build_node(settings, registry)
+    install_stop_signals(node.stop)
+    await node.run()
+    return 0
+
+
+async def cmd_up(settings: Settings) -> int:
+    from prsm_tasks.embedded import EmbeddedNats
+
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = EmbeddedNats(store_dir=data_dir / "nats", port=settings.nats_port)
+    server.start()
+    try:
+        settings = settings.model_copy(update={"servers": [server.url]})
+        registry = import_handler_modules([EXAMPLE_HANDLERS, *settings.handlers])
+        node = build_node(settings, registry)
+        stopping = asyncio.Event()
+        install_stop_signals(stopping.set)
+        async with asyncio.TaskGroup() as group:
+            node_task = group.create_task(node.run())
+            await _wait_first(node.ready.wait(), node_task)
+            print(f"prsm-tasks is up (data in {data_dir})", flush=True)
+            print(f"  nats:  {server.url}", flush=True)
+            print(
+                f"  node:  {node.node_id} capacity={node.capacity} queues={len(node.queues)}",
+                flush=True,
+            )
+            print("  stop with Ctrl-C", flush=True)
+            await stopping.wait()
+            node.stop()
+        return 0
+    finally:
+        server.stop()
+        print("prsm-tasks stopped", flush=True)
+
+
+async def _wait_first(ready: Coroutine[Any, Any, Any], task: asyncio.Task[Any]) -> None:
+    waiter = asyncio.ensure_future(ready)
+    try:
+        await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if task.done():
+        task.result()  # raises why the node could not start
+
+
+async def cmd_enqueue(settings: Settings, args: argparse.Namespace) -> int:
+    from prsm_tasks.client.native import Client
+
+    try:
+        task_data = json.loads(args.task_data)
+    except json.JSONDecodeError as exc:
+        print(f"task_data is not valid JSON: {exc}", file=sys.stderr)
+        return 2
+    async with Client(settings.servers) as client:
+        record = await client.enqueue(
+            args.queue,
+            task_data,
+            priority=args.priority,
+            max_retries=args.max_retries,
+            timeout_seconds=args.timeout,
+            task_type=args.task_type,
+        )
+        print(record.task_id, flush=True)
+        if args.wait:
+            final = await client.wait(record.task_id)
+            print(
+                json.dumps(
+                    {
+                        "status": final.status,
+                        "result": final.result,
+                        "error": final.error.model_dump() if final.error else None,
+                    }
+                )
+            )
+            return 0 if final.status == "completed" else 1
+    return 0
+
+
+# --- argument parsing ---------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="prsm-tasks", description=__doc__)
+    parser.add_argument("--log-format", choices=["console", "json"])
+    parser.add_argument("--log-level")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="embedded nats-server + one peer node (+ edge) locally")
+    up.add_argument("--data", type=Path, help="data directory (default ./.prsm)")
+    up.add_argument("--port", type=int, help="edge HTTP port (0 picks a free one)")
+    up.add_argument("--nats-port", type=int, help="NATS port (0 picks a free one)")
+    _node_flags(up)
+
+    node = commands.add_parser("node", help="a peer node that runs tasks")
+    node.add_argument("--servers", help="NATS URLs, comma separated")
+    node.add_argument("--name", dest="node_name", help="node id (default: host-pid-random)")
+    _node_flags(node)
+
+    enqueue = commands.add_parser("enqueue", help="enqueue one task from the shell")
+    enqueue.add_argument("queue")
+    enqueue.add_argument("task_data", help="task data as a JSON object")
+    enqueue.add_argument("--servers", help="NATS URLs, comma separated")
+    enqueue.add_argument("--priority", type=int, default=5)
+    enqueue.add_argument("--max-retries", type=int, default=3)
+    enqueue.add_argument("--timeout", type=float, default=300.0)
+    enqueue.add_argument("--task-type")
+    enqueue.add_argument("--wait", action="store_true", help="wait for the final status")
+    return parser
+
+
+def _node_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--capacity", type=int, help="task slots of this node")
+    parser.add_argument("--queues", help="queues to serve, comma separated")
+    parser.add_argument(
+        "--handlers",
+        action="append",
+        help="handler module to import (repeatable or comma separated)",
+    )
+    parser.add_argument("--lease-seconds", type=float)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Environment (PRSM_*) first, then the flags that were given."""
+    overrides: dict[str, Any] = {}
+    for flag, field in (
+        ("servers", "servers"),
+        ("capacity", "capacity"),
+        ("queues", "queues"),
+        ("node_name", "node_name"),
+        ("data", "data_dir"),
+        ("port", "port"),
+        ("nats_port", "nats_port"),
+        ("lease_seconds", "lease_seconds"),
+        ("log_format", "log_format"),
+        ("log_level", "log_level"),
+    ):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[field] = value
+    handlers = getattr(args, "handlers", None)
+    if handlers:
+        overrides["handlers"] = ",".join(handlers)
+    return Settings(**overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from(args)
+    except ValueError as exc:
+        print(f"invalid settings: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(log_format=settings.log_format, level=settings.log_level)
+    try:
+        if args.command == "up":
+            return run_async(cmd_up(settings))
+        if args.command == "node":
+            return run_async(cmd_node(settings))
+        if args.command == "enqueue":
+            return run_async(cmd_enqueue(settings, args))
+    except PrsmError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())

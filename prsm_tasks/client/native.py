@@ -1,0 +1,258 @@
+"""The native asyncio client: talks to NATS directly, like a peer node does.
+
+One connection, one event publisher, and (while anything waits) one shared watch on the
+task bucket that resolves every ``wait()`` of this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from prsm_tasks import bus, wire
+from prsm_tasks.errors import PrsmError, TaskTimeoutError
+from prsm_tasks.models import TaskRecord, TaskSpec
+from prsm_tasks.store.events import EventPublisher
+from prsm_tasks.store.tasks import TaskStore, decode_record
+from prsm_tasks.store.work import TaskOptions, WorkWriter
+
+log = structlog.get_logger("prsm.client")
+
+WATCH_IDLE_S = 10.0
+
+
+class TaskWatch:
+    """One ordered consumer on the task bucket (new writes only), shared by all waiters."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self._js = js
+        self._sub: Any = None
+        self._waiters: dict[str, list[asyncio.Future[TaskRecord]]] = {}
+        self._idle_since = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def _ensure_started(self) -> None:
+        async with self._lock:
+            if self._sub is not None:
+                return
+            with bus.nats_errors_as_prsm("watching the task bucket"):
+                self._sub = await self._js.subscribe(
+                    f"$KV.{wire.TASKS_BUCKET}.>",
+                    cb=self._on_write,
+                    ordered_consumer=True,
+                    deliver_policy=DeliverPolicy.NEW,
+                    config=ConsumerConfig(mem_storage=True),
+                )
+
+    async def stop(self) -> None:
+        async with self._lock:
+            sub, self._sub = self._sub, None
+            if sub is not None:
+                try:
+                    await sub.unsubscribe()
+                except Exception as exc:  # closing anyway
+                    log.debug("watch_unsubscribe_failed", error=repr(exc))
+        for futures in self._waiters.values():
+            for future in futures:
+                if not future.done():
+                    future.cancel()
+        self._waiters.clear()
+
+    async def _on_write(self, msg: Msg) -> None:
+        task_id = msg.subject.rsplit(".", 1)[-1]
+        futures = self._waiters.get(task_id)
+        if futures is None:
+            if not self._waiters and time.monotonic() - self._idle_since > WATCH_IDLE_S:
+                # nobody waits any more: stop receiving every write of the cluster
+                async with self._lock:
+                    if not self._waiters and self._sub is not None:
+                        sub, self._sub = self._sub, None
+                        await sub.unsubscribe()
+            return
+        if not msg.data:
+            return  # delete/purge marker
+        record = decode_record(msg.data)
+        if record.is_final:
+            self._resolve(task_id, record)
+
+    def _resolve(self, task_id: str, record: TaskRecord) -> None:
+        for future in self._waiters.pop(task_id, []):
+            if not future.done():
+                future.set_result(record)
+        if not self._waiters:
+            self._idle_since = time.monotonic()
+
+    async def wait(self, store: TaskStore, task_id: str, timeout_s: float | None) -> TaskRecord:
+        await self._ensure_started()
+        future: asyncio.Future[TaskRecord] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(task_id, []).append(future)
+        try:
+            # the watch sees writes from now on; the read covers what happened before
+            record, _ = await store.get(task_id)
+            if record.is_final:
+                self._resolve(task_id, record)
+            async with asyncio.timeout(timeout_s):
+                return await future
+        except TimeoutError as exc:
+            raise TaskTimeoutError(
+                f"task {task_id} did not finish within {timeout_s} s", task_id=task_id
+            ) from exc
+        finally:
+            futures = self._waiters.get(task_id)
+            if futures is not None and future in futures:
+                futures.remove(future)
+                if not futures:
+                    del self._waiters[task_id]
+                    if not self._waiters:
+                        self._idle_since = time.monotonic()
+
+
+class Client:
+    """``async with Client("nats://127.0.0.1:4222") as client: await client.enqueue(...)``."""
+
+    def __init__(
+        self,
+        servers: str | Sequence[str],
+        *,
+        user: str | None = None,
+        tenant: str | None = None,
+        max_task_data_bytes: int = 1_048_576,
+        topology: bus.Topology | None = None,
+        name: str = "prsm-client",
+    ) -> None:
+        self.servers = bus.normalise_servers(servers)
+        self.user = user
+        self.tenant = tenant
+        self.max_task_data_bytes = max_task_data_bytes
+        self._topology = topology or bus.Topology()
+        self._name = name
+        self._nc: NatsClient | None = None
+        self._js: JetStreamContext | None = None
+        self._store: TaskStore | None = None
+        self._events: EventPublisher | None = None
+        self._writer: WorkWriter | None = None
+        self._watch: TaskWatch | None = None
+
+    @classmethod
+    async def connect(cls, servers: str | Sequence[str], **kwargs: Any) -> Client:
+        client = cls(servers, **kwargs)
+        await client.open()
+        return client
+
+    async def open(self) -> Client:
+        self._nc = await bus.connect(self.servers, name=self._name)
+        try:
+            self._js = self._nc.jetstream(timeout=10.0)
+            await bus.ensure_topology(self._js, self._topology)
+            self._store = await TaskStore.open(self._nc, self._js)
+            self._events = EventPublisher(self._nc)
+            await self._events.start()
+            with bus.nats_errors_as_prsm("opening the idempotency bucket"):
+                idempotency = await self._js.key_value(wire.IDEMPOTENCY_BUCKET)
+            self._writer = WorkWriter(
+                nc=self._nc,
+                store=self._store,
+                events=self._events,
+                idempotency=idempotency,
+                max_task_data_bytes=self.max_task_data_bytes,
+            )
+            self._watch = TaskWatch(self._js)
+        except BaseException:
+            await self._nc.close()
+            raise
+        return self
+
+    async def close(self) -> None:
+        nc, self._nc = self._nc, None
+        if nc is None:
+            return
+        if self._watch is not None:
+            await self._watch.stop()
+        if self._events is not None:
+            await self._events.stop()
+        try:
+            await nc.drain()
+        except Exception as exc:  # the server may be gone; the socket closes either way
+            log.debug("client_drain_failed", error=repr(exc))
+
+    async def __aenter__(self) -> Client:
+        return await self.open()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def _parts(self) -> tuple[TaskStore, WorkWriter, TaskWatch]:
+        if self._store is None or self._writer is None or self._watch is None:
+            raise PrsmError("client is not connected: use `async with Client(...)` or connect()")
+        return self._store, self._writer, self._watch
+
+    async def enqueue(
+        self,
+        queue: str,
+        task_data: dict[str, Any],
+        *,
+        priority: int = 5,
+        max_retries: int = 3,
+        timeout_seconds: float = 300.0,
+        task_type: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> TaskRecord:
+        _, writer, _ = self._parts()
+        options = TaskOptions(
+            priority=priority,
+            max_retries=max_retries,
+            timeout_seconds=timeout_seconds,
+            task_type=task_type,
+            idempotency_key=idempotency_key,
+        )
+        return await writer.enqueue(queue, task_data, options, user=self.user, tenant=self.tenant)
+
+    async def enqueue_many(
+        self,
+        queue: str,
+        items: Iterable[dict[str, Any] | TaskSpec],
+        *,
+        priority: int = 5,
+        max_retries: int = 3,
+        timeout_seconds: float = 300.0,
+        task_type: str | None = None,
+        window: int = 256,
+    ) -> list[TaskRecord]:
+        _, writer, _ = self._parts()
+        defaults = TaskOptions(
+            priority=priority,
+            max_retries=max_retries,
+            timeout_seconds=timeout_seconds,
+            task_type=task_type,
+        )
+        return await writer.enqueue_many(
+            queue, items, defaults, user=self.user, tenant=self.tenant, window=max(1, window)
+        )
+
+    async def status(self, task_id: str) -> TaskRecord:
+        store, _, _ = self._parts()
+        record, _ = await store.get(task_id)
+        return record
+
+    async def wait(self, task_id: str, timeout: float | None = None) -> TaskRecord:  # noqa: ASYNC109
+        """The task's final record, as soon as it is written (no polling)."""
+        store, _, watch = self._parts()
+        return await watch.wait(store, task_id, timeout)
+
+    async def cancel(self, task_id: str) -> TaskRecord:
+        _, writer, _ = self._parts()
+        record, _ = await writer.cancel(task_id)
+        return record
+
+    async def flush_events(self, timeout_s: float = 5.0) -> bool:
+        if self._events is None:
+            return True
+        return await self._events.flush(timeout_s=timeout_s)

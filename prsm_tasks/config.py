@@ -1,0 +1,65 @@
+"""The one Settings object. Read once, in cli.py; everything below takes explicit arguments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from prsm_tasks.wire import STANDARD_QUEUES, check_queue_name
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def split_comma_list(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PRSM_", extra="ignore")
+
+    # where NATS is
+    servers: CommaList = Field(default_factory=lambda: ["nats://127.0.0.1:4222"])
+    replicas: int = Field(default=1, ge=1, le=5)
+
+    # peer node
+    node_name: str | None = None
+    queues: CommaList = Field(default_factory=lambda: list(STANDARD_QUEUES))
+    capacity: int = Field(default=8, ge=1, le=10_000)
+    handlers: CommaList = Field(default_factory=list)
+    lease_seconds: float = Field(default=20.0, gt=0.5, le=3600)
+    grace_seconds: float = Field(default=30.0, ge=0, le=3600)
+    starvation_age_seconds: float = Field(default=30.0, gt=0)
+    advert_interval_seconds: float = Field(default=2.0, gt=0.05, le=60)
+    retry_backoff_base_seconds: float = Field(default=1.0, ge=0)
+    retry_backoff_max_seconds: float = Field(default=300.0, ge=0)
+    progress_record_interval_seconds: float = Field(default=1.0, ge=0)
+    progress_event_interval_seconds: float = Field(default=0.1, ge=0)
+    thread_pool_size: int = Field(default=32, ge=1, le=1024)
+
+    # limits and retention
+    max_task_data_bytes: int = Field(default=1_048_576, ge=1024)
+    max_result_bytes: int = Field(default=1_048_576, ge=1024)
+    events_max_age_seconds: float = Field(default=86_400.0, gt=0)
+    events_max_bytes: int = Field(default=1_073_741_824, ge=1_048_576)
+    idempotency_ttl_seconds: float = Field(default=86_400.0, gt=0)
+
+    # the local all-in-one (`prsm-tasks up`)
+    data_dir: Path = Path(".prsm")
+    nats_port: int = Field(default=4222, ge=0, le=65535)
+    port: int = Field(default=8080, ge=0, le=65535)
+    host: str = "127.0.0.1"
+
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "info"
+
+    _split = field_validator("servers", "queues", "handlers", mode="before")(split_comma_list)
+
+    @field_validator("queues")
+    @classmethod
+    def _check_queues(cls, queues: list[str]) -> list[str]:
+        return [check_queue_name(queue) for queue in queues]

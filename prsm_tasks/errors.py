@@ -1,0 +1,121 @@
+"""The one error tree of prsm_tasks.
+
+Each class carries a stable ``code`` and an HTTP ``status`` so every surface (Python client,
+HTTP edge, CLI) renders errors the same way. Imports nothing from the package.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class PrsmError(Exception):
+    code: ClassVar[str] = "internal_error"
+    status: ClassVar[int] = 500
+
+    def __init__(self, message: str = "", *, task_id: str | None = None, **details: Any) -> None:
+        super().__init__(message or self.code)
+        self.message = message or self.code
+        self.task_id = task_id
+        self.details = details
+
+
+class ValidationError(PrsmError):
+    """Bad input from a caller: nothing was written."""
+
+    code = "validation_error"
+    status = 400
+
+    def __init__(self, message: str, *, field: str | None = None, **details: Any) -> None:
+        super().__init__(message, field=field, **details)
+        self.field = field
+
+
+class InvalidTaskDataError(ValidationError):
+    code = "invalid_task_data"
+
+
+class PayloadTooLargeError(ValidationError):
+    code = "payload_too_large"
+    status = 413
+
+
+class QueueNotAvailableError(ValidationError):
+    code = "queue_not_available"
+
+
+class UnauthorizedError(PrsmError):
+    code = "unauthorized"
+    status = 401
+
+
+class ForbiddenError(PrsmError):
+    code = "forbidden"
+    status = 403
+
+
+class NotFoundError(PrsmError):
+    code = "not_found"
+    status = 404
+
+
+class TaskNotFoundError(NotFoundError):
+    code = "task_not_found"
+
+
+class ConflictError(PrsmError):
+    code = "conflict"
+    status = 409
+
+
+class TaskNotCompletedError(ConflictError):
+    code = "task_not_completed"
+
+
+class TaskAlreadyFinishedError(ConflictError):
+    code = "task_already_finished"
+
+
+class IllegalTransitionError(ConflictError):
+    """The state machine refuses this change (for example, leaving a final state)."""
+
+    code = "illegal_transition"
+
+
+class TransitionConflictError(ConflictError):
+    """A compare-and-set lost its race: the record changed since it was read."""
+
+    code = "transition_conflict"
+
+
+class RateLimitedError(PrsmError):
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after_s: int, **details: Any) -> None:
+        super().__init__(message, retry_after_s=retry_after_s, **details)
+        self.retry_after_s = retry_after_s
+
+
+class ServiceUnavailableError(PrsmError):
+    """NATS (or another dependency) cannot be reached right now."""
+
+    code = "service_unavailable"
+    status = 503
+
+
+class WorkerUnavailableError(ServiceUnavailableError):
+    code = "worker_unavailable"
+
+
+class TaskTimeoutError(PrsmError):
+    """Waiting for a task took longer than the caller allowed (the task itself goes on)."""
+
+    code = "wait_timeout"
+    status = 504
+
+
+class HandlerError(PrsmError):
+    """A handler result or declaration the node cannot accept."""
+
+    code = "handler_error"

@@ -1,0 +1,254 @@
+"""Handler declarations, the registry a node serves from, and the TaskContext handlers get.
+
+A handler is ``handler(ctx, **task_data)``, async or sync. Its parameter annotations become a
+pydantic model that validates ``task_data`` before the call (and gives the task type its JSON
+Schema); a handler that declares ``**task_data`` receives whatever else was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydantic
+import structlog
+
+from prsm_tasks.errors import HandlerError, InvalidTaskDataError, ValidationError
+from prsm_tasks.wire import check_queue_name
+
+HandlerFunc = Callable[..., Any]
+
+
+class Retry(Exception):
+    """Raised by a handler: run this task again after ``delay`` seconds (counts as a retry)."""
+
+    def __init__(self, message: str = "retry requested", *, delay: float | None = None) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class Fail(Exception):
+    """Raised by a handler: the task failed for good; no retry."""
+
+
+class Cancelled(Exception):
+    """Raised by ``ctx.raise_if_cancelled()`` once the task was cancelled."""
+
+
+class _Done:
+    """Lets ``ctx.progress(...)`` be called plainly (sync handlers) or awaited (async ones)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Any:
+        return iter(())
+
+
+_DONE = _Done()
+
+
+class TaskContext:
+    """What a running handler knows about its task and how it talks back."""
+
+    def __init__(
+        self,
+        *,
+        task_id: str,
+        queue: str,
+        task_type: str | None,
+        attempt: int,
+        node_id: str,
+        report_progress: Callable[[float | None, str | None], None],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.task_id = task_id
+        self.queue = queue
+        self.task_type = task_type
+        self.attempt = attempt
+        self.node_id = node_id
+        self._report_progress = report_progress
+        self._loop = loop
+        self._cancelled = threading.Event()
+        self._logger: Any = None
+
+    @property
+    def logger(self) -> Any:
+        if self._logger is None:
+            self._logger = structlog.get_logger("prsm.task").bind(
+                task_id=self.task_id, queue=self.queue, node_id=self.node_id, attempt=self.attempt
+            )
+        return self._logger
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._cancelled.is_set():
+            raise Cancelled(f"task {self.task_id} was cancelled")
+
+    def mark_cancelled(self) -> None:
+        self._cancelled.set()
+
+    def progress(self, value: float | None = None, text: str | None = None) -> _Done:
+        """Report progress (0..1 and/or a text). Safe from the handler's thread; coalesced."""
+        if value is not None:
+            if not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
+                raise ValidationError(f"progress must be within 0..1, got {value!r}", field="value")
+            value = float(value)
+        if text is not None and not isinstance(text, str):
+            raise ValidationError("progress text must be a string", field="text")
+        try:
+            running_loop = asyncio.get_running_loop()
+        except RuntimeError:
+            running_loop = None
+        if running_loop is self._loop:
+            self._report_progress(value, text)
+        else:
+            self._loop.call_soon_threadsafe(self._report_progress, value, text)
+        return _DONE
+
+
+@dataclass(kw_only=True)
+class HandlerSpec:
+    queue: str
+    task_type: str | None
+    func: HandlerFunc
+    is_async: bool
+    params_model: type[pydantic.BaseModel] | None
+    accepts_extra: bool
+    param_names: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def name(self) -> str:
+        return f"{self.func.__module__}.{self.func.__qualname__}"
+
+    def bind(self, task_data: dict[str, Any]) -> dict[str, Any]:
+        """Validate ``task_data`` against the handler's signature; the kwargs to call with."""
+        if self.params_model is None:
+            return task_data
+        try:
+            model = self.params_model.model_validate(task_data)
+        except pydantic.ValidationError as exc:
+            first = exc.errors()[0]
+            path = ".".join(str(part) for part in first.get("loc", ())) or "task_data"
+            raise InvalidTaskDataError(
+                f"task_data.{path}: {first.get('msg')}", field=f"task_data.{path}"
+            ) from exc
+        kwargs = {name: getattr(model, name) for name in self.param_names}
+        if self.accepts_extra and model.model_extra:
+            kwargs.update(model.model_extra)
+        return kwargs
+
+    def parameters_schema(self) -> dict[str, Any] | None:
+        if self.params_model is None:
+            return None
+        return self.params_model.model_json_schema()
+
+
+def build_spec(func: HandlerFunc, *, queue: str, task_type: str | None) -> HandlerSpec:
+    check_queue_name(queue)
+    if not callable(func):
+        raise HandlerError(f"handler for {queue} is not callable: {func!r}")
+    signature = inspect.signature(func)
+    params = list(signature.parameters.values())
+    if not params or params[0].kind not in (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    ):
+        raise HandlerError(f"handler {func.__qualname__} must take the TaskContext first")
+    fields: dict[str, Any] = {}
+    accepts_extra = False
+    for param in params[1:]:
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            accepts_extra = True
+            continue
+        if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.POSITIONAL_ONLY):
+            raise HandlerError(f"handler {func.__qualname__}: task data is passed by keyword")
+        annotation = Any if param.annotation is inspect.Parameter.empty else param.annotation
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[param.name] = (annotation, default)
+    params_model = None
+    if fields:
+        params_model = pydantic.create_model(
+            f"{func.__name__}_params",
+            __config__=pydantic.ConfigDict(extra="allow" if accepts_extra else "forbid"),
+            **fields,
+        )
+    return HandlerSpec(
+        queue=queue,
+        task_type=task_type,
+        func=func,
+        is_async=inspect.iscoroutinefunction(func),
+        params_model=params_model,
+        accepts_extra=accepts_extra,
+        param_names=frozenset(fields),
+    )
+
+
+class HandlerRegistry:
+    """Handlers by (queue, task_type); a handler with task_type None serves any type."""
+
+    def __init__(self, specs: Iterable[HandlerSpec] = ()) -> None:
+        self._specs: dict[tuple[str, str | None], HandlerSpec] = {}
+        for spec in specs:
+            self.add(spec)
+
+    def add(self, spec: HandlerSpec) -> None:
+        self._specs[(spec.queue, spec.task_type)] = spec
+
+    def register(self, func: HandlerFunc, *, queue: str, task_type: str | None = None) -> None:
+        self.add(build_spec(func, queue=queue, task_type=task_type))
+
+    def lookup(self, queue: str, task_type: str | None) -> HandlerSpec | None:
+        return self._specs.get((queue, task_type)) or self._specs.get((queue, None))
+
+    @property
+    def queues(self) -> list[str]:
+        return sorted({queue for queue, _ in self._specs})
+
+    @property
+    def task_types(self) -> list[str]:
+        return sorted({task_type for _, task_type in self._specs if task_type})
+
+    def specs(self) -> list[HandlerSpec]:
+        return list(self._specs.values())
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+
+# Handlers declared with @prsm_tasks.handler at import time of a handler module.
+DECLARED = HandlerRegistry()
+
+
+def handler(queue: str, task_type: str | None = None) -> Callable[[HandlerFunc], HandlerFunc]:
+    """Declare ``func`` as the handler of ``queue`` (and ``task_type``) for any node serving it."""
+
+    def declare(func: HandlerFunc) -> HandlerFunc:
+        DECLARED.register(func, queue=queue, task_type=task_type)
+        return func
+
+    return declare
+
+
+def import_handler_modules(modules: Iterable[str]) -> HandlerRegistry:
+    """Import each module (declaring its handlers) and return the handlers they declared."""
+    registry = HandlerRegistry()
+    for module_name in modules:
+        before = {id(spec) for spec in DECLARED.specs()}
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise HandlerError(f"cannot import handler module {module_name!r}: {exc}") from exc
+        declared_here = [
+            spec for spec in DECLARED.specs() if spec.func.__module__ == module.__name__
+        ]
+        for spec in declared_here or [s for s in DECLARED.specs() if id(s) not in before]:
+            registry.add(spec)
+    return registry

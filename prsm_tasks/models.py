@@ -1,0 +1,410 @@
+"""Pydantic models of every record and message, and the task state machine.
+
+The transition functions at the bottom are pure: they take a record and return the next one,
+or raise ``IllegalTransitionError``. Every KV write of a task record goes through one of them,
+so the rules live in one place and are unit- and property-tested without a server.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from prsm_tasks.errors import IllegalTransitionError
+
+RECORD_VERSION = 1
+
+
+class TaskStatus(enum.StrEnum):
+    WAITING = "waiting"
+    SCHEDULED = "scheduled"
+    ENQUEUED = "enqueued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMEOUT = "timeout"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset(
+    {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.TIMEOUT}
+)
+
+# Which status may follow which. processing -> processing covers progress writes and the
+# take-over of a task whose node died; processing -> enqueued is a retry or a hand-back.
+ALLOWED_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    TaskStatus.WAITING: frozenset({TaskStatus.ENQUEUED, TaskStatus.CANCELLED}),
+    TaskStatus.SCHEDULED: frozenset({TaskStatus.ENQUEUED, TaskStatus.CANCELLED}),
+    TaskStatus.ENQUEUED: frozenset({TaskStatus.PROCESSING, TaskStatus.CANCELLED}),
+    TaskStatus.PROCESSING: frozenset(
+        {
+            TaskStatus.PROCESSING,
+            TaskStatus.ENQUEUED,
+            TaskStatus.COMPLETED,
+            TaskStatus.FAILED,
+            TaskStatus.TIMEOUT,
+            TaskStatus.CANCELLED,
+        }
+    ),
+    TaskStatus.COMPLETED: frozenset(),
+    TaskStatus.FAILED: frozenset(),
+    TaskStatus.CANCELLED: frozenset(),
+    TaskStatus.TIMEOUT: frozenset(),
+}
+
+
+class Band(enum.StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+
+BANDS_HIGH_TO_LOW: tuple[Band, ...] = (Band.CRITICAL, Band.HIGH, Band.NORMAL, Band.LOW)
+
+
+def band_for_priority(priority: int) -> Band:
+    if priority >= 10:
+        return Band.CRITICAL
+    if priority >= 7:
+        return Band.HIGH
+    if priority >= 4:
+        return Band.NORMAL
+    return Band.LOW
+
+
+class AttemptOutcome(enum.StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+    LOST = "lost"  # the node stopped renewing its lease (crash, kill -9, partition)
+    INTERRUPTED = "interrupted"  # handed back by a node shutting down
+
+
+class Attempt(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    number: int
+    node: str
+    started_at: float
+    ended_at: float | None = None
+    outcome: AttemptOutcome = AttemptOutcome.RUNNING
+
+
+class ErrorInfo(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: str
+    message: str
+    traceback: str | None = None
+
+
+class TaskRecord(BaseModel):
+    """The task as stored in the PRSM_TASKS bucket: the single source of truth."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    v: int = RECORD_VERSION
+    task_id: str
+    queue_name: str
+    task_type: str | None = None
+    task_data: dict[str, Any] = Field(default_factory=dict)
+    priority: int = 5
+    status: TaskStatus = TaskStatus.ENQUEUED
+    user: str | None = None
+    tenant: str | None = None
+    idempotency_key: str | None = None
+    created_at: float
+    enqueued_at: float
+    started_at: float | None = None
+    completed_at: float | None = None
+    progress: float = 0.0
+    progress_text: str | None = None
+    worker_node: str | None = None
+    retry_count: int = 0
+    max_retries: int = 3
+    timeout_seconds: float = 300.0
+    not_before: float | None = None
+    result: Any = None
+    error: ErrorInfo | None = None
+    attempts: list[Attempt] = Field(default_factory=list)
+    batch_id: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def band(self) -> Band:
+        return band_for_priority(self.priority)
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def attempt(self) -> int:
+        return len(self.attempts)
+
+    @property
+    def execution_time_seconds(self) -> float | None:
+        if self.started_at is None or self.completed_at is None:
+            return None
+        return max(0.0, self.completed_at - self.started_at)
+
+
+class TaskSpec(BaseModel):
+    """One task of an ``enqueue_many`` call that carries its own options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_data: dict[str, Any]
+    priority: int | None = None
+    max_retries: int | None = None
+    timeout_seconds: float | None = None
+    task_type: str | None = None
+    idempotency_key: str | None = None
+
+
+class NodeAd(BaseModel):
+    """A peer node's capacity advertisement in the PRSM_NODES bucket."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    v: int = RECORD_VERSION
+    node_id: str
+    queues: list[str]
+    task_types: list[str] = Field(default_factory=list)
+    capacity: int
+    in_flight: int
+    load: float
+    cpu_usage: float | None = None
+    memory_usage: float | None = None
+    completed: int = 0
+    failed: int = 0
+    version: str
+    host: str
+    pid: int
+    started_at: float
+    updated_at: float
+
+    @property
+    def free_slots(self) -> int:
+        return max(0, self.capacity - self.in_flight)
+
+
+EventType = Literal[
+    "task_enqueued",
+    "task_started",
+    "progress_update",
+    "task_retrying",
+    "task_completed",
+    "task_failed",
+    "task_cancelled",
+    "task_timeout",
+]
+FINAL_EVENT_TYPES: frozenset[str] = frozenset(
+    {"task_completed", "task_failed", "task_cancelled", "task_timeout"}
+)
+
+
+class TaskEvent(BaseModel):
+    """A lifecycle or progress event on ``prsm.events.<queue>.<task_id>.<event_type>``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    v: int = RECORD_VERSION
+    event_type: EventType
+    task_id: str
+    queue_name: str
+    timestamp: float
+    attempt: int = 0
+    worker_node: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    seq: int | None = None  # the PRSM_EVENTS stream sequence, set when read back
+
+    @property
+    def is_final(self) -> bool:
+        return self.event_type in FINAL_EVENT_TYPES
+
+
+# --- the state machine -------------------------------------------------------------------
+
+
+def check_transition(record: TaskRecord, to: TaskStatus) -> None:
+    if to not in ALLOWED_TRANSITIONS[record.status]:
+        raise IllegalTransitionError(
+            f"task {record.task_id} cannot go from {record.status} to {to}",
+            task_id=record.task_id,
+            from_status=str(record.status),
+            to_status=str(to),
+        )
+
+
+def _close_last_attempt(
+    attempts: list[Attempt], now: float, outcome: AttemptOutcome
+) -> list[Attempt]:
+    if not attempts or attempts[-1].ended_at is not None:
+        return list(attempts)
+    last = attempts[-1].model_copy(update={"ended_at": now, "outcome": outcome})
+    return [*attempts[:-1], last]
+
+
+def claim(record: TaskRecord, *, node_id: str, now: float) -> TaskRecord:
+    """enqueued -> processing on ``node_id``: a new attempt starts."""
+    if record.status is not TaskStatus.ENQUEUED:
+        check_transition(record, TaskStatus.PROCESSING)
+        raise IllegalTransitionError(
+            f"task {record.task_id} is {record.status}, not enqueued", task_id=record.task_id
+        )
+    attempt = Attempt(number=len(record.attempts) + 1, node=node_id, started_at=now)
+    return record.model_copy(
+        update={
+            "status": TaskStatus.PROCESSING,
+            "worker_node": node_id,
+            "started_at": now,
+            "not_before": None,
+            "progress": 0.0,
+            "progress_text": None,
+            "attempts": [*record.attempts, attempt],
+        }
+    )
+
+
+def take_over(record: TaskRecord, *, node_id: str, now: float) -> TaskRecord:
+    """processing on a node that stopped renewing its lease -> processing here.
+
+    The lost attempt counts against ``max_retries``: a task that kills every node it runs on
+    must end, not loop forever.
+    """
+    check_transition(record, TaskStatus.PROCESSING)
+    if record.status is not TaskStatus.PROCESSING:
+        raise IllegalTransitionError(
+            f"task {record.task_id} is {record.status}, not processing", task_id=record.task_id
+        )
+    lost = _close_last_attempt(record.attempts, now, AttemptOutcome.LOST)
+    lost_error = ErrorInfo(
+        type="NodeLost",
+        message=f"node {record.worker_node} stopped renewing the lease of attempt {record.attempt}",
+    )
+    if record.retry_count >= record.max_retries:
+        return record.model_copy(
+            update={
+                "status": TaskStatus.FAILED,
+                "completed_at": now,
+                "error": lost_error,
+                "attempts": lost,
+            }
+        )
+    attempt = Attempt(number=len(record.attempts) + 1, node=node_id, started_at=now)
+    return record.model_copy(
+        update={
+            "worker_node": node_id,
+            "started_at": now,
+            "retry_count": record.retry_count + 1,
+            "error": lost_error,
+            "progress": 0.0,
+            "progress_text": None,
+            "attempts": [*lost, attempt],
+        }
+    )
+
+
+def report_progress(record: TaskRecord, *, value: float | None, text: str | None) -> TaskRecord:
+    check_transition(record, TaskStatus.PROCESSING)
+    update: dict[str, Any] = {}
+    if value is not None:
+        update["progress"] = value
+    if text is not None:
+        update["progress_text"] = text
+    return record.model_copy(update=update)
+
+
+def complete(record: TaskRecord, *, result: Any, now: float) -> TaskRecord:
+    check_transition(record, TaskStatus.COMPLETED)
+    return record.model_copy(
+        update={
+            "status": TaskStatus.COMPLETED,
+            "result": result,
+            "error": None,
+            "progress": 1.0,
+            "completed_at": now,
+            "attempts": _close_last_attempt(record.attempts, now, AttemptOutcome.COMPLETED),
+        }
+    )
+
+
+def schedule_retry(
+    record: TaskRecord,
+    *,
+    error: ErrorInfo,
+    now: float,
+    not_before: float,
+    outcome: AttemptOutcome = AttemptOutcome.FAILED,
+) -> TaskRecord:
+    """processing -> enqueued for another attempt after ``not_before``."""
+    check_transition(record, TaskStatus.ENQUEUED)
+    if record.retry_count >= record.max_retries:
+        raise IllegalTransitionError(
+            f"task {record.task_id} has no retries left", task_id=record.task_id
+        )
+    return record.model_copy(
+        update={
+            "status": TaskStatus.ENQUEUED,
+            "retry_count": record.retry_count + 1,
+            "error": error,
+            "enqueued_at": now,
+            "not_before": not_before,
+            "worker_node": None,
+            "attempts": _close_last_attempt(record.attempts, now, outcome),
+        }
+    )
+
+
+def hand_back(record: TaskRecord, *, now: float) -> TaskRecord:
+    """processing -> enqueued because the node is shutting down; not counted as a retry."""
+    check_transition(record, TaskStatus.ENQUEUED)
+    return record.model_copy(
+        update={
+            "status": TaskStatus.ENQUEUED,
+            "enqueued_at": now,
+            "worker_node": None,
+            "attempts": _close_last_attempt(record.attempts, now, AttemptOutcome.INTERRUPTED),
+        }
+    )
+
+
+def finish_unsuccessfully(
+    record: TaskRecord,
+    *,
+    status: Literal[TaskStatus.FAILED, TaskStatus.TIMEOUT],
+    error: ErrorInfo,
+    now: float,
+) -> TaskRecord:
+    check_transition(record, status)
+    outcome = AttemptOutcome.TIMEOUT if status is TaskStatus.TIMEOUT else AttemptOutcome.FAILED
+    return record.model_copy(
+        update={
+            "status": status,
+            "error": error,
+            "completed_at": now,
+            "attempts": _close_last_attempt(record.attempts, now, outcome),
+        }
+    )
+
+
+def cancel(record: TaskRecord, *, now: float, reason: str = "cancelled by request") -> TaskRecord:
+    check_transition(record, TaskStatus.CANCELLED)
+    return record.model_copy(
+        update={
+            "status": TaskStatus.CANCELLED,
+            "completed_at": now,
+            "error": ErrorInfo(type="Cancelled", message=reason),
+            "attempts": _close_last_attempt(record.attempts, now, AttemptOutcome.CANCELLED),
+        }
+    )

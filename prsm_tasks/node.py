@@ -1,0 +1,354 @@
+"""Node: a peer that serves queues with its handlers. Its actors run in one TaskGroup.
+
+Shutdown reads as an ordered script (see ``_shut_down``): stop pulling, let running tasks
+finish within the grace period, hand the rest back with ``nak`` so peers take them at once,
+flush events, withdraw the advert, drain the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from importlib.metadata import PackageNotFoundError, version
+
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+
+from prsm_tasks import bus, wire
+from prsm_tasks.actors.advertiser import Advertiser, ResourceSampler, default_node_id, host_name
+from prsm_tasks.actors.base import supervise
+from prsm_tasks.actors.intake import Intake, WorkPair
+from prsm_tasks.actors.runner import Runner, RunnerDeps
+from prsm_tasks.errors import HandlerError
+from prsm_tasks.handlers import DECLARED, HandlerFunc, HandlerRegistry, HandlerSpec
+from prsm_tasks.models import NodeAd
+from prsm_tasks.store.events import EventPublisher
+from prsm_tasks.store.tasks import TaskStore
+
+log = structlog.get_logger("prsm.node")
+
+
+def package_version() -> str:
+    try:
+        return version("prsm-tasks")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+class Node:
+    def __init__(
+        self,
+        *,
+        servers: str | list[str],
+        queues: Iterable[str] | None = None,
+        capacity: int = 8,
+        name: str | None = None,
+        handlers: HandlerRegistry | Iterable[HandlerSpec] | None = None,
+        use_declared_handlers: bool = False,
+        lease_s: float = 20.0,
+        grace_s: float = 30.0,
+        starvation_age_s: float = 30.0,
+        advert_interval_s: float = 2.0,
+        retry_base_s: float = 1.0,
+        retry_max_s: float = 300.0,
+        progress_record_interval_s: float = 1.0,
+        progress_event_interval_s: float = 0.1,
+        thread_pool_size: int = 32,
+        max_result_bytes: int = 1_048_576,
+        repoll_s: float = 1.0,
+        topology: bus.Topology | None = None,
+    ) -> None:
+        if capacity < 1:
+            raise HandlerError(f"capacity must be at least 1, got {capacity}")
+        self.node_id = default_node_id(name)
+        self.servers = servers
+        self.capacity = capacity
+        self.registry = (
+            handlers if isinstance(handlers, HandlerRegistry) else HandlerRegistry(handlers or ())
+        )
+        if use_declared_handlers:
+            for spec in DECLARED.specs():
+                self.registry.add(spec)
+        self._queues = [wire.check_queue_name(q) for q in queues] if queues is not None else None
+        self.lease_s = lease_s
+        self.grace_s = grace_s
+        self.starvation_age_s = starvation_age_s
+        self.advert_interval_s = advert_interval_s
+        self.retry_base_s = retry_base_s
+        self.retry_max_s = retry_max_s
+        self.progress_record_interval_s = progress_record_interval_s
+        self.progress_event_interval_s = progress_event_interval_s
+        self.thread_pool_size = thread_pool_size
+        self.max_result_bytes = max_result_bytes
+        self.repoll_s = repoll_s
+        self.topology = topology or bus.Topology()
+        self.started_at = time.time()
+        self.ready = asyncio.Event()
+        self.running: dict[str, Runner] = {}
+        self.counters: Counter[str] = Counter()
+        self._stop = asyncio.Event()
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._intake: Intake | None = None
+        self._runners_tg: asyncio.TaskGroup | None = None
+        self._progress_dirty: set[Runner] = set()
+        self._progress_wake = asyncio.Event()
+        self._sampler = ResourceSampler()
+        self._background: asyncio.Task[None] | None = None
+
+    # --- declaring handlers ------------------------------------------------------------------
+
+    def handler(
+        self, queue: str, task_type: str | None = None
+    ) -> Callable[[HandlerFunc], HandlerFunc]:
+        def declare(func: HandlerFunc) -> HandlerFunc:
+            self.registry.register(func, queue=queue, task_type=task_type)
+            return func
+
+        return declare
+
+    @property
+    def queues(self) -> list[str]:
+        served = set(self.registry.queues)
+        if self._queues is None:
+            return sorted(served)
+        return [queue for queue in self._queues if queue in served]
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def free_slots(self) -> int:
+        return self.capacity - self._in_flight
+
+    # --- running -------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def __aenter__(self) -> Node:
+        self._background = asyncio.create_task(self.run())
+        ready = asyncio.create_task(self.ready.wait())
+        done, _ = await asyncio.wait({ready, self._background}, return_when=asyncio.FIRST_COMPLETED)
+        if self._background in done:
+            ready.cancel()
+            await self._background  # raises why it could not start
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.stop()
+        if self._background is not None:
+            await self._background
+
+    async def run(self) -> None:
+        """Serve until ``stop()``; returns after an orderly shutdown."""
+        if self._queues is not None:
+            missing = sorted(set(self._queues) - set(self.registry.queues))
+            if missing:
+                log.warning("queues_without_handler", queues=missing)
+        if not self.queues:
+            raise HandlerError("this node has no handler for any queue it was asked to serve")
+        nc = await bus.connect(self.servers, name=self.node_id, on_reconnected=self._on_reconnected)
+        try:
+            await self._serve(nc)
+        finally:
+            try:
+                await nc.drain()
+            except Exception as exc:  # already closed by a failing server: nothing to drain
+                log.debug("drain_failed", error=repr(exc))
+
+    async def _serve(self, nc: NatsClient) -> None:
+        js = nc.jetstream(timeout=10.0)
+        await bus.ensure_topology(js, self.topology)
+        for queue in self.queues:
+            await bus.ensure_work_consumers(js, queue, lease_s=self.lease_s)
+        store = await TaskStore.open(nc, js)
+        events = EventPublisher(nc)
+        await events.start()
+        executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.thread_pool_size, thread_name_prefix="prsm-handler"
+        )
+        self._deps = RunnerDeps(
+            node_id=self.node_id,
+            store=store,
+            events=events,
+            registry=self.registry,
+            executor=executor,
+            running=self.running,
+            lease_s=self.lease_s,
+            retry_base_s=self.retry_base_s,
+            retry_max_s=self.retry_max_s,
+            max_result_bytes=self.max_result_bytes,
+            progress_record_interval_s=self.progress_record_interval_s,
+            progress_event_interval_s=self.progress_event_interval_s,
+            on_progress=self._on_progress,
+            counters=self.counters,
+        )
+        advertiser = Advertiser(
+            kv=await js.key_value(wire.NODES_BUCKET),
+            build_ad=self.advert,
+            interval_s=self.advert_interval_s,
+        )
+        self._intake = Intake(
+            nc=nc,
+            queues=self.queues,
+            free_slots=self.free_slots,
+            dispatch=self._dispatch,
+            starvation_age_s=self.starvation_age_s,
+            repoll_s=self.repoll_s,
+        )
+        cancel_sub = await nc.subscribe(f"{wire.CANCEL_PREFIX}.*", cb=self._on_cancel)
+        try:
+            async with asyncio.TaskGroup() as actors, asyncio.TaskGroup() as runners:
+                self._runners_tg = runners
+                intake_task = actors.create_task(supervise("intake", self._intake.run))
+                loops = [
+                    actors.create_task(supervise("advertiser", advertiser.run)),
+                    actors.create_task(supervise("lease_keeper", self._keep_leases)),
+                    actors.create_task(supervise("progress_pump", self._pump_progress)),
+                ]
+                await advertiser.publish_once()
+                log.info(
+                    "node_ready",
+                    node_id=self.node_id,
+                    queues=self.queues,
+                    capacity=self.capacity,
+                    handlers=len(self.registry),
+                )
+                self.ready.set()
+                await self._stop.wait()
+                await self._shut_down(intake_task, advertiser, events)
+                for task in loops:
+                    task.cancel()
+        finally:
+            await cancel_sub.unsubscribe()
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _shut_down(
+        self, intake_task: asyncio.Task[None], advertiser: Advertiser, events: EventPublisher
+    ) -> None:
+        log.info("node_stopping", in_flight=self._in_flight, grace_s=self.grace_s)
+        assert self._intake is not None
+        self._intake.stop()
+        await intake_task
+        try:
+            async with asyncio.timeout(self.grace_s):
+                await self._idle.wait()
+        except TimeoutError:
+            log.warning("handing_back_tasks", count=len(self.running))
+            for runner in list(self.running.values()):
+                if runner.task is not None:
+                    runner.task.cancel()
+            await self._idle.wait()
+        advertiser.stop()
+        await advertiser.withdraw(self.node_id)
+        await events.stop()
+        log.info("node_stopped", node_id=self.node_id, **dict(self.counters))
+
+    def _dispatch(self, msg: Msg, pair: WorkPair) -> None:
+        assert self._runners_tg is not None
+        self._in_flight += 1
+        self._idle.clear()
+        runner = Runner(msg, self._deps)
+        self._runners_tg.create_task(self._run_one(runner))
+
+    async def _run_one(self, runner: Runner) -> None:
+        try:
+            await runner.run()
+        except asyncio.CancelledError:
+            if not runner.cancel_requested:
+                await runner.hand_back()
+        except Exception as exc:  # a bug or NATS away mid-claim: the lease lapses, a peer retries
+            log.error("runner_crashed", task_id=runner.task_id, error=repr(exc), exc_info=True)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+            self._progress_dirty.discard(runner)
+            if self._intake is not None:
+                self._intake.wake()
+
+    # --- signals -------------------------------------------------------------------------------
+
+    async def _on_cancel(self, msg: Msg) -> None:
+        task_id = msg.subject.rsplit(".", 1)[-1]
+        runner = self.running.get(task_id)
+        if runner is not None:
+            log.info("cancel_signal", task_id=task_id)
+            runner.request_cancel()
+
+    async def _on_reconnected(self) -> None:
+        if self._intake is not None:
+            self._intake.mark_all_active()
+
+    def _on_progress(self, runner: Runner) -> None:
+        self._progress_dirty.add(runner)
+        self._progress_wake.set()
+
+    # --- small actors ----------------------------------------------------------------------------
+
+    async def _keep_leases(self) -> None:
+        """Renew the lease of every task running longer than a third of it; flush progress."""
+        renew_after_s = self.lease_s / 3
+        tick_s = min(renew_after_s / 2, max(self.progress_record_interval_s, 0.05))
+        while True:
+            await asyncio.sleep(tick_s)
+            now = time.monotonic()
+            for runner in list(self.running.values()):
+                if now - runner.lease_renewed_at >= renew_after_s:
+                    try:
+                        await runner.renew_lease()
+                    except Exception as exc:  # reconnecting: the next tick tries again
+                        log.warning("lease_renew_failed", task_id=runner.task_id, error=repr(exc))
+                if runner.progress_dirty_record and (
+                    now - runner.progress_record_at >= self.progress_record_interval_s
+                ):
+                    await runner.write_progress_record(now_mono=now)
+
+    async def _pump_progress(self) -> None:
+        interval_s = self.progress_event_interval_s
+        while True:
+            await self._progress_wake.wait()
+            self._progress_wake.clear()
+            now = time.monotonic()
+            dirty, self._progress_dirty = self._progress_dirty, set()
+            for runner in dirty:
+                due = (
+                    runner.pending_texts
+                    or runner.progress_value == 1.0
+                    or now - runner.progress_event_at >= interval_s
+                )
+                if due:
+                    await runner.flush_progress(now_mono=now)
+                else:
+                    self._progress_dirty.add(runner)
+            if self._progress_dirty:
+                await asyncio.sleep(interval_s)
+                self._progress_wake.set()
+
+    def advert(self) -> NodeAd:
+        cpu, memory = self._sampler.sample()
+        now = time.time()
+        return NodeAd(
+            node_id=self.node_id,
+            queues=self.queues,
+            task_types=self.registry.task_types,
+            capacity=self.capacity,
+            in_flight=self._in_flight,
+            load=self._in_flight / self.capacity,
+            cpu_usage=cpu,
+            memory_usage=memory,
+            completed=self.counters["completed"],
+            failed=self.counters["failed"],
+            version=package_version(),
+            host=host_name(),
+            pid=os.getpid(),
+            started_at=self.started_at,
+            updated_at=now,
+        )

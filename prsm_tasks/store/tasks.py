@@ -1,0 +1,130 @@
+"""Task records in the PRSM_TASKS bucket, written only by compare-and-set.
+
+Writes go straight to ``$KV.PRSM_TASKS.<task_id>`` as requests carrying
+``Nats-Expected-Last-Subject-Sequence``: the same thing ``kv.update(last=rev)`` does, minus
+the PubAck objects it builds, because this is the hot path of every task.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import nats.js.errors
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from nats.js.kv import KeyValue
+
+from prsm_tasks import wire
+from prsm_tasks.bus import ERR_WRONG_LAST_SEQUENCE, nats_errors_as_prsm
+from prsm_tasks.errors import (
+    ServiceUnavailableError,
+    TaskNotFoundError,
+    TransitionConflictError,
+)
+from prsm_tasks.models import TaskRecord
+
+EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
+REQUEST_TIMEOUT_S = 10.0
+
+
+def encode_record(record: TaskRecord) -> bytes:
+    return wire.pack(record.model_dump(mode="python"))
+
+
+def decode_record(data: bytes) -> TaskRecord:
+    return TaskRecord.model_validate(wire.unpack(data))
+
+
+class TaskStore:
+    def __init__(self, nc: NatsClient, kv: KeyValue) -> None:
+        self._nc = nc
+        self._kv = kv
+
+    @classmethod
+    async def open(cls, nc: NatsClient, js: JetStreamContext) -> TaskStore:
+        with nats_errors_as_prsm("opening the task bucket"):
+            return cls(nc, await js.key_value(wire.TASKS_BUCKET))
+
+    async def _write(self, task_id: str, payload: bytes, last_rev: int) -> int:
+        """Store ``payload`` if the key's revision is still ``last_rev`` (0: must not exist)."""
+        with nats_errors_as_prsm(f"writing task {task_id}"):
+            reply = await self._nc.request(
+                wire.task_key_subject(task_id),
+                payload,
+                timeout=REQUEST_TIMEOUT_S,
+                headers={EXPECTED_LAST_SUBJECT_SEQ: str(last_rev)},
+            )
+        answer = json.loads(reply.data)
+        error = answer.get("error")
+        if error is None:
+            return int(answer["seq"])
+        if error.get("err_code") == ERR_WRONG_LAST_SEQUENCE:
+            raise TransitionConflictError(
+                f"task {task_id} changed since revision {last_rev}", task_id=task_id
+            )
+        raise ServiceUnavailableError(f"writing task {task_id} failed: {error}", task_id=task_id)
+
+    async def create(self, record: TaskRecord) -> int:
+        """Create a new record; TransitionConflictError if the id is taken."""
+        return await self._write(record.task_id, encode_record(record), 0)
+
+    async def create_encoded(self, task_id: str, payload: bytes) -> int:
+        return await self._write(task_id, payload, 0)
+
+    async def put(self, record: TaskRecord, *, last_rev: int) -> int:
+        return await self._write(record.task_id, encode_record(record), last_rev)
+
+    async def put_encoded(self, task_id: str, payload: bytes, *, last_rev: int) -> int:
+        return await self._write(task_id, payload, last_rev)
+
+    async def get(self, task_id: str) -> tuple[TaskRecord, int]:
+        """The current record and its revision; TaskNotFoundError when there is none."""
+        try:
+            with nats_errors_as_prsm(f"reading task {task_id}"):
+                entry = await self._kv.get(task_id)
+        except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError) as exc:
+            raise TaskNotFoundError(f"Task with ID {task_id} not found", task_id=task_id) from exc
+        if entry.value is None or entry.revision is None:
+            raise TaskNotFoundError(f"Task with ID {task_id} not found", task_id=task_id)
+        return decode_record(entry.value), entry.revision
+
+    async def find(self, task_id: str) -> tuple[TaskRecord, int] | None:
+        try:
+            return await self.get(task_id)
+        except TaskNotFoundError:
+            return None
+
+    async def delete(self, task_id: str) -> None:
+        """Remove a record and its history (used for finished tasks only)."""
+        try:
+            with nats_errors_as_prsm(f"deleting task {task_id}"):
+                await self._kv.purge(task_id)
+        except nats.js.errors.KeyNotFoundError as exc:
+            raise TaskNotFoundError(f"Task with ID {task_id} not found", task_id=task_id) from exc
+
+    async def transition(
+        self,
+        task_id: str,
+        change: Callable[[TaskRecord], TaskRecord],
+        *,
+        current: tuple[TaskRecord, int] | None = None,
+        attempts: int = 16,
+    ) -> tuple[TaskRecord, int]:
+        """Apply ``change`` by compare-and-set, re-reading and re-applying on a lost race.
+
+        ``change`` is one of the pure functions of ``models``; when it raises (for example
+        because the task reached a final state meanwhile) that error propagates unchanged.
+        """
+        record, rev = current if current is not None else await self.get(task_id)
+        for _ in range(attempts):
+            new_record = change(record)
+            try:
+                new_rev = await self.put(new_record, last_rev=rev)
+            except TransitionConflictError:
+                record, rev = await self.get(task_id)
+                continue
+            return new_record, new_rev
+        raise TransitionConflictError(
+            f"task {task_id} kept changing; gave up after {attempts} tries", task_id=task_id
+        )

@@ -1,0 +1,327 @@
+"""Enqueue and cancel: the writes every producer (native client, HTTP edge) shares.
+
+Enqueue = create the record (``create``, never ``put``), then publish the work message with
+``Nats-Msg-Id`` = task id; it is accepted only when both are acknowledged. Inputs are checked
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import nats.js.errors
+from nats.aio.client import Client as NatsClient
+from nats.js.kv import KeyValue
+
+from prsm_tasks import models, wire
+from prsm_tasks.bus import nats_errors_as_prsm
+from prsm_tasks.errors import (
+    InvalidTaskDataError,
+    ServiceUnavailableError,
+    TaskAlreadyFinishedError,
+    TransitionConflictError,
+    ValidationError,
+)
+from prsm_tasks.models import TaskRecord, TaskSpec
+from prsm_tasks.store.events import EventPublisher, event_payload
+from prsm_tasks.store.tasks import TaskStore, encode_record
+
+TASK_TYPE_RE = wire.re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+MAX_RETRIES_LIMIT = 100
+MAX_TIMEOUT_S = 7 * 86_400.0
+PUBLISH_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskOptions:
+    priority: int = 5
+    max_retries: int = 3
+    timeout_seconds: float = 300.0
+    task_type: str | None = None
+    idempotency_key: str | None = None
+    batch_id: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+def check_priority(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10:
+        raise ValidationError(f"priority must be an integer 1..10, got {value!r}", field="priority")
+    return value
+
+
+def check_options(options: TaskOptions) -> TaskOptions:
+    check_priority(options.priority)
+    retries = options.max_retries
+    if (
+        isinstance(retries, bool)
+        or not isinstance(retries, int)
+        or not 0 <= retries <= MAX_RETRIES_LIMIT
+    ):
+        raise ValidationError(
+            f"max_retries must be an integer 0..{MAX_RETRIES_LIMIT}, got {retries!r}",
+            field="max_retries",
+        )
+    timeout = options.timeout_seconds
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or not 0 < timeout <= MAX_TIMEOUT_S
+    ):
+        raise ValidationError(
+            f"timeout_seconds must be a number in (0, {MAX_TIMEOUT_S:.0f}], got {timeout!r}",
+            field="timeout_seconds",
+        )
+    if options.task_type is not None and (
+        not isinstance(options.task_type, str) or not TASK_TYPE_RE.match(options.task_type)
+    ):
+        raise ValidationError(
+            f"task_type must match {TASK_TYPE_RE.pattern}, got {options.task_type!r}",
+            field="task_type",
+        )
+    key = options.idempotency_key
+    if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 255):
+        raise ValidationError(
+            "idempotency_key must be a string of 1..255 characters", field="idempotency_key"
+        )
+    return options
+
+
+def check_task_data(task_data: object, *, max_bytes: int) -> bytes:
+    if not isinstance(task_data, dict):
+        raise InvalidTaskDataError(
+            f"task_data must be an object (dict), got {type(task_data).__name__}", field="task_data"
+        )
+    if any(not isinstance(key, str) for key in task_data):
+        raise InvalidTaskDataError("task_data keys must be strings", field="task_data")
+    return wire.pack_checked(task_data, what="task_data", field="task_data", max_bytes=max_bytes)
+
+
+@dataclass(frozen=True)
+class PreparedTask:
+    record: TaskRecord
+    payload: bytes
+
+
+class WorkWriter:
+    """Creates task records and their work messages; cancels tasks."""
+
+    def __init__(
+        self,
+        *,
+        nc: NatsClient,
+        store: TaskStore,
+        events: EventPublisher,
+        idempotency: KeyValue,
+        max_task_data_bytes: int,
+    ) -> None:
+        self._nc = nc
+        self._store = store
+        self._events = events
+        self._idempotency = idempotency
+        self.max_task_data_bytes = max_task_data_bytes
+
+    def prepare(
+        self,
+        queue: str,
+        task_data: dict[str, Any],
+        options: TaskOptions,
+        *,
+        user: str | None = None,
+        tenant: str | None = None,
+        task_id: str | None = None,
+    ) -> PreparedTask:
+        """Check everything and build the record; writes nothing."""
+        wire.check_queue_name(queue)
+        check_options(options)
+        check_task_data(task_data, max_bytes=self.max_task_data_bytes)
+        now = time.time()
+        record = TaskRecord(
+            task_id=task_id or wire.new_task_id(),
+            queue_name=queue,
+            task_type=options.task_type,
+            task_data=task_data,
+            priority=options.priority,
+            user=user,
+            tenant=tenant,
+            idempotency_key=options.idempotency_key,
+            created_at=now,
+            enqueued_at=now,
+            max_retries=options.max_retries,
+            timeout_seconds=float(options.timeout_seconds),
+            batch_id=options.batch_id,
+            metadata=options.metadata or {},
+        )
+        return PreparedTask(record, encode_record(record))
+
+    async def submit(self, prepared: PreparedTask) -> TaskRecord:
+        """Write a prepared task; returns once the record and the work message are stored."""
+        record, payload = prepared.record, prepared.payload
+        if record.idempotency_key is not None:
+            bound_id = await self._bind_idempotency_key(record)
+            if bound_id != record.task_id:
+                found = await self._store.find(bound_id)
+                if found is not None:
+                    return await self._resume(*found)
+                # the first call died between binding the key and creating the record
+                record = record.model_copy(update={"task_id": bound_id})
+                payload = encode_record(record)
+        try:
+            rev = await self._store.create_encoded(record.task_id, payload)
+        except TransitionConflictError:
+            return await self._resume(*await self._store.get(record.task_id))
+        await self._publish_work(record, rev, payload)
+        await self._events.publish(
+            event_payload(
+                record, "task_enqueued", now=time.time(), data={"priority": record.priority}
+            )
+        )
+        return record
+
+    async def _resume(self, record: TaskRecord, rev: int) -> TaskRecord:
+        """An earlier call created this record; make sure its work message exists.
+
+        Publishing again is safe: within the duplicate window JetStream drops it by
+        ``Nats-Msg-Id``, and after it a node drops a first delivery whose task is already
+        claimed or finished.
+        """
+        if record.status is models.TaskStatus.ENQUEUED and not record.attempts:
+            await self._publish_work(record, rev, encode_record(record))
+        return record
+
+    async def _publish_work(self, record: TaskRecord, rev: int, payload: bytes) -> None:
+        with nats_errors_as_prsm(f"publishing task {record.task_id}"):
+            reply = await self._nc.request(
+                wire.work_subject(record.queue_name, record.band),
+                wire.encode_work(rev, payload),
+                timeout=PUBLISH_TIMEOUT_S,
+                headers={"Nats-Msg-Id": record.task_id},
+            )
+        answer = json.loads(reply.data)
+        if "error" in answer:
+            raise ServiceUnavailableError(
+                f"work stream refused task {record.task_id}: {answer['error']}",
+                task_id=record.task_id,
+            )
+
+    async def _bind_idempotency_key(self, record: TaskRecord) -> str:
+        """Bind the key (per tenant and user) to this task id; the id it is bound to."""
+        digest = hashlib.sha256(
+            f"{record.tenant}\x00{record.user}\x00{record.idempotency_key}".encode()
+        ).hexdigest()[:40]
+        try:
+            with nats_errors_as_prsm("recording an idempotency key"):
+                await self._idempotency.create(digest, record.task_id.encode())
+            return record.task_id
+        except nats.js.errors.KeyWrongLastSequenceError:
+            pass
+        with nats_errors_as_prsm("reading an idempotency key"):
+            entry = await self._idempotency.get(digest)
+        assert entry.value is not None
+        return entry.value.decode()
+
+    async def enqueue(
+        self,
+        queue: str,
+        task_data: dict[str, Any],
+        options: TaskOptions,
+        *,
+        user: str | None = None,
+        tenant: str | None = None,
+    ) -> TaskRecord:
+        return await self.submit(self.prepare(queue, task_data, options, user=user, tenant=tenant))
+
+    async def enqueue_many(
+        self,
+        queue: str,
+        items: Iterable[dict[str, Any] | TaskSpec],
+        defaults: TaskOptions,
+        *,
+        user: str | None = None,
+        tenant: str | None = None,
+        window: int = 256,
+    ) -> list[TaskRecord]:
+        """Check every item first (all or nothing), then write them in pipelined windows."""
+        prepared = [
+            self._prepare_item(queue, item, defaults, index, user=user, tenant=tenant)
+            for index, item in enumerate(items)
+        ]
+        results: list[TaskRecord] = []
+        for start in range(0, len(prepared), window):
+            chunk = prepared[start : start + window]
+            results.extend(await asyncio.gather(*(self.submit(p) for p in chunk)))
+        return results
+
+    def _prepare_item(
+        self,
+        queue: str,
+        item: dict[str, Any] | TaskSpec,
+        defaults: TaskOptions,
+        index: int,
+        *,
+        user: str | None,
+        tenant: str | None,
+    ) -> PreparedTask:
+        try:
+            if isinstance(item, TaskSpec):
+                options = TaskOptions(
+                    priority=defaults.priority if item.priority is None else item.priority,
+                    max_retries=defaults.max_retries
+                    if item.max_retries is None
+                    else item.max_retries,
+                    timeout_seconds=defaults.timeout_seconds
+                    if item.timeout_seconds is None
+                    else item.timeout_seconds,
+                    task_type=item.task_type or defaults.task_type,
+                    idempotency_key=item.idempotency_key,
+                    batch_id=defaults.batch_id,
+                    metadata=defaults.metadata,
+                )
+                return self.prepare(queue, item.task_data, options, user=user, tenant=tenant)
+            return self.prepare(queue, item, defaults, user=user, tenant=tenant)
+        except ValidationError as exc:
+            field = f"items[{index}].{exc.field}" if exc.field else f"items[{index}]"
+            raise type(exc)(f"item {index}: {exc.message}", field=field) from exc
+
+    async def cancel(
+        self, task_id: str, *, reason: str = "cancelled by request"
+    ) -> tuple[TaskRecord, bool]:
+        """Cancel a task that is not final; returns (record, was_processing).
+
+        The CAS makes cancel win over a late completion: once `cancelled` is stored, the
+        node's completion write fails its revision check and its result is discarded.
+        """
+        record, rev = await self._store.get(task_id)
+        while True:
+            if record.is_final:
+                raise TaskAlreadyFinishedError(
+                    f"Task {task_id} already finished with status {record.status}",
+                    task_id=task_id,
+                    status=str(record.status),
+                )
+            was_processing = record.status is models.TaskStatus.PROCESSING
+            cancelled = models.cancel(record, now=time.time(), reason=reason)
+            try:
+                await self._store.put(cancelled, last_rev=rev)
+                break
+            except TransitionConflictError:
+                record, rev = await self._store.get(task_id)
+        if was_processing:
+            with nats_errors_as_prsm("signalling a cancel"):
+                await self._nc.publish(wire.cancel_subject(task_id), b"")
+        await self._events.publish(
+            event_payload(
+                cancelled,
+                "task_cancelled",
+                now=time.time(),
+                data={"was_processing": was_processing, "reason": reason},
+            )
+        )
+        return cancelled, was_processing
