@@ -12,7 +12,7 @@ import concurrent.futures
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from importlib.metadata import PackageNotFoundError, version
 
 import structlog
@@ -26,7 +26,7 @@ from prsm_tasks.actors.intake import Intake, WorkPair
 from prsm_tasks.actors.runner import Runner, RunnerDeps
 from prsm_tasks.errors import HandlerError
 from prsm_tasks.handlers import DECLARED, HandlerFunc, HandlerRegistry, HandlerSpec
-from prsm_tasks.models import NodeAd
+from prsm_tasks.models import NodeAd, TaskRecord
 from prsm_tasks.store.events import EventPublisher
 from prsm_tasks.store.tasks import TaskStore
 
@@ -62,6 +62,7 @@ class Node:
         max_result_bytes: int = 1_048_576,
         repoll_s: float = 1.0,
         topology: bus.Topology | None = None,
+        after_final: Callable[[TaskRecord], Awaitable[None]] | None = None,
     ) -> None:
         if capacity < 1:
             raise HandlerError(f"capacity must be at least 1, got {capacity}")
@@ -87,6 +88,7 @@ class Node:
         self.max_result_bytes = max_result_bytes
         self.repoll_s = repoll_s
         self.topology = topology or bus.Topology()
+        self.after_final = after_final
         self.started_at = time.time()
         self.ready = asyncio.Event()
         self.running: dict[str, Runner] = {}
@@ -189,6 +191,7 @@ class Node:
             progress_event_interval_s=self.progress_event_interval_s,
             on_progress=self._on_progress,
             counters=self.counters,
+            after_final=self.after_final,
         )
         advertiser = Advertiser(
             kv=await js.key_value(wire.NODES_BUCKET),

@@ -15,7 +15,7 @@ import functools
 import random
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +61,9 @@ class RunnerDeps:
     progress_event_interval_s: float
     on_progress: Callable[[Runner], None]
     counters: dict[str, int]
+    # called with every record this node sees final (after writing it, or finding it so on a
+    # redelivery, so a crash between write and hook is healed by the redelivery)
+    after_final: Callable[[TaskRecord], Awaitable[None]] | None = None
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
@@ -197,6 +200,8 @@ class Runner:
                 return False
             now = time.time()
             if record.is_final or record.status in (TaskStatus.WAITING, TaskStatus.SCHEDULED):
+                if record.is_final:
+                    await self._after_final(record)
                 await self.msg.ack()
                 return False
             if record.status is TaskStatus.ENQUEUED:
@@ -324,6 +329,7 @@ class Runner:
         if await self._write(done):
             self.deps.counters["completed"] += 1
             await self._publish("task_completed", done, {"result": result})
+            await self._after_final(done)
             await self.msg.ack()
 
     async def _fail(self, exc: BaseException, *, timed_out: bool = False) -> None:
@@ -338,6 +344,7 @@ class Runner:
             self.deps.counters["failed"] += 1
             event = "task_timeout" if timed_out else "task_failed"
             await self._publish(event, final, {"error": info.message, "error_type": info.type})
+            await self._after_final(final)
             await self.msg.ack()
 
     async def _retry_or_fail(
@@ -398,6 +405,8 @@ class Runner:
             except TransitionConflictError:
                 return
             await self._publish("task_cancelled", cancelled, {})
+            record = cancelled
+        await self._after_final(record)
         log.info("task_cancelled_while_running", task_id=self.task_id)
         await self.msg.ack()
 
@@ -509,6 +518,15 @@ class Runner:
             self.record = updated
             self.progress_record_at = now_mono
             self.progress_dirty_record = False
+
+    async def _after_final(self, record: TaskRecord) -> None:
+        hook = self.deps.after_final
+        if hook is None:
+            return
+        try:
+            await hook(record)
+        except Exception as exc:  # a hook must not undo a final write; the next redelivery retries
+            log.warning("after_final_failed", task_id=record.task_id, error=repr(exc))
 
     async def _publish(self, event_type: str, record: TaskRecord, data: dict[str, Any]) -> None:
         try:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,12 +121,14 @@ class WorkWriter:
         events: EventPublisher,
         idempotency: KeyValue,
         max_task_data_bytes: int,
+        after_final: Callable[[TaskRecord], Awaitable[None]] | None = None,
     ) -> None:
         self._nc = nc
         self._store = store
         self._events = events
         self._idempotency = idempotency
         self.max_task_data_bytes = max_task_data_bytes
+        self.after_final = after_final
 
     def prepare(
         self,

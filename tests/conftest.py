@@ -1,0 +1,82 @@
+"""Shared fixtures: one real nats-server per test session, fresh queue names per test."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prsm_tasks import Client, Node
+from prsm_tasks.embedded import EmbeddedNats
+from prsm_tasks.handlers import HandlerRegistry
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], *, within_s: float = 30.0, interval_s: float = 0.05
+) -> None:
+    """Poll ``check`` until it is true; fail the test if it never is within ``within_s``."""
+    async with asyncio.timeout(within_s):
+        while not await check():
+            await asyncio.sleep(interval_s)
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
+    server = EmbeddedNats(store_dir=tmp_path_factory.mktemp("nats"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def nats_url(nats_server: EmbeddedNats) -> str:
+    return nats_server.url
+
+
+@pytest.fixture
+def queue() -> str:
+    return f"q-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def client(nats_url: str) -> AsyncIterator[Client]:
+    async with Client(nats_url) as connected:
+        yield connected
+
+
+NodeFactory = Callable[..., contextlib.AbstractAsyncContextManager[Node]]
+
+
+@pytest.fixture
+def start_node(nats_url: str) -> NodeFactory:
+    """``async with start_node(registry_or_handlers, queues=[...], capacity=...) as node:``."""
+
+    @contextlib.asynccontextmanager
+    async def start(
+        handlers: HandlerRegistry | dict[str, Callable[..., Any]],
+        **options: Any,
+    ) -> AsyncIterator[Node]:
+        if isinstance(handlers, dict):
+            registry = HandlerRegistry()
+            for queue_name, func in handlers.items():
+                registry.register(func, queue=queue_name)
+            handlers = registry
+        options.setdefault("servers", nats_url)
+        options.setdefault("grace_s", 5.0)
+        options.setdefault("retry_base_s", 0.05)
+        options.setdefault("retry_max_s", 0.2)
+        options.setdefault("repoll_s", 0.2)
+        async with Node(handlers=handlers, **options) as node:
+            yield node
+
+    return start
+
+
+@pytest.fixture
+def tmp_store(tmp_path: Path) -> Path:
+    return tmp_path / "store"
