@@ -1,0 +1,91 @@
+"""Names, codec and input checks: everything a producer validates before writing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+
+import pytest
+
+from prsm_tasks import wire
+from prsm_tasks.errors import (
+    InvalidTaskDataError,
+    PayloadTooLargeError,
+    PrsmError,
+    ValidationError,
+)
+from prsm_tasks.store.work import TaskOptions, check_options, check_task_data
+
+
+@pytest.mark.parametrize("name", ["a", "ml_inference_queue", "q-1", "x" * 64, "0_9-z"])
+def test_valid_queue_names(name: str) -> None:
+    assert wire.check_queue_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "A", "a.b", "a b", "x" * 65, "q*", "q>", None, 5])
+def test_invalid_queue_names(name: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        wire.check_queue_name(name)
+    assert info.value.field == "queue_name"
+    assert info.value.status == 400
+
+
+def test_task_ids_are_sortable_and_well_formed() -> None:
+    ids = [wire.new_task_id() for _ in range(200)]
+    assert all(wire.is_task_id(task_id) for task_id in ids)
+    assert len(set(ids)) == len(ids)
+    earlier = wire.new_task_id()
+    time.sleep(0.002)
+    assert earlier < wire.new_task_id()  # ids sort by creation time (ULID)
+
+
+def test_codec_round_trip() -> None:
+    value = {"a": [1, 2.5, "x", None, True], "b": {"nested": b"bytes"}}
+    assert wire.unpack(wire.pack(value)) == value
+    rev, payload = wire.decode_work(wire.encode_work(42, b"record"))
+    assert (rev, payload) == (42, b"record")
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        (TaskOptions(priority=0), "priority"),
+        (TaskOptions(priority=11), "priority"),
+        (TaskOptions(priority=True), "priority"),
+        (TaskOptions(priority="5"), "priority"),  # type: ignore[arg-type]
+        (TaskOptions(max_retries=-1), "max_retries"),
+        (TaskOptions(max_retries=1000), "max_retries"),
+        (TaskOptions(timeout_seconds=0), "timeout_seconds"),
+        (TaskOptions(timeout_seconds=math.inf), "timeout_seconds"),
+        (TaskOptions(timeout_seconds=math.nan), "timeout_seconds"),
+        (TaskOptions(task_type="has space"), "task_type"),
+        (TaskOptions(idempotency_key=""), "idempotency_key"),
+    ],
+)
+def test_bad_options_name_their_field(options: TaskOptions, field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        check_options(options)
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    "task_data",
+    [[1, 2], "text", None, {"when": dt.datetime.now()}, {"obj": object()}, {1: "int key"}],
+)
+def test_task_data_must_be_a_serialisable_object(task_data: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        check_task_data(task_data, max_bytes=1024)
+    assert isinstance(info.value, PrsmError)
+    assert info.value.field == "task_data"
+
+
+def test_task_data_over_the_limit() -> None:
+    with pytest.raises(PayloadTooLargeError):
+        check_task_data({"blob": "x" * 2000}, max_bytes=1024)
+    assert check_task_data({"small": 1}, max_bytes=1024)
+
+
+def test_invalid_task_data_is_a_validation_error() -> None:
+    with pytest.raises(InvalidTaskDataError):
+        check_task_data([], max_bytes=1024)
