@@ -21,7 +21,7 @@ async def eventually(
 ) -> None:
     """Poll ``check`` until it is true; fail the test if it never is within ``within_s``."""
     async with asyncio.timeout(within_s):
-        while not await check():
+        while not await check():  # noqa: ASYNC110 - polling state we do not own
             await asyncio.sleep(interval_s)
 
 
