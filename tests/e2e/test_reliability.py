@@ -17,7 +17,7 @@ from prsm_tasks.embedded import EmbeddedNats
 from prsm_tasks.handlers import HandlerRegistry
 from prsm_tasks.models import AttemptOutcome, TaskStatus
 from tests.conftest import eventually
-from tests.e2e.handlers_for_tests import sleepy
+from tests.e2e.handlers_for_tests import quick, sleepy
 
 REPO = Path(__file__).resolve().parents[2]
 
