@@ -12,21 +12,25 @@ from prsm_tasks.errors import (
     ValidationError,
 )
 from prsm_tasks.handlers import Cancelled, Fail, Retry, TaskContext, handler
-from prsm_tasks.models import TaskRecord, TaskSpec, TaskStatus
+from prsm_tasks.models import TaskEvent, TaskRecord, TaskSpec, TaskStatus
 from prsm_tasks.node import Node
+from prsm_tasks.tasks import BaseTask, ProgressHandle
 
 __all__ = [
+    "BaseTask",
     "Cancelled",
     "Client",
     "Fail",
     "InvalidTaskDataError",
     "Node",
     "PayloadTooLargeError",
+    "ProgressHandle",
     "PrsmError",
     "Retry",
     "ServiceUnavailableError",
     "TaskAlreadyFinishedError",
     "TaskContext",
+    "TaskEvent",
     "TaskNotFoundError",
     "TaskRecord",
     "TaskSpec",

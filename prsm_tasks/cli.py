@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import secrets
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -13,9 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from rich.console import Console
 
 from prsm_tasks import bus
 from prsm_tasks.config import Settings
+from prsm_tasks.edge.app import RunningEdge, open_edge, serve_edge
+from prsm_tasks.edge.auth import AuthConfig, mint_token
+from prsm_tasks.edge.state import EdgeConfig
 from prsm_tasks.errors import PrsmError
 from prsm_tasks.handlers import HandlerRegistry, import_handler_modules
 from prsm_tasks.logging import configure_logging
@@ -24,6 +29,8 @@ from prsm_tasks.node import Node
 log = structlog.get_logger("prsm.cli")
 
 EXAMPLE_HANDLERS = "nodes.examples"
+JWT_SECRET_FILE = "jwt_secret"
+LOCAL_TOKEN_TTL_S = 86_400.0
 
 
 def run_async(main: Coroutine[Any, Any, int]) -> int:
@@ -90,8 +97,13 @@ async def cmd_up(settings: Settings) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     server = EmbeddedNats(store_dir=data_dir / "nats", port=settings.nats_port)
     server.start()
+    from prsm_tasks.local import remove_endpoints, write_endpoints
+
+    write_endpoints(data_dir, nats=server.url)  # how `watch`/`enqueue` find us without flags
     try:
-        settings = settings.model_copy(update={"servers": [server.url]})
+        settings = settings.model_copy(
+            update={"servers": [server.url], "jwt_secret": local_jwt_secret(settings, data_dir)}
+        )
         registry = import_handler_modules([EXAMPLE_HANDLERS, *settings.handlers])
         node = build_node(settings, registry)
         stopping = asyncio.Event()
@@ -105,13 +117,87 @@ async def cmd_up(settings: Settings) -> int:
                 f"  node:  {node.node_id} capacity={node.capacity} queues={len(node.queues)}",
                 flush=True,
             )
-            print("  stop with Ctrl-C", flush=True)
-            await stopping.wait()
+            async with open_edge(edge_config(settings)) as edge:
+                write_endpoints(data_dir, edge=edge.url)
+                print(f"  edge:  {edge.url}  (docs: {edge.url}/docs)", flush=True)
+                if settings.jwt_secret:
+                    token = mint_token(
+                        settings.jwt_secret,
+                        user="local-user",
+                        tenant="local",
+                        ttl_s=LOCAL_TOKEN_TTL_S,
+                    )
+                    print("  token for user local-user, tenant local (24 h):", flush=True)
+                    print(f"  export TOKEN={token}", flush=True)
+                print("  stop with Ctrl-C", flush=True)
+                await stopping.wait()
             node.stop()
         return 0
     finally:
+        remove_endpoints(data_dir)
         server.stop()
         print("prsm-tasks stopped", flush=True)
+
+
+def local_jwt_secret(settings: Settings, data_dir: Path) -> str | None:
+    """The configured HS256 secret, else the data dir's own (made on first use by `up`)."""
+    if settings.jwt_secret or settings.jwt_public_key_file or settings.jwt_jwks_url:
+        return settings.jwt_secret
+    path = data_dir / JWT_SECRET_FILE
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32) + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def edge_config(settings: Settings) -> EdgeConfig:
+    return EdgeConfig(
+        servers=settings.servers,
+        host=settings.host,
+        port=settings.port,
+        auth=AuthConfig(
+            secret=settings.jwt_secret,
+            public_key_file=settings.jwt_public_key_file,
+            jwks_url=settings.jwt_jwks_url,
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+        ),
+        queues=tuple(settings.queues),
+        disabled_queues=frozenset(settings.disabled_queues),
+        rate_limit_per_s=settings.rate_limit_per_second,
+        rate_limit_burst=settings.rate_limit_burst,
+        max_body_bytes=settings.max_body_bytes,
+        max_task_data_bytes=settings.max_task_data_bytes,
+        node_stale_s=settings.node_stale_seconds,
+        topology=topology_of(settings),
+    )
+
+
+async def cmd_edge(settings: Settings) -> int:
+    stopping = asyncio.Event()
+    install_stop_signals(stopping.set)
+
+    def ready(edge: RunningEdge) -> None:
+        print(f"  edge:  {edge.url}", flush=True)
+
+    await serve_edge(edge_config(settings), stop=stopping, on_ready=ready)
+    return 0
+
+
+def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    secret = settings.jwt_secret
+    if not secret:
+        path = settings.data_dir.resolve() / JWT_SECRET_FILE
+        secret = path.read_text().strip() if path.exists() else None
+    if not secret:
+        print(
+            "no HS256 secret: set PRSM_JWT_SECRET, or run `prsm-tasks up` once to make one",
+            file=sys.stderr,
+        )
+        return 2
+    roles = args.role or []
+    print(mint_token(secret, user=args.user, tenant=args.tenant, roles=roles, ttl_s=args.ttl))
+    return 0
 
 
 async def _wait_first(ready: Coroutine[Any, Any, Any], task: asyncio.Task[Any]) -> None:
@@ -132,7 +218,7 @@ async def cmd_enqueue(settings: Settings, args: argparse.Namespace) -> int:
     except json.JSONDecodeError as exc:
         print(f"task_data is not valid JSON: {exc}", file=sys.stderr)
         return 2
-    async with Client(settings.servers) as client:
+    async with Client(local_servers(settings)) as client:
         record = await client.enqueue(
             args.queue,
             task_data,
@@ -142,6 +228,10 @@ async def cmd_enqueue(settings: Settings, args: argparse.Namespace) -> int:
             task_type=args.task_type,
         )
         print(record.task_id, flush=True)
+        if args.watch:
+            from prsm_tasks.watch import NatsFeed, watch_task
+
+            return await watch_task(NatsFeed(client), record.task_id, Console())
         if args.wait:
             final = await client.wait(record.task_id)
             print(
@@ -155,6 +245,35 @@ async def cmd_enqueue(settings: Settings, args: argparse.Namespace) -> int:
             )
             return 0 if final.status == "completed" else 1
     return 0
+
+
+def local_servers(settings: Settings) -> list[str]:
+    """--servers or PRSM_SERVERS when given, else the local `prsm-tasks up` of the data dir."""
+    from prsm_tasks.local import read_endpoints
+
+    if "servers" in settings.model_fields_set:
+        return settings.servers
+    local_nats = read_endpoints(settings.data_dir.resolve()).get("nats")
+    return [local_nats] if local_nats else settings.servers
+
+
+async def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
+    from prsm_tasks.client.native import Client
+    from prsm_tasks.watch import NatsFeed, open_edge_feed, watch_queue, watch_task
+
+    if (args.task_id is None) == (args.queue is None):
+        print("watch needs a TASK_ID or --queue QUEUE (not both)", file=sys.stderr)
+        return 2
+    console = Console()
+    if args.url:
+        async with open_edge_feed(args.url, args.token) as edge_feed:
+            if args.queue:
+                return await watch_queue(edge_feed, args.queue, console)
+            return await watch_task(edge_feed, args.task_id, console)
+    async with Client(local_servers(settings), name="prsm-watch") as client:
+        if args.queue:
+            return await watch_queue(NatsFeed(client), args.queue, console)
+        return await watch_task(NatsFeed(client), args.task_id, console)
 
 
 # --- argument parsing ---------------------------------------------------------------------------
@@ -186,6 +305,26 @@ def build_parser() -> argparse.ArgumentParser:
     enqueue.add_argument("--timeout", type=float, default=300.0)
     enqueue.add_argument("--task-type")
     enqueue.add_argument("--wait", action="store_true", help="wait for the final status")
+    enqueue.add_argument("--watch", action="store_true", help="show live progress until done")
+
+    edge = commands.add_parser("edge", help="an edge node serving the HTTP Task API")
+    edge.add_argument("--servers", help="NATS URLs, comma separated")
+    edge.add_argument("--port", type=int, help="HTTP port (default 8080; 0 picks a free one)")
+    edge.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+
+    token = commands.add_parser("token", help="print a JWT for the configured HS256 secret")
+    token.add_argument("--user", required=True)
+    token.add_argument("--tenant", required=True)
+    token.add_argument("--role", action="append", help="a role (repeatable), e.g. admin")
+    token.add_argument("--ttl", type=float, default=3600.0, help="seconds until it expires")
+    token.add_argument("--data", type=Path, help="data directory of `prsm-tasks up`")
+
+    watch = commands.add_parser("watch", help="follow a task (or a queue) live")
+    watch.add_argument("task_id", nargs="?", help="the task to follow")
+    watch.add_argument("--queue", help="show a live table of this queue's tasks instead")
+    watch.add_argument("--servers", help="NATS URLs, comma separated")
+    watch.add_argument("--url", help="an edge node's base URL (instead of NATS)")
+    watch.add_argument("--token", help="bearer token for --url")
     return parser
 
 
@@ -210,6 +349,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         ("node_name", "node_name"),
         ("data", "data_dir"),
         ("port", "port"),
+        ("host", "host"),
         ("nats_port", "nats_port"),
         ("lease_seconds", "lease_seconds"),
         ("log_format", "log_format"),
@@ -239,6 +379,12 @@ def main(argv: list[str] | None = None) -> int:
             return run_async(cmd_node(settings))
         if args.command == "enqueue":
             return run_async(cmd_enqueue(settings, args))
+        if args.command == "watch":
+            return run_async(cmd_watch(settings, args))
+        if args.command == "edge":
+            return run_async(cmd_edge(settings))
+        if args.command == "token":
+            return cmd_token(settings, args)
     except PrsmError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         return 2

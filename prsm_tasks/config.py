@@ -54,12 +54,26 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=0, le=65535)
     host: str = "127.0.0.1"
 
+    # edge node (HTTP Task API)
+    jwt_secret: str | None = None  # HS256
+    jwt_public_key_file: Path | None = None  # RS256 with a PEM public key
+    jwt_jwks_url: str | None = None  # RS256 with keys from a JWKS endpoint
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    rate_limit_per_second: float = Field(default=100.0, ge=0)  # per user on enqueue; 0: off
+    rate_limit_burst: int = Field(default=200, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    disabled_queues: CommaList = Field(default_factory=list)
+    node_stale_seconds: float = Field(default=10.0, gt=0)
+
     log_format: Literal["console", "json"] = "console"
     log_level: str = "info"
 
-    _split = field_validator("servers", "queues", "handlers", mode="before")(split_comma_list)
+    _split = field_validator("servers", "queues", "handlers", "disabled_queues", mode="before")(
+        split_comma_list
+    )
 
-    @field_validator("queues")
+    @field_validator("queues", "disabled_queues")
     @classmethod
     def _check_queues(cls, queues: list[str]) -> list[str]:
         return [check_queue_name(queue) for queue in queues]

@@ -63,6 +63,11 @@ class TaskNotFoundError(NotFoundError):
     code = "task_not_found"
 
 
+class MethodNotAllowedError(PrsmError):
+    code = "method_not_allowed"
+    status = 405
+
+
 class ConflictError(PrsmError):
     code = "conflict"
     status = 409
@@ -74,6 +79,12 @@ class TaskNotCompletedError(ConflictError):
 
 class TaskAlreadyFinishedError(ConflictError):
     code = "task_already_finished"
+
+
+class TaskStillRunningError(ConflictError):
+    """Removing a task that has not reached a final state."""
+
+    code = "task_not_finished"
 
 
 class IllegalTransitionError(ConflictError):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,7 +72,9 @@ class TaskContext:
         self.node_id = node_id
         self._report_progress = report_progress
         self._loop = loop
-        self._cancelled = threading.Event()
+        # a plain flag: set from the event loop, read from the handler's thread; one store
+        # and one load of a bool are atomic, and an Event per task costs more than the task
+        self._cancelled = False
         self._logger: Any = None
 
     @property
@@ -86,14 +87,14 @@ class TaskContext:
 
     @property
     def is_cancelled(self) -> bool:
-        return self._cancelled.is_set()
+        return self._cancelled
 
     def raise_if_cancelled(self) -> None:
-        if self._cancelled.is_set():
+        if self._cancelled:
             raise Cancelled(f"task {self.task_id} was cancelled")
 
     def mark_cancelled(self) -> None:
-        self._cancelled.set()
+        self._cancelled = True
 
     def progress(self, value: float | None = None, text: str | None = None) -> _Done:
         """Report progress (0..1 and/or a text). Safe from the handler's thread; coalesced."""
@@ -123,6 +124,8 @@ class HandlerSpec:
     params_model: type[pydantic.BaseModel] | None
     accepts_extra: bool
     param_names: frozenset[str] = field(default_factory=frozenset)
+    # a BaseTask's declared result (see tasks.py); its schema goes with the task type
+    result_model: type[pydantic.BaseModel] | None = None
 
     @property
     def name(self) -> str:
@@ -150,9 +153,17 @@ class HandlerSpec:
             return None
         return self.params_model.model_json_schema()
 
+    def result_schema(self) -> dict[str, Any] | None:
+        if self.result_model is None:
+            return None
+        return self.result_model.model_json_schema()
+
 
 def build_spec(func: HandlerFunc, *, queue: str, task_type: str | None) -> HandlerSpec:
     check_queue_name(queue)
+    class_spec = getattr(func, "_prsm_handler_spec", None)
+    if isinstance(func, type) and class_spec is not None:
+        return class_spec(queue=queue, task_type=task_type)  # a BaseTask subclass
     if not callable(func):
         raise HandlerError(f"handler for {queue} is not callable: {func!r}")
     signature = inspect.signature(func)

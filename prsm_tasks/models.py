@@ -7,6 +7,7 @@ so the rules live in one place and are unit- and property-tested without a serve
 
 from __future__ import annotations
 
+import datetime
 import enum
 from typing import Any, Literal
 
@@ -232,6 +233,29 @@ class TaskEvent(BaseModel):
     def is_final(self) -> bool:
         return self.event_type in FINAL_EVENT_TYPES
 
+    def public_dict(self) -> dict[str, Any]:
+        """The documented JSON shape (SSE, CLI): ISO-8601 ``Z`` timestamp, no ``seq``."""
+        stamp = datetime.datetime.fromtimestamp(self.timestamp, tz=datetime.UTC)
+        return {
+            "v": self.v,
+            "event_type": self.event_type,
+            "task_id": self.task_id,
+            "queue_name": self.queue_name,
+            "timestamp": stamp.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            "attempt": self.attempt,
+            "worker_node": self.worker_node,
+            "data": self.data,
+        }
+
+    @classmethod
+    def from_public(cls, payload: dict[str, Any], *, seq: int | None = None) -> TaskEvent:
+        """Read back what ``public_dict`` wrote (for example from an SSE ``data:`` line)."""
+        stamp = payload.get("timestamp")
+        if isinstance(stamp, str):
+            parsed = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+            payload = {**payload, "timestamp": parsed.timestamp()}
+        return cls.model_validate({**payload, "seq": seq})
+
 
 # --- the state machine -------------------------------------------------------------------
 
@@ -257,23 +281,7 @@ def _close_last_attempt(
 
 def claim(record: TaskRecord, *, node_id: str, now: float) -> TaskRecord:
     """enqueued -> processing on ``node_id``: a new attempt starts."""
-    if record.status is not TaskStatus.ENQUEUED:
-        check_transition(record, TaskStatus.PROCESSING)
-        raise IllegalTransitionError(
-            f"task {record.task_id} is {record.status}, not enqueued", task_id=record.task_id
-        )
-    attempt = Attempt(number=len(record.attempts) + 1, node=node_id, started_at=now)
-    return record.model_copy(
-        update={
-            "status": TaskStatus.PROCESSING,
-            "worker_node": node_id,
-            "started_at": now,
-            "not_before": None,
-            "progress": 0.0,
-            "progress_text": None,
-            "attempts": [*record.attempts, attempt],
-        }
-    )
+    return TaskRecord.model_validate(claim_fields(record_fields(record), node_id=node_id, now=now))
 
 
 def take_over(record: TaskRecord, *, node_id: str, now: float) -> TaskRecord:
@@ -316,27 +324,13 @@ def take_over(record: TaskRecord, *, node_id: str, now: float) -> TaskRecord:
 
 
 def report_progress(record: TaskRecord, *, value: float | None, text: str | None) -> TaskRecord:
-    check_transition(record, TaskStatus.PROCESSING)
-    update: dict[str, Any] = {}
-    if value is not None:
-        update["progress"] = value
-    if text is not None:
-        update["progress_text"] = text
-    return record.model_copy(update=update)
+    return TaskRecord.model_validate(
+        progress_fields(record_fields(record), value=value, text=text)
+    )
 
 
 def complete(record: TaskRecord, *, result: Any, now: float) -> TaskRecord:
-    check_transition(record, TaskStatus.COMPLETED)
-    return record.model_copy(
-        update={
-            "status": TaskStatus.COMPLETED,
-            "result": result,
-            "error": None,
-            "progress": 1.0,
-            "completed_at": now,
-            "attempts": _close_last_attempt(record.attempts, now, AttemptOutcome.COMPLETED),
-        }
-    )
+    return TaskRecord.model_validate(complete_fields(record_fields(record), result=result, now=now))
 
 
 def schedule_retry(
@@ -408,3 +402,119 @@ def cancel(record: TaskRecord, *, now: float, reason: str = "cancelled by reques
             "attempts": _close_last_attempt(record.attempts, now, AttemptOutcome.CANCELLED),
         }
     )
+
+
+def release(record: TaskRecord, *, now: float) -> TaskRecord:
+    """waiting -> enqueued: a batch (or dependency) lets this task go to its queue."""
+    check_transition(record, TaskStatus.ENQUEUED)
+    if record.status is not TaskStatus.WAITING:
+        raise IllegalTransitionError(
+            f"task {record.task_id} is {record.status}, not waiting", task_id=record.task_id
+        )
+    return record.model_copy(update={"status": TaskStatus.ENQUEUED, "enqueued_at": now})
+
+
+class BatchRecord(BaseModel):
+    """A bulk enqueue in the PRSM_BATCHES bucket: which of its tasks may run, by CAS.
+
+    ``limit`` tasks are let go at first; each one that reaches a final state lets the next
+    waiting one go (``done`` holds their indices so a repeated hook call changes nothing).
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    v: int = RECORD_VERSION
+    batch_id: str
+    queue_name: str
+    user: str | None = None
+    tenant: str | None = None
+    task_ids: list[str]
+    limit: int  # how many of the batch may be enqueued or running at once
+    fail_fast: bool = False
+    released: int  # task_ids[:released] have been let go
+    done: list[int] = Field(default_factory=list)
+    failed_task_id: str | None = None  # fail_fast tripped by this task
+    created_at: float
+
+
+# --- the same rules on the wire form --------------------------------------------------------
+# A node runs thousands of tasks a second; building pydantic models for each step costs more
+# than the task. The hot transitions therefore work on the record's msgpack dict (what
+# ``record_fields`` returns), and the TaskRecord versions above are defined through them, so
+# each rule is written once.
+
+Fields = dict[str, Any]
+
+
+def record_fields(record: TaskRecord) -> Fields:
+    """The record as plain data: what ``model_dump`` gives, without its cost."""
+    fields = dict(record.__dict__)
+    fields["attempts"] = [dict(attempt.__dict__) for attempt in record.attempts]
+    if record.error is not None:
+        fields["error"] = dict(record.error.__dict__)
+    return fields
+
+
+def _check_fields(fields: Fields, to: TaskStatus) -> None:
+    current = TaskStatus(fields["status"])
+    if to not in ALLOWED_TRANSITIONS[current]:
+        raise IllegalTransitionError(
+            f"task {fields['task_id']} cannot go from {current} to {to}",
+            task_id=fields["task_id"],
+            from_status=str(current),
+            to_status=str(to),
+        )
+
+
+def claim_fields(fields: Fields, *, node_id: str, now: float) -> Fields:
+    if fields["status"] != TaskStatus.ENQUEUED:
+        _check_fields(fields, TaskStatus.PROCESSING)
+        raise IllegalTransitionError(
+            f"task {fields['task_id']} is {fields['status']}, not enqueued",
+            task_id=fields["task_id"],
+        )
+    attempts = fields["attempts"]
+    attempt = {
+        "number": len(attempts) + 1,
+        "node": node_id,
+        "started_at": now,
+        "ended_at": None,
+        "outcome": AttemptOutcome.RUNNING.value,
+    }
+    return {
+        **fields,
+        "status": TaskStatus.PROCESSING.value,
+        "worker_node": node_id,
+        "started_at": now,
+        "not_before": None,
+        "progress": 0.0,
+        "progress_text": None,
+        "attempts": [*attempts, attempt],
+    }
+
+
+def progress_fields(fields: Fields, *, value: float | None, text: str | None) -> Fields:
+    _check_fields(fields, TaskStatus.PROCESSING)
+    updated = dict(fields)
+    if value is not None:
+        updated["progress"] = value
+    if text is not None:
+        updated["progress_text"] = text
+    return updated
+
+
+def complete_fields(fields: Fields, *, result: Any, now: float) -> Fields:
+    _check_fields(fields, TaskStatus.COMPLETED)
+    attempts = fields["attempts"]
+    if attempts and attempts[-1]["ended_at"] is None:
+        last = {**attempts[-1], "ended_at": now, "outcome": AttemptOutcome.COMPLETED.value}
+        attempts = [*attempts[:-1], last]
+    return {
+        **fields,
+        "status": TaskStatus.COMPLETED.value,
+        "result": result,
+        "error": None,
+        "progress": 1.0,
+        "completed_at": now,
+        "attempts": attempts,
+    }

@@ -27,8 +27,10 @@ from prsm_tasks.actors.runner import Runner, RunnerDeps
 from prsm_tasks.errors import HandlerError
 from prsm_tasks.handlers import DECLARED, HandlerFunc, HandlerRegistry, HandlerSpec
 from prsm_tasks.models import NodeAd, TaskRecord
+from prsm_tasks.store.batches import BatchCoordinator
 from prsm_tasks.store.events import EventPublisher
 from prsm_tasks.store.tasks import TaskStore
+from prsm_tasks.tasks import publish_result_schemas
 
 log = structlog.get_logger("prsm.node")
 
@@ -115,6 +117,12 @@ class Node:
 
         return declare
 
+    def register(
+        self, handler: HandlerFunc | type, *, queue: str, task_type: str | None = None
+    ) -> None:
+        """Serve ``queue`` with a handler function or a ``BaseTask`` subclass."""
+        self.registry.register(handler, queue=queue, task_type=task_type)
+
     @property
     def queues(self) -> list[str]:
         served = set(self.registry.queues)
@@ -171,8 +179,10 @@ class Node:
         for queue in self.queues:
             await bus.ensure_work_consumers(js, queue, lease_s=self.lease_s)
         store = await TaskStore.open(nc, js)
+        await publish_result_schemas(js, self.registry.specs())  # BaseTask result models
         events = EventPublisher(nc)
         await events.start()
+        batches = await BatchCoordinator.open(nc=nc, js=js, store=store, events=events)
         executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.thread_pool_size, thread_name_prefix="prsm-handler"
         )
@@ -191,7 +201,8 @@ class Node:
             progress_event_interval_s=self.progress_event_interval_s,
             on_progress=self._on_progress,
             counters=self.counters,
-            after_final=self.after_final,
+            after_final=self._after_final_hooks(batches),
+            after_final_all=self.after_final is not None,
         )
         advertiser = Advertiser(
             kv=await js.key_value(wire.NODES_BUCKET),
@@ -289,6 +300,19 @@ class Node:
     async def _on_reconnected(self) -> None:
         if self._intake is not None:
             self._intake.mark_all_active()
+
+    def _after_final_hooks(
+        self, batches: BatchCoordinator
+    ) -> Callable[[TaskRecord], Awaitable[None]]:
+        """Batches first (they let the next task of a batch go), then the caller's hook."""
+        extra = self.after_final
+
+        async def after_final(record: TaskRecord) -> None:
+            await batches.after_final(record)
+            if extra is not None:
+                await extra(record)
+
+        return after_final
 
     def _on_progress(self, runner: Runner) -> None:
         self._progress_dirty.add(runner)

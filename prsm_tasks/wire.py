@@ -22,10 +22,13 @@ EVENTS_STREAM = "PRSM_EVENTS"
 TASKS_BUCKET = "PRSM_TASKS"
 NODES_BUCKET = "PRSM_NODES"
 IDEMPOTENCY_BUCKET = "PRSM_IDEMPOTENCY"
+BATCHES_BUCKET = "PRSM_BATCHES"
+TYPES_BUCKET = "PRSM_TYPES"
 
 WORK_PREFIX = "prsm.work"
 EVENTS_PREFIX = "prsm.events"
 CANCEL_PREFIX = "prsm.control.cancel"
+WAKE_PREFIX = "prsm.control.wake"
 
 QUEUE_NAME_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
 TASK_ID_RE = re.compile(r"^task_[0-9a-z]{26}$")
@@ -66,6 +69,13 @@ def new_batch_id() -> str:
     return "batch_" + str(ULID()).lower()
 
 
+BATCH_ID_RE = re.compile(r"^batch_[0-9a-z]{26}$")
+
+
+def is_batch_id(value: str) -> bool:
+    return bool(BATCH_ID_RE.match(value))
+
+
 def now_s() -> float:
     return time.time()
 
@@ -77,6 +87,11 @@ def work_subject(queue: str, band: Band | str) -> str:
 def work_consumer(queue: str, band: Band | str) -> str:
     # durable names may not contain dots; queue names never do
     return f"prsm_{queue}_{band}"
+
+
+def wake_subject(queue: str, band: Band | str) -> str:
+    """Told after a work message is stored, so idle nodes pull at once (a plain publish)."""
+    return f"{WAKE_PREFIX}.{queue}.{band}"
 
 
 def event_subject(queue: str, task_id: str, event_type: str) -> str:

@@ -5,9 +5,10 @@ low with no-wait pull requests sized to the free slots, so a node never holds a 
 cannot start and a newly enqueued critical task is the next one taken when a slot frees.
 
 Knowing which consumers are empty without asking each one every time:
-- a pair (queue, band) found empty gets a plain NATS subscription on its work subject; the
-  next publish there wakes the intake (subscribe first, then one confirming pull, so a
-  publish in between is never missed);
+- a pair (queue, band) found empty gets a plain NATS subscription on its wake subject, which
+  producers publish to once a work message is stored (the raw work publish would be heard
+  before JetStream stored it); subscribe first, then one confirming pull, so a task stored
+  in between is never missed;
 - redeliveries (lease lapsed, retry backoff) publish nothing, so empty pairs are re-polled
   every ``repoll_s`` as well.
 
@@ -50,7 +51,9 @@ class WorkPair:
     band: Band
     consumer: str
     subject: str
+    wake_subject: str
     state: PairState = PairState.ACTIVE
+    wakes: int = 0
     wake_sub: Subscription | None = None
     aged: bool = False
     last_pulled_at: float = field(default_factory=time.monotonic)
@@ -65,7 +68,7 @@ class Puller:
         self._sub: Subscription | None = None
         self._request_no = 0
         self._reply = ""
-        self._consumer = ""
+        self._consumer_token = ""
         self._batch = 0
         self._msgs: list[Msg] = []
         self._done: asyncio.Future[None] | None = None
@@ -82,7 +85,7 @@ class Puller:
     async def pull(self, consumer: str, batch: int) -> list[Msg]:
         self._request_no += 1
         self._reply = f"{self._inbox}.{self._request_no}"
-        self._consumer = consumer
+        self._consumer_token = f".{consumer}."
         self._batch = batch
         self._msgs = []
         self._done = asyncio.get_running_loop().create_future()
@@ -110,7 +113,7 @@ class Puller:
                 self._done.set_result(None)
             return
         done = self._done
-        if done is None or done.done() or f".{self._consumer}." not in msg.reply:
+        if done is None or done.done() or self._consumer_token not in msg.reply:
             # a late answer to a request we gave up on: hand it straight back
             await msg.nak()
             return
@@ -152,6 +155,7 @@ class Intake:
                     band=band,
                     consumer=wire.work_consumer(queue, band),
                     subject=wire.work_subject(queue, band),
+                    wake_subject=wire.wake_subject(queue, band),
                 )
                 for queue in queues
             ]
@@ -185,6 +189,8 @@ class Intake:
                 free = self._free_slots()
                 if free > 0 and await self._sweep(free) > 0:
                     continue
+                if free > 0 and any(p.state is PairState.CONFIRM for p in self._all_pairs):
+                    continue  # confirm the drained pairs now, not at the next re-poll
                 if self._stopping:
                     break
                 try:
@@ -223,7 +229,9 @@ class Intake:
         return taken
 
     async def _pull(self, pair: WorkPair, batch: int, *, aged_pull: bool = False) -> int:
+        wakes_before = pair.wakes
         msgs = await self._puller.pull(pair.consumer, batch)
+        woken_meanwhile = pair.wakes != wakes_before
         pair.last_pulled_at = time.monotonic()
         if aged_pull and (not msgs or time.time() - _stored_at(msgs[-1]) < self._starvation_age_s):
             pair.aged = False
@@ -231,10 +239,13 @@ class Intake:
             self._dispatch(msg, pair)
         if msgs and _pending_after(msgs[-1]) > 0:
             pair.state = PairState.ACTIVE
+            await self._unwatch(pair)  # a backlog: stop hearing about every publish
+        elif woken_meanwhile:
+            pair.state = PairState.ACTIVE
         elif not msgs and pair.state is PairState.CONFIRM and pair.wake_sub is not None:
             pair.state = PairState.EMPTY
         else:
-            # drained: watch for the next publish, then confirm with one more pull
+            # drained: watch for the next task, then confirm with one more pull
             await self._watch(pair)
             pair.state = PairState.CONFIRM
         return len(msgs)
@@ -244,11 +255,12 @@ class Intake:
             return
 
         async def on_publish(_msg: Msg) -> None:
+            # no unsubscribe here: it would cancel this very callback's task mid-way
             pair.state = PairState.ACTIVE
-            await self._unwatch(pair)
+            pair.wakes += 1
             self._wake.set()
 
-        pair.wake_sub = await self._nc.subscribe(pair.subject, cb=on_publish)
+        pair.wake_sub = await self._nc.subscribe(pair.wake_subject, cb=on_publish)
 
     async def _unwatch(self, pair: WorkPair) -> None:
         sub, pair.wake_sub = pair.wake_sub, None

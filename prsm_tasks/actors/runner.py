@@ -4,6 +4,10 @@ claim (CAS enqueued -> processing, using the revision the work message carries) 
 event -> handler under timeout, with lease renewal, cancel and coalesced progress -> final
 CAS -> event -> ack (or nak with backoff for a retry). A lost CAS at any point means someone
 else (a canceller, a peer that took over) owns the record now, and this runner steps aside.
+
+The common path (claim, run, complete) works on the record's wire form (``models.Fields``)
+and never builds a pydantic model: at thousands of tasks a second that is a third of the
+node's CPU. The rarer outcomes (retry, failure, timeout, cancel, take-over) use TaskRecord.
 """
 
 from __future__ import annotations
@@ -33,9 +37,9 @@ from prsm_tasks.errors import (
     ValidationError,
 )
 from prsm_tasks.handlers import Cancelled, Fail, HandlerRegistry, HandlerSpec, Retry, TaskContext
-from prsm_tasks.models import ErrorInfo, TaskRecord, TaskStatus
-from prsm_tasks.store.events import EventPublisher, event_payload
-from prsm_tasks.store.tasks import TaskStore, decode_record
+from prsm_tasks.models import FINAL_STATUSES, ErrorInfo, Fields, TaskRecord, TaskStatus
+from prsm_tasks.store.events import EventPublisher, completed_data, event_dict
+from prsm_tasks.store.tasks import TaskStore
 
 log = structlog.get_logger("prsm.runner")
 
@@ -61,9 +65,11 @@ class RunnerDeps:
     progress_event_interval_s: float
     on_progress: Callable[[Runner], None]
     counters: dict[str, int]
-    # called with every record this node sees final (after writing it, or finding it so on a
-    # redelivery, so a crash between write and hook is healed by the redelivery)
+    # called with final records this node sees (after writing them, or finding them so on a
+    # redelivery, so a crash between write and hook is healed by the redelivery): records of
+    # a batch always, every record when ``after_final_all``
     after_final: Callable[[TaskRecord], Awaitable[None]] | None = None
+    after_final_all: bool = False
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
@@ -92,16 +98,25 @@ def encode_result(result: Any, *, max_bytes: int) -> Any:
     return result
 
 
+def read_fields(record_bytes: bytes) -> Fields:
+    """The stored record as plain data; a record of another version is validated first."""
+    fields = wire.unpack(record_bytes)
+    if fields.get("v") != models.RECORD_VERSION:
+        fields = models.record_fields(TaskRecord.model_validate(fields))
+    return fields
+
+
 class Runner:
     def __init__(self, msg: Msg, deps: RunnerDeps) -> None:
         self.msg = msg
         self.deps = deps
         self.task_id = ""
-        self.record: TaskRecord | None = None
+        self.fields: Fields | None = None
         self.rev = 0
         self.ctx: TaskContext | None = None
         self.task: asyncio.Task[None] | None = None
         self.cancel_requested = False
+        self.timed_out = False
         self.lease_renewed_at = time.monotonic()
         # progress, coalesced: the latest value/text, and texts not yet published
         self.progress_value: float | None = None
@@ -114,6 +129,15 @@ class Runner:
         self._write_lock: asyncio.Lock | None = None
         self._thread_future: concurrent.futures.Future[Any] | None = None
 
+    @property
+    def record(self) -> TaskRecord | None:
+        """The current record as a model (for the rarer paths; the hot path uses fields)."""
+        return None if self.fields is None else TaskRecord.model_validate(self.fields)
+
+    @property
+    def is_final(self) -> bool:
+        return self.fields is None or self.fields["status"] in FINAL_STATUSES
+
     # --- signals from the node ------------------------------------------------------------
 
     def request_cancel(self) -> None:
@@ -123,9 +147,16 @@ class Runner:
         if self.task is not None and not self.task.done():
             self.task.cancel()
 
+    def _time_out(self) -> None:
+        self.timed_out = True
+        if self.ctx is not None:
+            self.ctx.mark_cancelled()
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
     def note_progress(self, value: float | None, text: str | None) -> None:
-        if self.record is None or self.record.is_final:
-            return
+        if self.is_final or self.cancel_requested or self.timed_out:
+            return  # after a cancel the canceller's event is the last word
         if value is not None:
             self.progress_value = value
         if text is not None and text != self.progress_text:
@@ -143,49 +174,50 @@ class Runner:
     async def run(self) -> None:
         try:
             rev, record_bytes = wire.decode_work(self.msg.data)
-            record = decode_record(record_bytes)
+            fields = read_fields(record_bytes)
         except Exception as exc:  # not ours to run: a corrupt message must not loop forever
             log.error("work_message_unreadable", error=repr(exc))
             await self.msg.term()
             return
-        self.task_id = record.task_id
+        self.task_id = task_id = fields["task_id"]
         deps = self.deps
-        spec = deps.registry.lookup(record.queue_name, record.task_type)
+        spec = deps.registry.lookup(fields["queue_name"], fields["task_type"])
         if spec is None:
             log.warning(
                 "no_handler",
-                task_id=record.task_id,
-                queue=record.queue_name,
-                task_type=record.task_type,
+                task_id=task_id,
+                queue=fields["queue_name"],
+                task_type=fields["task_type"],
             )
             await self.msg.nak(delay=NO_HANDLER_RETRY_S)
             return
-        other = deps.running.get(record.task_id)
+        other = deps.running.get(task_id)
         if other is not None:
             # our own lease lapsed and the message came back to us: keep the newer token
             other.msg = self.msg
             return
-        deps.running[record.task_id] = self  # before the claim, so no cancel signal is missed
+        deps.running[task_id] = self  # before the claim, so no cancel signal is missed
         try:
-            if not await self._claim(record, rev):
+            if not await self._claim(fields, rev):
                 return
             await self._execute(spec)
         finally:
-            if deps.running.get(self.task_id) is self:
-                del deps.running[self.task_id]
+            if deps.running.get(task_id) is self:
+                del deps.running[task_id]
 
-    async def _claim(self, record: TaskRecord, rev: int) -> bool:
+    async def _claim(self, fields: Fields, rev: int) -> bool:
         deps = self.deps
         now = time.time()
-        if record.status is TaskStatus.ENQUEUED and (
-            record.not_before is None or record.not_before <= now
-        ):
-            claimed = models.claim(record, node_id=deps.node_id, now=now)
+        not_before = fields["not_before"]
+        if fields["status"] == TaskStatus.ENQUEUED and (not_before is None or not_before <= now):
+            claimed = models.claim_fields(fields, node_id=deps.node_id, now=now)
             try:
-                self.rev = await deps.store.put(claimed, last_rev=rev)
+                self.rev = await deps.store.put_encoded(
+                    self.task_id, wire.pack(claimed), last_rev=rev
+                )
             except TransitionConflictError:
                 return await self._claim_current()
-            self.record = claimed
+            self.fields = claimed
             return True
         return await self._claim_current()
 
@@ -221,14 +253,15 @@ class Runner:
                 self.rev = await deps.store.put(claimed, last_rev=rev)
             except TransitionConflictError:
                 continue
-            self.record = claimed
+            self.fields = models.record_fields(claimed)
             if claimed.status is TaskStatus.FAILED:
                 log.warning("task_lost_too_often", task_id=self.task_id)
+                error = claimed.error
+                assert error is not None
                 await self._publish(
-                    "task_failed",
-                    claimed,
-                    {"error": claimed.error.message, "error_type": "NodeLost"},
+                    "task_failed", {"error": error.message, "error_type": "NodeLost"}
                 )
+                await self._after_final(claimed)
                 await self.msg.ack()
                 return False
             if record.status is TaskStatus.PROCESSING:
@@ -243,53 +276,51 @@ class Runner:
         return False
 
     async def _execute(self, spec: HandlerSpec) -> None:
-        record = self.record
-        assert record is not None
+        fields = self.fields
+        assert fields is not None
         deps = self.deps
-        await self._publish("task_started", record, {})
+        await self._publish("task_started", {})
+        if self.cancel_requested:  # the cancel arrived while we were claiming
+            await self._finish_cancelled()
+            return
         loop = asyncio.get_running_loop()
         self.ctx = TaskContext(
-            task_id=record.task_id,
-            queue=record.queue_name,
-            task_type=record.task_type,
-            attempt=record.attempt,
+            task_id=self.task_id,
+            queue=fields["queue_name"],
+            task_type=fields["task_type"],
+            attempt=len(fields["attempts"]),
             node_id=deps.node_id,
             report_progress=self.note_progress,
             loop=loop,
         )
-        if self.cancel_requested:  # the cancel arrived while we were claiming
-            await self._finish_cancelled()
-            return
         self.task = asyncio.current_task()
-        timeout = asyncio.timeout(record.timeout_seconds)
+        timer = loop.call_later(fields["timeout_seconds"], self._time_out)
         try:
-            kwargs = spec.bind(record.task_data)
-            async with timeout:
-                if spec.is_async:
-                    result = await spec.func(self.ctx, **kwargs)
-                else:
-                    result = await self._run_in_thread(spec, kwargs)
+            kwargs = spec.bind(fields["task_data"])
+            if spec.is_async:
+                result = await spec.func(self.ctx, **kwargs)
+            else:
+                result = await self._run_in_thread(spec, kwargs)
+            if self.timed_out:  # the handler swallowed the cancellation; it still timed out
+                raise asyncio.CancelledError
             result = encode_result(result, max_bytes=deps.max_result_bytes)
         except asyncio.CancelledError:
-            if not self.cancel_requested:
+            if not (self.timed_out or self.cancel_requested):
                 raise  # the node is shutting down: the caller hands the task back
-            asyncio.current_task().uncancel()  # type: ignore[union-attr]
-            await self._finish_cancelled()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                task.uncancel()
+            if self.cancel_requested:
+                await self._finish_cancelled()
+            else:
+                await self._retry_or_fail(
+                    TimeoutError(f"task exceeded its timeout of {fields['timeout_seconds']} s"),
+                    delay_s=None,
+                    timed_out=True,
+                )
             return
         except Cancelled:
             await self._finish_cancelled()
-            return
-        except TimeoutError as exc:
-            if not timeout.expired():
-                await self._retry_or_fail(exc, delay_s=None)
-                return
-            if self.ctx is not None:
-                self.ctx.mark_cancelled()
-            await self._retry_or_fail(
-                TimeoutError(f"task exceeded its timeout of {record.timeout_seconds} s"),
-                delay_s=None,
-                timed_out=True,
-            )
             return
         except Retry as exc:
             await self._retry_or_fail(exc, delay_s=exc.delay)
@@ -301,8 +332,11 @@ class Runner:
             await self._retry_or_fail(exc, delay_s=None)
             return
         finally:
+            timer.cancel()
             self.task = None
             await self._wait_for_thread()
+        # progress the pump has not sent yet goes out before the outcome's event
+        await self.publish_pending_progress()
         await self._complete(result)
 
     async def _run_in_thread(self, spec: HandlerSpec, kwargs: dict[str, Any]) -> Any:
@@ -322,36 +356,32 @@ class Runner:
     # --- outcomes --------------------------------------------------------------------------
 
     async def _complete(self, result: Any) -> None:
-        record = self.record
-        assert record is not None
-        now = time.time()
-        done = models.complete(self._with_progress(record), result=result, now=now)
+        fields = self.fields
+        assert fields is not None
+        done = models.complete_fields(self._with_progress(fields), result=result, now=time.time())
         if await self._write(done):
             self.deps.counters["completed"] += 1
-            await self._publish("task_completed", done, {"result": result})
-            await self._after_final(done)
+            await self._publish("task_completed", completed_data(self.task_id, result))
+            await self._after_final_fields(done)
             await self.msg.ack()
 
     async def _fail(self, exc: BaseException, *, timed_out: bool = False) -> None:
-        record = self.record
-        assert record is not None
+        record = self._current_record()
         status = TaskStatus.TIMEOUT if timed_out else TaskStatus.FAILED
         info = error_info(exc)
-        final = models.finish_unsuccessfully(
-            self._with_progress(record), status=status, error=info, now=time.time()
-        )
-        if await self._write(final):
+        final = models.finish_unsuccessfully(record, status=status, error=info, now=time.time())
+        if await self._write(models.record_fields(final)):
             self.deps.counters["failed"] += 1
             event = "task_timeout" if timed_out else "task_failed"
-            await self._publish(event, final, {"error": info.message, "error_type": info.type})
+            await self._publish(event, {"error": info.message, "error_type": info.type})
             await self._after_final(final)
             await self.msg.ack()
 
     async def _retry_or_fail(
         self, exc: BaseException, *, delay_s: float | None, timed_out: bool = False
     ) -> None:
-        record = self.record
-        assert record is not None
+        await self.publish_pending_progress()
+        record = self._current_record()
         if record.retry_count >= record.max_retries:
             await self._fail(exc, timed_out=timed_out)
             return
@@ -364,13 +394,9 @@ class Runner:
         info = error_info(exc)
         outcome = models.AttemptOutcome.TIMEOUT if timed_out else models.AttemptOutcome.FAILED
         again = models.schedule_retry(
-            self._with_progress(record),
-            error=info,
-            now=now,
-            not_before=now + delay_s,
-            outcome=outcome,
+            record, error=info, now=now, not_before=now + delay_s, outcome=outcome
         )
-        if await self._write(again):
+        if await self._write(models.record_fields(again)):
             log.info(
                 "task_retrying",
                 task_id=record.task_id,
@@ -380,13 +406,13 @@ class Runner:
             )
             await self._publish(
                 "task_retrying",
-                record,
                 {
                     "error": info.message,
                     "error_type": info.type,
                     "delay_seconds": delay_s,
                     "retry_count": again.retry_count,
                 },
+                attempt_of=record,
             )
             await self.msg.nak(delay=delay_s)
 
@@ -404,7 +430,8 @@ class Runner:
                 await self.deps.store.put(cancelled, last_rev=rev)
             except TransitionConflictError:
                 return
-            await self._publish("task_cancelled", cancelled, {})
+            self.fields = models.record_fields(cancelled)
+            await self._publish("task_cancelled", {})
             record = cancelled
         await self._after_final(record)
         log.info("task_cancelled_while_running", task_id=self.task_id)
@@ -412,11 +439,10 @@ class Runner:
 
     async def hand_back(self) -> None:
         """Shutdown: the task goes back to the queue for a peer, not counted as a retry."""
-        record = self.record
-        if record is None or record.is_final:
+        if self.is_final:
             await self.msg.nak()
             return
-        back = models.hand_back(record, now=time.time())
+        back = models.hand_back(self._current_record(), now=time.time())
         # cancelled meanwhile, or NATS is gone: then the lease lapses and a peer decides
         with contextlib.suppress(TransitionConflictError, ServiceUnavailableError):
             await self.deps.store.put(back, last_rev=self.rev)
@@ -424,12 +450,24 @@ class Runner:
 
     # --- writes ----------------------------------------------------------------------------
 
-    def _with_progress(self, record: TaskRecord) -> TaskRecord:
-        if self.progress_value is None and self.progress_text is None:
-            return record
-        return models.report_progress(record, value=self.progress_value, text=self.progress_text)
+    def _current_record(self) -> TaskRecord:
+        record = self.record
+        assert record is not None
+        return (
+            models.report_progress(record, value=self.progress_value, text=self.progress_text)
+            if self._has_progress()
+            else record
+        )
 
-    async def _write(self, new_record: TaskRecord) -> bool:
+    def _has_progress(self) -> bool:
+        return self.progress_value is not None or self.progress_text is not None
+
+    def _with_progress(self, fields: Fields) -> Fields:
+        if not self._has_progress():
+            return fields
+        return models.progress_fields(fields, value=self.progress_value, text=self.progress_text)
+
+    async def _write(self, new_fields: Fields) -> bool:
         """CAS the final (or retry) record; keep trying while NATS is away.
 
         False when we no longer own the task: cancelled meanwhile (cancel wins over a late
@@ -439,16 +477,19 @@ class Runner:
         lock = self._write_lock
         if lock is not None:
             async with lock:
-                return await self._write_unlocked(new_record)
-        return await self._write_unlocked(new_record)
+                return await self._write_unlocked(new_fields)
+        return await self._write_unlocked(new_fields)
 
-    async def _write_unlocked(self, new_record: TaskRecord) -> bool:
+    async def _write_unlocked(self, new_fields: Fields) -> bool:
         deadline = time.monotonic() + FINAL_WRITE_PATIENCE_S
         delay_s = 0.1
+        payload = wire.pack(new_fields)
         while True:
             try:
-                self.rev = await self.deps.store.put(new_record, last_rev=self.rev)
-                self.record = new_record
+                self.rev = await self.deps.store.put_encoded(
+                    self.task_id, payload, last_rev=self.rev
+                )
+                self.fields = new_fields
                 return True
             except TransitionConflictError:
                 return await self._lost_ownership()
@@ -468,6 +509,7 @@ class Runner:
             return False
         if record.status is TaskStatus.CANCELLED:
             log.info("late_result_discarded", task_id=self.task_id)
+            await self._after_final(record)
             await self.msg.ack()
         else:
             log.warning(
@@ -480,60 +522,85 @@ class Runner:
 
     async def flush_progress(self, *, now_mono: float) -> None:
         """Publish pending progress events and, at most every interval, the record's progress."""
-        record = self.record
-        if record is None or record.is_final or not self.progress_dirty:
+        if self.is_final or not self.progress_dirty:
             return
-        deps = self.deps
-        texts, self.pending_texts = self.pending_texts, []
-        for text, value in texts:
-            await self._publish("progress_update", record, {"text": text, "value": value})
-        if not texts:
-            await self._publish(
-                "progress_update",
-                record,
-                {"text": self.progress_text, "value": self.progress_value},
-            )
+        await self.publish_pending_progress()
         self.progress_event_at = now_mono
-        self.progress_dirty = False
-        if now_mono - self.progress_record_at < deps.progress_record_interval_s:
+        if now_mono - self.progress_record_at < self.deps.progress_record_interval_s:
             self.progress_dirty_record = True
             return
         await self.write_progress_record(now_mono=now_mono)
 
+    async def publish_pending_progress(self) -> None:
+        """Every text change as its own event, then the latest (text, value) if it differs.
+
+        The trailing event is what keeps a value reported after the last text (the final
+        1.0 of ``send_progress("saving", 0.9); send_progress_value(1.0)``) from being lost.
+        """
+        if not self.progress_dirty or self.is_final or self.cancel_requested:
+            return
+        self.progress_dirty = False
+        texts, self.pending_texts = self.pending_texts, []
+        for text, value in texts:
+            await self._publish("progress_update", {"text": text, "value": value})
+        latest = (self.progress_text, self.progress_value)
+        if not texts or texts[-1] != latest:
+            await self._publish("progress_update", {"text": latest[0], "value": latest[1]})
+
     async def write_progress_record(self, *, now_mono: float) -> None:
-        record = self.record
-        if record is None or record.is_final:
+        if self.is_final:
             return
         if self._write_lock is None:
             self._write_lock = asyncio.Lock()
         async with self._write_lock:
-            record = self.record
-            if record is None or record.is_final or record.status is not TaskStatus.PROCESSING:
+            fields = self.fields
+            if fields is None or fields["status"] != TaskStatus.PROCESSING:
                 return
-            updated = self._with_progress(record)
+            updated = self._with_progress(fields)
             try:
-                self.rev = await self.deps.store.put(updated, last_rev=self.rev)
+                self.rev = await self.deps.store.put_encoded(
+                    self.task_id, wire.pack(updated), last_rev=self.rev
+                )
             except (TransitionConflictError, ServiceUnavailableError):
                 return  # cancelled or taken over (the final write will find out), or NATS away
-            self.record = updated
+            self.fields = updated
             self.progress_record_at = now_mono
             self.progress_dirty_record = False
 
+    async def _after_final_fields(self, fields: Fields) -> None:
+        deps = self.deps
+        if deps.after_final is not None and (deps.after_final_all or fields["batch_id"]):
+            await self._after_final(TaskRecord.model_validate(fields))
+
     async def _after_final(self, record: TaskRecord) -> None:
         hook = self.deps.after_final
-        if hook is None:
+        if hook is None or not (self.deps.after_final_all or record.batch_id):
             return
         try:
             await hook(record)
         except Exception as exc:  # a hook must not undo a final write; the next redelivery retries
             log.warning("after_final_failed", task_id=record.task_id, error=repr(exc))
 
-    async def _publish(self, event_type: str, record: TaskRecord, data: dict[str, Any]) -> None:
+    async def _publish(
+        self, event_type: str, data: dict[str, Any], *, attempt_of: TaskRecord | None = None
+    ) -> None:
+        fields = self.fields
+        assert fields is not None
+        attempts = len(attempt_of.attempts) if attempt_of is not None else len(fields["attempts"])
+        worker = attempt_of.worker_node if attempt_of is not None else fields["worker_node"]
         try:
             await self.deps.events.publish(
-                event_payload(record, event_type, now=time.time(), data=data)
+                event_dict(
+                    task_id=self.task_id,
+                    queue_name=fields["queue_name"],
+                    event_type=event_type,
+                    attempt=attempts,
+                    worker_node=worker,
+                    now=time.time(),
+                    data=data,
+                )
             )
         except PrsmError as exc:
             log.warning(
-                "event_publish_failed", task_id=record.task_id, event=event_type, error=exc.message
+                "event_publish_failed", task_id=self.task_id, event=event_type, error=exc.message
             )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 import structlog
@@ -18,8 +18,9 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from prsm_tasks import bus, wire
+from prsm_tasks.client.events import Since, iter_events
 from prsm_tasks.errors import PrsmError, TaskTimeoutError
-from prsm_tasks.models import TaskRecord, TaskSpec
+from prsm_tasks.models import TaskEvent, TaskRecord, TaskSpec
 from prsm_tasks.store.events import EventPublisher
 from prsm_tasks.store.tasks import TaskStore, decode_record
 from prsm_tasks.store.work import TaskOptions, WorkWriter
@@ -251,6 +252,30 @@ class Client:
         _, writer, _ = self._parts()
         record, _ = await writer.cancel(task_id)
         return record
+
+    def events(
+        self,
+        task_id: str | None = None,
+        queue: str | None = None,
+        event_types: Iterable[str] | None = None,
+        since: Since = None,
+        *,
+        until_final: bool | None = None,
+    ) -> AsyncIterator[TaskEvent]:
+        """``async for event in client.events(...)``: typed events, replayed then live.
+
+        See ``prsm_tasks.client.events`` for the filters and where replay starts.
+        """
+        if self._js is None:
+            raise PrsmError("client is not connected: use `async with Client(...)` or connect()")
+        return iter_events(
+            self._js,
+            task_id=task_id,
+            queue=queue,
+            event_types=event_types,
+            since=since,
+            until_final=until_final,
+        )
 
     async def flush_events(self, timeout_s: float = 5.0) -> bool:
         if self._events is None:

@@ -1,13 +1,10 @@
-"""Publishing task events to PRSM_EVENTS without a round trip per event.
-
-Each event is a plain publish whose reply subject is one of our inboxes; the stream's acks
-arrive there and are counted in bulk. ``flush()`` waits until every event sent so far is
-acknowledged, which shutdown and tests use.
-"""
+"""Publishing task events to PRSM_EVENTS without a round trip per event (see EventPublisher)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from typing import Any
 
 import structlog
@@ -22,6 +19,29 @@ from prsm_tasks.models import RECORD_VERSION, TaskRecord
 log = structlog.get_logger("prsm.events")
 
 
+def event_dict(
+    *,
+    task_id: str,
+    queue_name: str,
+    event_type: str,
+    attempt: int,
+    worker_node: str | None,
+    now: float,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The versioned event payload (msgpack on NATS; JSON with ISO times at the edge)."""
+    return {
+        "v": RECORD_VERSION,
+        "event_type": event_type,
+        "task_id": task_id,
+        "queue_name": queue_name,
+        "timestamp": now,
+        "attempt": attempt,
+        "worker_node": worker_node,
+        "data": data or {},
+    }
+
+
 def event_payload(
     record: TaskRecord,
     event_type: str,
@@ -29,76 +49,154 @@ def event_payload(
     now: float,
     data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    return event_dict(
+        task_id=record.task_id,
+        queue_name=record.queue_name,
+        event_type=event_type,
+        attempt=len(record.attempts),
+        worker_node=record.worker_node,
+        now=now,
+        data=data,
+    )
+
+
+# A result bigger than this travels in the task record only; the event carries a reference.
+EVENT_RESULT_MAX_BYTES = 64 * 1024
+
+
+def completed_data(
+    task_id: str, result: Any, *, max_inline_bytes: int = EVENT_RESULT_MAX_BYTES
+) -> dict[str, Any]:
+    """``task_completed`` data: the result itself, or where to fetch it when it is large."""
+    size_bytes = len(wire.pack(result))
+    if size_bytes <= max_inline_bytes:
+        return {"result": result}
     return {
-        "v": RECORD_VERSION,
-        "event_type": event_type,
-        "task_id": record.task_id,
-        "queue_name": record.queue_name,
-        "timestamp": now,
-        "attempt": len(record.attempts),
-        "worker_node": record.worker_node,
-        "data": data or {},
+        "result": None,
+        "result_ref": {"task_id": task_id, "where": "task_record", "size_bytes": size_bytes},
     }
 
 
 class EventPublisher:
-    def __init__(self, nc: NatsClient) -> None:
+    """Publishes events in batches with one acknowledgement per batch.
+
+    ``publish()`` only queues the event; the publisher's own loop sends what queued up as
+    plain publishes, and asks for a JetStream ack on the last one of each batch. The server
+    stores one connection's messages to a stream in order, so that ack confirms the whole
+    batch. A batch whose ack fails or does not come (a reconnect) is sent again: events are
+    at least once. ``flush()`` waits until everything queued so far is confirmed.
+    """
+
+    def __init__(self, nc: NatsClient, *, max_batch: int = 256, ack_timeout_s: float = 5.0) -> None:
         self._nc = nc
+        self._max_batch = max_batch
+        self._ack_timeout_s = ack_timeout_s
         self._inbox = ""
         self._sub: Subscription | None = None
-        self._sent = 0
-        self._acked = 0
-        self._failed = 0
-        self._all_acked = asyncio.Event()
-        self._all_acked.set()
-
-    @property
-    def failed(self) -> int:
-        return self._failed
+        self._queue: list[tuple[str, bytes]] = []
+        self._unconfirmed: dict[str, tuple[float, list[tuple[str, bytes]]]] = {}
+        self._next_token = 0
+        self._wake = asyncio.Event()
+        self._confirmed_all = asyncio.Event()
+        self._confirmed_all.set()
+        self._task: asyncio.Task[None] | None = None
+        self.sent = 0
+        self.resent = 0
 
     @property
     def outstanding(self) -> int:
-        return self._sent - self._acked - self._failed
+        return len(self._queue) + sum(len(batch) for _, batch in self._unconfirmed.values())
 
     async def start(self) -> None:
-        self._inbox = self._nc.new_inbox()
+        self._inbox = self._nc.new_inbox() + "."
         with nats_errors_as_prsm("subscribing to event acks"):
-            self._sub = await self._nc.subscribe(self._inbox + ".*", cb=self._on_ack)
+            self._sub = await self._nc.subscribe(self._inbox + "*", cb=self._on_ack)
+        self._task = asyncio.create_task(self._run(), name="event-publisher")
 
     async def stop(self, *, flush_timeout_s: float = 5.0) -> None:
         await self.flush(timeout_s=flush_timeout_s)
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._sub is not None:
-            await self._sub.unsubscribe()
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
             self._sub = None
 
-    async def _on_ack(self, msg: Msg) -> None:
-        if b'"error"' in msg.data or not msg.data:
-            self._failed += 1
-            log.warning("event_not_stored", reply=msg.data[:200])
-        else:
-            self._acked += 1
-        if self.outstanding <= 0:
-            self._all_acked.set()
-
     async def publish(self, payload: dict[str, Any]) -> None:
+        """Queue one event (returns at once; the loop sends it within this loop iteration)."""
         subject = wire.event_subject(
             payload["queue_name"], payload["task_id"], payload["event_type"]
         )
-        self._sent += 1
-        self._all_acked.clear()
-        with nats_errors_as_prsm("publishing an event"):
-            await self._nc.publish(subject, wire.pack(payload), reply=f"{self._inbox}.{self._sent}")
+        self._queue.append((subject, wire.pack(payload)))
+        self._confirmed_all.clear()
+        self._wake.set()
 
     async def flush(self, *, timeout_s: float = 5.0) -> bool:
-        """Wait until every event published so far is stored (or known failed)."""
+        """Wait until every event queued so far is confirmed by the stream."""
+        if self._task is None:
+            return not self._queue
         try:
             async with asyncio.timeout(timeout_s):
-                await self._all_acked.wait()
+                await self._confirmed_all.wait()
         except TimeoutError:
-            lost = self.outstanding
-            log.warning("events_unacknowledged", count=lost)
-            # unacknowledged events after a reconnect will never be answered: forget them
-            self._failed += lost
-            self._all_acked.set()
+            log.warning("events_unconfirmed", count=self.outstanding)
             return False
         return True
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                async with asyncio.timeout(1.0):
+                    await self._wake.wait()
+            except TimeoutError:
+                self._resend_expired()
+            self._wake.clear()
+            while self._queue:
+                batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+                try:
+                    await self._send(batch)
+                except Exception as exc:  # NATS away: keep the batch, try again shortly
+                    log.warning("event_batch_send_failed", error=repr(exc), events=len(batch))
+                    self._queue[:0] = batch
+                    await asyncio.sleep(0.5)
+                    break
+            self._check_confirmed()
+
+    async def _send(self, batch: list[tuple[str, bytes]]) -> None:
+        self._next_token += 1
+        token = str(self._next_token)
+        self._unconfirmed[token] = (time.monotonic(), batch)
+        publish = self._nc.publish
+        for subject, data in batch[:-1]:
+            await publish(subject, data)
+        subject, data = batch[-1]
+        await publish(subject, data, reply=self._inbox + token)
+        self.sent += len(batch)
+
+    async def _on_ack(self, msg: Msg) -> None:
+        entry = self._unconfirmed.pop(msg.subject[len(self._inbox) :], None)
+        if entry is None:
+            return
+        if not msg.data or b'"error"' in msg.data:
+            log.warning("event_batch_not_stored", reply=msg.data[:200], events=len(entry[1]))
+            self._requeue(entry[1])
+        self._check_confirmed()
+
+    def _resend_expired(self) -> None:
+        deadline = time.monotonic() - self._ack_timeout_s
+        for token, (sent_at, batch) in list(self._unconfirmed.items()):
+            if sent_at < deadline:
+                del self._unconfirmed[token]
+                self._requeue(batch)
+
+    def _requeue(self, batch: list[tuple[str, bytes]]) -> None:
+        self.resent += len(batch)
+        self._queue[:0] = batch
+        self._wake.set()
+
+    def _check_confirmed(self) -> None:
+        if not self._queue and not self._unconfirmed:
+            self._confirmed_all.set()

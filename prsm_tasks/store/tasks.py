@@ -16,20 +16,20 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from prsm_tasks import wire
-from prsm_tasks.bus import ERR_WRONG_LAST_SEQUENCE, nats_errors_as_prsm
+from prsm_tasks.bus import ERR_WRONG_LAST_SEQUENCE, Requests, nats_errors_as_prsm
 from prsm_tasks.errors import (
     ServiceUnavailableError,
     TaskNotFoundError,
     TransitionConflictError,
 )
-from prsm_tasks.models import TaskRecord
+from prsm_tasks.models import TaskRecord, record_fields
 
 EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 REQUEST_TIMEOUT_S = 10.0
 
 
 def encode_record(record: TaskRecord) -> bytes:
-    return wire.pack(record.model_dump(mode="python"))
+    return wire.pack(record_fields(record))
 
 
 def decode_record(data: bytes) -> TaskRecord:
@@ -37,28 +37,31 @@ def decode_record(data: bytes) -> TaskRecord:
 
 
 class TaskStore:
-    def __init__(self, nc: NatsClient, kv: KeyValue) -> None:
-        self._nc = nc
+    def __init__(self, kv: KeyValue, requests: Requests) -> None:
         self._kv = kv
+        self.requests = requests
 
     @classmethod
     async def open(cls, nc: NatsClient, js: JetStreamContext) -> TaskStore:
         with nats_errors_as_prsm("opening the task bucket"):
-            return cls(nc, await js.key_value(wire.TASKS_BUCKET))
+            kv = await js.key_value(wire.TASKS_BUCKET)
+        return cls(kv, await Requests(nc).start())
+
+    async def close(self) -> None:
+        await self.requests.stop()
 
     async def _write(self, task_id: str, payload: bytes, last_rev: int) -> int:
         """Store ``payload`` if the key's revision is still ``last_rev`` (0: must not exist)."""
-        with nats_errors_as_prsm(f"writing task {task_id}"):
-            reply = await self._nc.request(
-                wire.task_key_subject(task_id),
-                payload,
-                timeout=REQUEST_TIMEOUT_S,
-                headers={EXPECTED_LAST_SUBJECT_SEQ: str(last_rev)},
-            )
-        answer = json.loads(reply.data)
-        error = answer.get("error")
-        if error is None:
-            return int(answer["seq"])
+        reply = await self.requests.request(
+            wire.task_key_subject(task_id),
+            payload,
+            headers={EXPECTED_LAST_SUBJECT_SEQ: str(last_rev)},
+            timeout_s=REQUEST_TIMEOUT_S,
+        )
+        if b'"error"' not in reply:
+            # {"stream":"KV_PRSM_TASKS","seq":N}: read the number without a JSON parse
+            return int(reply[reply.rindex(b":") + 1 : reply.rindex(b"}")])
+        error = json.loads(reply)["error"]
         if error.get("err_code") == ERR_WRONG_LAST_SEQUENCE:
             raise TransitionConflictError(
                 f"task {task_id} changed since revision {last_rev}", task_id=task_id

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import nats.js.errors
+import structlog
 from nats.aio.client import Client as NatsClient
 from nats.js.kv import KeyValue
 
@@ -24,6 +25,7 @@ from prsm_tasks import models, wire
 from prsm_tasks.bus import nats_errors_as_prsm
 from prsm_tasks.errors import (
     InvalidTaskDataError,
+    PrsmError,
     ServiceUnavailableError,
     TaskAlreadyFinishedError,
     TransitionConflictError,
@@ -32,6 +34,8 @@ from prsm_tasks.errors import (
 from prsm_tasks.models import TaskRecord, TaskSpec
 from prsm_tasks.store.events import EventPublisher, event_payload
 from prsm_tasks.store.tasks import TaskStore, encode_record
+
+log = structlog.get_logger("prsm.work")
 
 TASK_TYPE_RE = wire.re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 MAX_RETRIES_LIMIT = 100
@@ -187,6 +191,40 @@ class WorkWriter:
         )
         return record
 
+    async def hold(self, prepared: PreparedTask) -> TaskRecord:
+        """Store a prepared task as ``waiting``, with no work message: ``release`` sends it."""
+        record = prepared.record.model_copy(update={"status": models.TaskStatus.WAITING})
+        try:
+            await self._store.create(record)
+        except TransitionConflictError:
+            record, _ = await self._store.get(record.task_id)
+        return record
+
+    async def release(self, task_id: str) -> TaskRecord | None:
+        """waiting -> enqueued, then its work message; the released record, or None.
+
+        Idempotent: a task found enqueued and never claimed gets its work message again (a
+        caller that died between the two writes), which JetStream or the claim CAS absorbs.
+        """
+        record, rev = await self._store.get(task_id)
+        while record.status is models.TaskStatus.WAITING:
+            released = models.release(record, now=time.time())
+            payload = encode_record(released)
+            try:
+                new_rev = await self._store.put_encoded(task_id, payload, last_rev=rev)
+            except TransitionConflictError:  # cancelled or released by a peer meanwhile
+                record, rev = await self._store.get(task_id)
+                continue
+            await self._publish_work(released, new_rev, payload)
+            await self._events.publish(
+                event_payload(
+                    released, "task_enqueued", now=time.time(), data={"priority": record.priority}
+                )
+            )
+            return released
+        await self._resume(record, rev)
+        return None
+
     async def _resume(self, record: TaskRecord, rev: int) -> TaskRecord:
         """An earlier call created this record; make sure its work message exists.
 
@@ -199,19 +237,21 @@ class WorkWriter:
         return record
 
     async def _publish_work(self, record: TaskRecord, rev: int, payload: bytes) -> None:
-        with nats_errors_as_prsm(f"publishing task {record.task_id}"):
-            reply = await self._nc.request(
-                wire.work_subject(record.queue_name, record.band),
-                wire.encode_work(rev, payload),
-                timeout=PUBLISH_TIMEOUT_S,
-                headers={"Nats-Msg-Id": record.task_id},
-            )
-        answer = json.loads(reply.data)
+        reply = await self._store.requests.request(
+            wire.work_subject(record.queue_name, record.band),
+            wire.encode_work(rev, payload),
+            headers={"Nats-Msg-Id": record.task_id},
+            timeout_s=PUBLISH_TIMEOUT_S,
+        )
+        answer = json.loads(reply)
         if "error" in answer:
             raise ServiceUnavailableError(
                 f"work stream refused task {record.task_id}: {answer['error']}",
                 task_id=record.task_id,
             )
+        # only now is the message stored: idle nodes woken earlier could pull nothing
+        with nats_errors_as_prsm("waking idle nodes"):
+            await self._nc.publish(wire.wake_subject(record.queue_name, record.band), b"")
 
     async def _bind_idempotency_key(self, record: TaskRecord) -> str:
         """Bind the key (per tenant and user) to this task id; the id it is bound to."""
@@ -326,4 +366,9 @@ class WorkWriter:
                 data={"was_processing": was_processing, "reason": reason},
             )
         )
+        if self.after_final is not None:
+            try:
+                await self.after_final(cancelled)
+            except PrsmError as exc:  # the cancel stands; a later final write retries the hook
+                log.warning("after_final_failed", task_id=task_id, error=exc.message)
         return cancelled, was_processing

@@ -9,8 +9,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from prsm_tasks import BaseTask, Client, ProgressHandle, TaskStatus
+from prsm_tasks import BaseTask, Client, Node, ProgressHandle, TaskStatus
+from prsm_tasks.bus import connect
 from prsm_tasks.handlers import HandlerRegistry
+from prsm_tasks.store.types import TaskTypeStore
 from tests.conftest import NodeFactory, eventually
 
 # which thread ran each task, and which noticed its cancel (keyed by task id)
@@ -103,11 +105,24 @@ async def test_sync_basetask_runs_in_a_thread_and_returns_its_model(
         echoed = await client.wait(echo.task_id, timeout=30)
         assert echoed.result == {"counted": 2, "label": "a,b"}
 
+    # the result model's schema went to the task type registry with the node's start
+    nc = await connect(client.servers, name="types-reader")
+    try:
+        published = await (await TaskTypeStore.open(nc.jetstream())).get("count")
+    finally:
+        await nc.close()
+    assert published is not None
+    assert published.result_schema == CountResult.model_json_schema()
+    assert published.parameters_schema is not None
+    assert set(published.parameters_schema["properties"]) == {"steps", "delay_s", "label"}
+
 
 async def test_invalid_task_data_fails_without_running(
-    client: Client, start_node: NodeFactory, queue: str
+    client: Client, nats_url: str, queue: str
 ) -> None:
-    async with start_node(count_registry(queue), queues=[queue]):
+    node = Node(servers=nats_url, queues=[queue], grace_s=5.0, repoll_s=0.2)
+    node.register(Count, queue=queue, task_type="count")  # the documented way
+    async with node:
         task = await client.enqueue(queue, {"steps": "many"}, task_type="count")
         final = await client.wait(task.task_id, timeout=30)
     assert final.status is TaskStatus.FAILED

@@ -1,0 +1,177 @@
+"""One error body for every path, rendered in one middleware from the PrsmError tree.
+
+``{"error": <code>, "message", "code": <http status>, "timestamp", "task_id"?}``; nothing
+unexpected ever leaves as a 500 with a stack trace: it is logged with the request id and
+answered with the same body.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+import pydantic
+import structlog
+from aiohttp import web
+from ulid import ULID
+
+from prsm_tasks.errors import (
+    InvalidTaskDataError,
+    MethodNotAllowedError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PrsmError,
+    RateLimitedError,
+    UnauthorizedError,
+    ValidationError,
+)
+
+log = structlog.get_logger("prsm.edge")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REQUEST_ID = "X-Request-Id"
+JSON = "application/json"
+
+
+_SECONDS: dict[int, str] = {}  # whole seconds -> "YYYY-MM-DDTHH:MM:SS", formatted once
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds -> UTC ISO-8601 ending in Z (millisecond precision)."""
+    if ts is None:
+        return None
+    whole = int(ts)
+    prefix = _SECONDS.get(whole)
+    if prefix is None:
+        if len(_SECONDS) > 100_000:
+            _SECONDS.clear()
+        prefix = _SECONDS[whole] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{prefix}.{min(999, int((ts - whole) * 1000)):03d}Z"
+
+
+def now_iso() -> str:
+    return iso(time.time()) or ""
+
+
+def json_response(
+    body: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    all_headers = {"Content-Type": JSON}
+    if headers:
+        all_headers.update(headers)
+    return web.Response(body=orjson.dumps(body), status=status, headers=all_headers)
+
+
+def error_body(exc: PrsmError, *, request_id: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "error": exc.code,
+        "message": exc.message,
+        "code": exc.status,
+        "timestamp": now_iso(),
+    }
+    if exc.task_id is not None:
+        body["task_id"] = exc.task_id
+    field = getattr(exc, "field", None)
+    if field is not None:
+        body["field"] = field
+    for key in ("status", "task_error"):
+        value = exc.details.get(key)
+        if value is not None:
+            body[key] = value
+    if isinstance(exc, RateLimitedError):
+        body["retry_after_seconds"] = exc.retry_after_s
+    if request_id is not None:
+        body["request_id"] = request_id
+    return body
+
+
+def error_response(exc: PrsmError, *, request_id: str | None) -> web.Response:
+    headers = {REQUEST_ID: request_id} if request_id else {}
+    if isinstance(exc, RateLimitedError):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    if isinstance(exc, UnauthorizedError):
+        headers["WWW-Authenticate"] = 'Bearer realm="prsm-tasks"'
+    return json_response(error_body(exc, request_id=request_id), status=exc.status, headers=headers)
+
+
+def from_pydantic(exc: pydantic.ValidationError, *, prefix: str = "") -> ValidationError:
+    """The first problem of a request body, naming its field (``tasks[3].priority``)."""
+    first = exc.errors()[0]
+    field = prefix
+    for part in first.get("loc", ()):
+        field += f"[{part}]" if isinstance(part, int) else (f".{part}" if field else str(part))
+    field = field or "body"
+    message = f"{field}: {first.get('msg', 'invalid value')}"
+    if first.get("type") == "extra_forbidden":
+        message = f"{field}: unknown field"
+    is_task_data = field == "task_data" or field.endswith("].task_data") or ".task_data" in field
+    if is_task_data and first.get("type") != "missing":
+        return InvalidTaskDataError(message, field=field)
+    return ValidationError(message, field=field)
+
+
+def from_http(exc: web.HTTPException) -> PrsmError:
+    """aiohttp's own answers (no route, wrong method, body too big) in our error tree."""
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return PayloadTooLargeError(
+            f"request body is larger than the limit of {exc.max_size} bytes", field="body"
+        )
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return MethodNotAllowedError(
+            f"method {exc.method} is not allowed here; "
+            f"allowed: {', '.join(sorted(exc.allowed_methods))}"
+        )
+    if isinstance(exc, web.HTTPNotFound):
+        return NotFoundError("no such path")
+    return HttpStatusError(exc.status, exc.reason or "http error")
+
+
+class HttpStatusError(PrsmError):
+    """Any other status aiohttp answered with by itself."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status  # type: ignore[misc]
+        self.code = reason.lower().replace(" ", "_")  # type: ignore[misc]
+
+
+_PROCESS = str(ULID()).lower()[-10:]  # tells the edge processes apart in logs
+_requests = itertools.count(1)
+
+
+def next_request_id() -> str:
+    return f"{_PROCESS}-{next(_requests)}"
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = request.headers.get(REQUEST_ID) or next_request_id()
+    if len(request_id) > 64:
+        request_id = request_id[:64]
+    try:
+        response = await handler(request)
+    except PrsmError as exc:
+        return error_response(exc, request_id=request_id)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(from_http(exc), request_id=request_id)
+    except Exception as exc:  # a bug: log it with the request id, answer with the standard body
+        log.error(
+            "request_failed",
+            request_id=request_id,
+            method=request.method,
+            path=request.path,
+            error=repr(exc),
+            exc_info=True,
+        )
+        return error_response(
+            PrsmError("internal error; quote the request id when reporting it"),
+            request_id=request_id,
+        )
+    if not response.prepared:
+        response.headers[REQUEST_ID] = request_id
+    return response

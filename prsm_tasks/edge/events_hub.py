@@ -1,0 +1,207 @@
+"""One live subscription to PRSM_EVENTS per edge process, fanned out to its SSE connections.
+
+Hundreds of SSE clients must not mean hundreds of JetStream consumers: the hub holds ONE
+ordered consumer on ``prsm.events.>`` (new events only, memory storage) and hands each event
+to the listeners of its task id, and to the listeners of "everything" (``/events``).
+
+Past events do not come from the hub: a connection replays them from the stream itself with
+direct gets (``next_by_subj``), which any edge can do, so ``Last-Event-ID`` works wherever
+the client reconnects. The stream sequence is the event id; a connection registers its
+listener *before* replaying and later drops live events it already replayed, so nothing
+falls between the two.
+
+A listener that falls behind (a slow client) is not buffered without limit: once its queue
+is full it is marked ``lagging`` and the connection catches up from the stream instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+
+import nats.errors
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from prsm_tasks import wire
+from prsm_tasks.bus import NATS_DOWN_ERRORS, nats_errors_as_prsm
+from prsm_tasks.errors import ServiceUnavailableError
+from prsm_tasks.models import TaskEvent
+
+log = structlog.get_logger("prsm.edge.events")
+
+LISTENER_QUEUE_EVENTS = 2_000
+DIRECT_GET_TIMEOUT_S = 5.0
+REPLAY_MAX_EVENTS = 100_000
+
+
+@dataclass(eq=False)
+class Listener:
+    """One SSE connection's share of the live events."""
+
+    task_id: str | None  # None: every event (filtered by the connection)
+    queue_name: str | None = None
+    events: asyncio.Queue[TaskEvent] = field(
+        default_factory=lambda: asyncio.Queue(LISTENER_QUEUE_EVENTS)
+    )
+    lagging: bool = False
+    closed: bool = False  # the edge is shutting down: end the stream
+
+    def offer(self, event: TaskEvent) -> None:
+        if self.lagging or self.closed:
+            return
+        try:
+            self.events.put_nowait(event)
+        except asyncio.QueueFull:
+            self.lagging = True  # the connection replays from the stream to catch up
+
+    def drain(self) -> None:
+        while not self.events.empty():
+            self.events.get_nowait()
+
+    def close(self) -> None:
+        self.closed = True
+        self.drain()
+        self.events.put_nowait(CLOSED)
+
+
+def decode_stream_event(data: bytes, seq: int) -> TaskEvent:
+    event = TaskEvent.model_validate(wire.unpack(data))
+    event.seq = seq
+    return event
+
+
+def task_filter(task_id: str, queue_name: str | None = None) -> str:
+    return f"{wire.EVENTS_PREFIX}.{queue_name or '*'}.{task_id}.*"
+
+
+def queue_filter(queue_name: str | None) -> str:
+    return f"{wire.EVENTS_PREFIX}.{queue_name}.>" if queue_name else f"{wire.EVENTS_PREFIX}.>"
+
+
+# put into a closed listener's queue to wake its connection (never sent to a client)
+CLOSED = TaskEvent(event_type="task_cancelled", task_id="", queue_name="", timestamp=0.0)
+
+
+class EventHub:
+    def __init__(self, nc: NatsClient, js: JetStreamContext) -> None:
+        self._nc = nc
+        self._js = js
+        self._sub: object | None = None
+        self._by_task: dict[str, set[Listener]] = {}
+        self._everything: set[Listener] = set()
+        self.delivered = 0
+
+    @property
+    def listeners(self) -> int:
+        return sum(len(group) for group in self._by_task.values()) + len(self._everything)
+
+    async def start(self) -> None:
+        with nats_errors_as_prsm("following task events"):
+            self._sub = await self._js.subscribe(
+                f"{wire.EVENTS_PREFIX}.>",
+                stream=wire.EVENTS_STREAM,
+                cb=self._on_event,
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.NEW,
+                config=ConsumerConfig(mem_storage=True),
+                pending_msgs_limit=1_000_000,
+            )
+
+    def close_listeners(self) -> None:
+        """Shutdown: every open stream ends now instead of at its next heartbeat."""
+        for group in (*self._by_task.values(), self._everything):
+            for listener in group:
+                listener.close()
+
+    async def stop(self) -> None:
+        self.close_listeners()
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            with contextlib.suppress(nats.errors.Error, *NATS_DOWN_ERRORS):
+                await sub.unsubscribe()  # type: ignore[attr-defined]
+
+    async def _on_event(self, msg: Msg) -> None:
+        # prsm.events.<queue>.<task_id>.<event_type>: route before decoding
+        parts = msg.subject.split(".")
+        task_id = parts[3] if len(parts) == 5 else ""
+        targets = self._by_task.get(task_id)
+        if not targets and not self._everything:
+            return
+        try:
+            event = decode_stream_event(msg.data, msg.metadata.sequence.stream)
+        except (ValueError, TypeError) as exc:
+            log.warning("event_unreadable", subject=msg.subject, error=repr(exc))
+            return
+        for listener in targets or ():
+            listener.offer(event)
+        for listener in self._everything:
+            if listener.queue_name is None or listener.queue_name == event.queue_name:
+                listener.offer(event)
+        self.delivered += 1
+
+    @contextlib.contextmanager
+    def listen(self, *, task_id: str | None, queue_name: str | None = None) -> Iterator[Listener]:
+        listener = Listener(task_id=task_id, queue_name=queue_name)
+        if task_id is None:
+            self._everything.add(listener)
+        else:
+            self._by_task.setdefault(task_id, set()).add(listener)
+        try:
+            yield listener
+        finally:
+            if task_id is None:
+                self._everything.discard(listener)
+            else:
+                group = self._by_task.get(task_id)
+                if group is not None:
+                    group.discard(listener)
+                    if not group:
+                        del self._by_task[task_id]
+
+    # --- replay from the stream (any edge can do it) ------------------------------------------
+
+    async def replay(
+        self, subject_filter: str, *, after_seq: int, limit: int = REPLAY_MAX_EVENTS
+    ) -> AsyncIterator[TaskEvent]:
+        """Stored events on ``subject_filter`` with a sequence above ``after_seq``, in order."""
+        seq = after_seq + 1
+        for _ in range(limit):
+            found = await self._direct_get_next(subject_filter, seq)
+            if found is None:
+                return
+            event_seq, data = found
+            seq = event_seq + 1
+            try:
+                yield decode_stream_event(data, event_seq)
+            except (ValueError, TypeError) as exc:
+                log.warning("event_unreadable", seq=event_seq, error=repr(exc))
+
+    async def _direct_get_next(self, subject_filter: str, seq: int) -> tuple[int, bytes] | None:
+        request = json.dumps({"seq": seq, "next_by_subj": subject_filter}).encode()
+        with nats_errors_as_prsm("reading task events"):
+            reply = await self._nc.request(
+                f"$JS.API.DIRECT.GET.{wire.EVENTS_STREAM}", request, timeout=DIRECT_GET_TIMEOUT_S
+            )
+        headers = reply.headers or {}
+        status = headers.get("Status")
+        if status == "404":
+            return None
+        if status is not None:
+            raise ServiceUnavailableError(
+                f"reading events failed: {status} {headers.get('Description', '')}"
+            )
+        return int(headers["Nats-Sequence"]), reply.data
+
+    async def purge_task(self, task_id: str, queue_name: str) -> None:
+        """Remove a task's events from the stream (DELETE of a finished task)."""
+        with nats_errors_as_prsm("removing task events"):
+            await self._js.purge_stream(
+                wire.EVENTS_STREAM, subject=f"{wire.EVENTS_PREFIX}.{queue_name}.{task_id}.>"
+            )

@@ -1,0 +1,280 @@
+"""Pydantic models of every HTTP body the edge reads or writes (the OpenAPI comes from these).
+
+Requests are validated with them (strict types, unknown fields refused). Responses are built
+as plain dicts on the hot paths and documented by these models; the property test checks
+that what the edge sends matches them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from prsm_tasks.store.batches import MAX_BATCH_TASKS
+from prsm_tasks.store.work import MAX_RETRIES_LIMIT, MAX_TIMEOUT_S
+from prsm_tasks.wire import QUEUE_NAME_RE
+
+PublicStatus = Literal["enqueued", "processing", "completed", "failed", "cancelled", "timeout"]
+HealthStatus = Literal["healthy", "degraded", "unhealthy"]
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+QueueName = Annotated[
+    str,
+    Field(
+        pattern=QUEUE_NAME_RE.pattern,
+        description="[a-z0-9_-]{1,64}: a configured queue, or one a live node serves",
+        examples=["ml_inference_queue"],
+    ),
+]
+TaskType = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
+Priority = Annotated[
+    int, Field(ge=1, le=10, description="1-3 low, 4-6 normal, 7-9 high, 10 critical")
+]
+RetryCount = Annotated[int, Field(ge=0, le=MAX_RETRIES_LIMIT, description="max retries")]
+TimeoutSeconds = Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S)]
+TaskData = Annotated[dict[str, Any], Field(description="the task's input: a JSON object")]
+Ratio = Annotated[float, Field(ge=0)]
+
+
+class RequestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ResponseBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- requests ------------------------------------------------------------------------------
+
+
+class EnqueueRequest(RequestBody):
+    queue_name: QueueName
+    task_data: TaskData
+    priority: Priority = 5
+    retry_count: RetryCount = 3
+    timeout_seconds: TimeoutSeconds = 300.0
+    task_type: TaskType | None = None
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    require_worker: bool = Field(
+        default=False, description="503 worker_unavailable when no live node serves the queue"
+    )
+
+
+class BulkTask(RequestBody):
+    task_data: TaskData
+    priority: Priority = 5
+    retry_count: RetryCount = 3
+    timeout_seconds: TimeoutSeconds = 300.0
+    task_type: TaskType | None = None
+
+
+class BatchOptions(RequestBody):
+    parallel_execution: bool = True
+    max_concurrent: Annotated[int, Field(ge=1, le=MAX_BATCH_TASKS)] | None = Field(
+        default=None, description="at most this many tasks of the batch run at once"
+    )
+    fail_fast: bool = Field(default=False, description="cancel the rest when one task fails")
+
+
+class BulkEnqueueRequest(RequestBody):
+    queue_name: QueueName
+    tasks: Annotated[list[BulkTask], Field(min_length=1, max_length=MAX_BATCH_TASKS)]
+    batch_options: BatchOptions = Field(default_factory=BatchOptions)
+    require_worker: bool = False
+
+
+# --- responses -----------------------------------------------------------------------------
+
+
+class EnqueueResponse(ResponseBody):
+    success: Literal[True]
+    task_id: str
+    queue_name: str
+    priority: int
+    status: PublicStatus
+    estimated_wait_time_seconds: float | None
+    position_in_queue: Annotated[int, Field(ge=1)] | None
+    stream_url: str
+
+
+class StatusResponse(ResponseBody):
+    success: Literal[True]
+    task_id: str
+    status: PublicStatus
+    progress: float
+    queue_name: str
+    priority: int
+    created_at: Timestamp
+    started_at: Timestamp | None
+    estimated_completion: Timestamp | None
+    worker_node: str | None
+    retry_count: int
+    max_retries: int
+    result: Any
+    error: str | None
+    task_type: str | None
+    progress_text: str | None
+    completed_at: Timestamp | None
+    batch_id: str | None
+
+
+class ResultResponse(ResponseBody):
+    success: Literal[True]
+    task_id: str
+    status: Literal["completed"]
+    result: Any
+    execution_time_seconds: float | None
+    completed_at: Timestamp
+    worker_node: str | None
+
+
+class CancelResponse(ResponseBody):
+    success: Literal[True]
+    task_id: str
+    status: Literal["cancelled"]
+    message: str
+    was_processing: bool
+    cancelled_at: Timestamp
+
+
+class QueueStatistics(ResponseBody):
+    total_tasks: int
+    pending_tasks: int
+    processing_tasks: int
+    completed_tasks_today: int
+    failed_tasks_today: int
+    average_processing_time_seconds: float | None
+    average_wait_time_seconds: float | None
+    throughput_tasks_per_hour: int
+    worker_nodes_active: int
+    queue_health_score: Annotated[float, Field(ge=0, le=1)]
+
+
+class PriorityDistribution(ResponseBody):
+    low: int
+    normal: int
+    high: int
+    critical: int
+
+
+class PerformanceMetrics(ResponseBody):
+    success_rate: Ratio | None
+    retry_rate: Ratio | None
+    timeout_rate: Ratio | None
+    avg_cpu_usage: Ratio | None
+    avg_memory_usage: Ratio | None
+
+
+class QueueStatsResponse(ResponseBody):
+    success: Literal[True]
+    queue_name: str
+    statistics: QueueStatistics
+    priority_distribution: PriorityDistribution
+    performance_metrics: PerformanceMetrics
+
+
+class TaskListItem(ResponseBody):
+    task_id: str
+    queue_name: str
+    status: PublicStatus
+    priority: int
+    created_at: Timestamp
+    completed_at: Timestamp | None
+    execution_time_seconds: float | None
+    retry_count: int
+
+
+class Pagination(ResponseBody):
+    total_count: int
+    limit: int
+    offset: int
+    has_more: bool
+
+
+class TaskListSummary(ResponseBody):
+    total_tasks: int
+    completed_tasks: int
+    failed_tasks: int
+    pending_tasks: int
+    success_rate: Ratio | None
+
+
+class TaskListResponse(ResponseBody):
+    success: Literal[True]
+    tasks: list[TaskListItem]
+    pagination: Pagination
+    summary: TaskListSummary
+
+
+class BulkEnqueueResponse(ResponseBody):
+    success: Literal[True]
+    batch_id: str
+    task_ids: list[str]
+    total_tasks: int
+    estimated_completion: Timestamp | None
+
+
+class SystemMetrics(ResponseBody):
+    total_queues: int
+    active_workers: int
+    total_tasks_processed_today: int
+    current_queue_depth: int
+    average_processing_time_seconds: float | None
+    system_throughput_tasks_per_minute: float
+    error_rate: Ratio | None
+
+
+class ResourceUtilization(ResponseBody):
+    cpu_usage: Ratio | None
+    memory_usage: Ratio | None
+    network_throughput_mbps: float | None
+    storage_usage: Ratio | None
+    storage_bytes: int | None
+
+
+class QueueHealth(ResponseBody):
+    healthy_queues: int
+    degraded_queues: int
+    unhealthy_queues: int
+
+
+class HealthResponse(ResponseBody):
+    status: HealthStatus
+    timestamp: Timestamp
+    system_metrics: SystemMetrics
+    resource_utilization: ResourceUtilization
+    queue_health: QueueHealth
+
+
+class TaskErrorInfo(ResponseBody):
+    type: str
+    message: str
+
+
+class ErrorResponse(ResponseBody):
+    """The one error body of every path."""
+
+    error: str = Field(description="a stable code such as task_not_found")
+    message: str
+    code: int = Field(description="the HTTP status")
+    timestamp: Timestamp
+    task_id: str | None = None
+    field: str | None = Field(default=None, description="the request field at fault")
+    status: str | None = Field(default=None, description="the task's status (409 answers)")
+    task_error: TaskErrorInfo | None = None
+    retry_after_seconds: int | None = None
+    request_id: str | None = None
+
+
+RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
+    EnqueueResponse,
+    StatusResponse,
+    ResultResponse,
+    CancelResponse,
+    QueueStatsResponse,
+    TaskListResponse,
+    BulkEnqueueResponse,
+    HealthResponse,
+    ErrorResponse,
+)
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (EnqueueRequest, BulkEnqueueRequest)

@@ -1,0 +1,268 @@
+"""Batches of a bulk enqueue: ``max_concurrent``, one-after-another, and ``fail_fast``.
+
+The rules must hold across the network and survive any process restart, so they live in
+records, not in a process: every task of a batch is created up front (the first ``limit`` of
+them enqueued, the rest ``waiting`` with no work message) next to a ``BatchRecord`` in the
+PRSM_BATCHES bucket. Whoever sees a batch task reach a final state (the node that wrote it, or
+the writer that cancelled it) calls ``after_final``, which lets the next waiting task(s) go by
+compare-and-set on the batch record, or, with ``fail_fast``, cancels the rest.
+
+``after_final`` is idempotent: a redelivery that finds a final record calls it again, and a
+call that died half way is finished by the next one (releasing a task twice is a no-op).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import nats.js.errors
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from nats.js.kv import KeyValue
+
+from prsm_tasks import wire
+from prsm_tasks.bus import nats_errors_as_prsm
+from prsm_tasks.errors import (
+    NotFoundError,
+    TaskAlreadyFinishedError,
+    TaskNotFoundError,
+    TransitionConflictError,
+    ValidationError,
+)
+from prsm_tasks.models import BatchRecord, TaskRecord, TaskStatus
+from prsm_tasks.store.events import EventPublisher
+from prsm_tasks.store.tasks import TaskStore
+from prsm_tasks.store.work import PreparedTask, TaskOptions, WorkWriter
+
+log = structlog.get_logger("prsm.batches")
+
+MAX_BATCH_TASKS = 1000
+WRITE_WINDOW = 128
+CAS_ATTEMPTS = 64
+BATCH_INDEX = "batch_index"
+BATCH_TRACKED = "batch_tracked"
+
+
+class BatchNotFoundError(NotFoundError):
+    code = "batch_not_found"
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    batch: BatchRecord
+    tasks: list[PreparedTask]
+
+
+def batch_limit(total: int, *, parallel: bool, max_concurrent: int | None) -> int:
+    """How many tasks of a batch may be enqueued or running at once."""
+    if not parallel:
+        return 1
+    if max_concurrent is None:
+        return total
+    return max(1, min(total, max_concurrent))
+
+
+class BatchCoordinator:
+    def __init__(self, *, kv: KeyValue, store: TaskStore, writer: WorkWriter) -> None:
+        self._kv = kv
+        self._store = store
+        self.writer = writer
+
+    @classmethod
+    async def open(
+        cls,
+        *,
+        nc: NatsClient,
+        js: JetStreamContext,
+        store: TaskStore,
+        events: EventPublisher,
+        max_task_data_bytes: int = 1_048_576,
+    ) -> BatchCoordinator:
+        """A coordinator with its own WorkWriter, whose cancels come back to ``after_final``."""
+        with nats_errors_as_prsm("opening the batch buckets"):
+            kv = await js.key_value(wire.BATCHES_BUCKET)
+            idempotency = await js.key_value(wire.IDEMPOTENCY_BUCKET)
+        writer = WorkWriter(
+            nc=nc,
+            store=store,
+            events=events,
+            idempotency=idempotency,
+            max_task_data_bytes=max_task_data_bytes,
+        )
+        coordinator = cls(kv=kv, store=store, writer=writer)
+        writer.after_final = coordinator.after_final
+        return coordinator
+
+    # --- creating a batch ------------------------------------------------------------------
+
+    def prepare(
+        self,
+        queue: str,
+        items: Sequence[tuple[dict[str, Any], TaskOptions]],
+        *,
+        parallel: bool,
+        max_concurrent: int | None,
+        fail_fast: bool,
+        user: str | None,
+        tenant: str | None,
+        field_prefix: str = "tasks",
+    ) -> PreparedBatch:
+        """Check every task (all or nothing) and build the records; writes nothing."""
+        total = len(items)
+        limit = batch_limit(total, parallel=parallel, max_concurrent=max_concurrent)
+        tracked = fail_fast or limit < total
+        batch_id = wire.new_batch_id()
+        prepared: list[PreparedTask] = []
+        for index, (task_data, options) in enumerate(items):
+            options = TaskOptions(
+                priority=options.priority,
+                max_retries=options.max_retries,
+                timeout_seconds=options.timeout_seconds,
+                task_type=options.task_type,
+                idempotency_key=options.idempotency_key,
+                batch_id=batch_id,
+                metadata={BATCH_INDEX: index, BATCH_TRACKED: tracked},
+            )
+            try:
+                prepared.append(
+                    self.writer.prepare(queue, task_data, options, user=user, tenant=tenant)
+                )
+            except ValidationError as exc:
+                if exc.field == "queue_name":
+                    raise
+                field = f"{field_prefix}[{index}].{exc.field or 'task_data'}"
+                raise type(exc)(f"{field}: {exc.message}", field=field) from exc
+        batch = BatchRecord(
+            batch_id=batch_id,
+            queue_name=queue,
+            user=user,
+            tenant=tenant,
+            task_ids=[p.record.task_id for p in prepared],
+            limit=limit,
+            fail_fast=fail_fast,
+            released=limit,
+            created_at=time.time(),
+        )
+        return PreparedBatch(batch, prepared)
+
+    async def submit(self, prepared: PreparedBatch) -> list[TaskRecord]:
+        """Write the batch record, the waiting tasks, then the ones that may start now.
+
+        In this order, so a task that finishes at once always finds its batch and the task
+        it releases.
+        """
+        batch = prepared.batch
+        with nats_errors_as_prsm(f"creating batch {batch.batch_id}"):
+            await self._kv.create(batch.batch_id, wire.pack(batch.model_dump(mode="python")))
+        held = await self._write_all(prepared.tasks[batch.limit :], self.writer.hold)
+        first = await self._write_all(prepared.tasks[: batch.limit], self.writer.submit)
+        return first + held
+
+    @staticmethod
+    async def _write_all(
+        tasks: list[PreparedTask], write: Callable[[PreparedTask], Awaitable[TaskRecord]]
+    ) -> list[TaskRecord]:
+        records: list[TaskRecord] = []
+        for start in range(0, len(tasks), WRITE_WINDOW):
+            chunk = tasks[start : start + WRITE_WINDOW]
+            records.extend(await asyncio.gather(*(write(task) for task in chunk)))
+        return records
+
+    async def get(self, batch_id: str) -> tuple[BatchRecord, int]:
+        try:
+            with nats_errors_as_prsm(f"reading batch {batch_id}"):
+                entry = await self._kv.get(batch_id)
+        except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError) as exc:
+            raise BatchNotFoundError(f"batch {batch_id} not found") from exc
+        assert entry.value is not None and entry.revision is not None
+        return BatchRecord.model_validate(wire.unpack(entry.value)), entry.revision
+
+    async def _put(self, batch: BatchRecord, rev: int) -> None:
+        try:
+            with nats_errors_as_prsm(f"writing batch {batch.batch_id}"):
+                await self._kv.update(
+                    batch.batch_id, wire.pack(batch.model_dump(mode="python")), last=rev
+                )
+        except nats.js.errors.KeyWrongLastSequenceError as exc:
+            raise TransitionConflictError(f"batch {batch.batch_id} changed") from exc
+
+    # --- the hook ----------------------------------------------------------------------------
+
+    async def after_final(self, record: TaskRecord) -> None:
+        """A batch task is final: release what may run now, or trip fail_fast."""
+        if record.batch_id is None or not record.metadata.get(BATCH_TRACKED):
+            return
+        index = record.metadata.get(BATCH_INDEX)
+        if not isinstance(index, int):
+            return
+        for _ in range(CAS_ATTEMPTS):
+            try:
+                batch, rev = await self.get(record.batch_id)
+            except BatchNotFoundError:
+                return
+            if batch.failed_task_id is not None:
+                if batch.failed_task_id == record.task_id:
+                    await self._cancel_rest(batch)  # a repeated call finishes the sweep
+                return
+            failed = record.status in (TaskStatus.FAILED, TaskStatus.TIMEOUT)
+            if batch.fail_fast and failed:
+                tripped = batch.model_copy(
+                    update={"failed_task_id": record.task_id, "done": [*batch.done, index]}
+                )
+                try:
+                    await self._put(tripped, rev)
+                except TransitionConflictError:
+                    continue
+                log.info("batch_fail_fast", batch_id=batch.batch_id, failed=record.task_id)
+                await self._cancel_rest(tripped)
+                return
+            try:
+                await self._advance(batch, rev, index)
+            except TransitionConflictError:
+                continue  # another task of the batch finished at the same time: re-read
+            return
+        log.warning("batch_advance_gave_up", batch_id=record.batch_id, task_id=record.task_id)
+
+    async def _advance(self, batch: BatchRecord, rev: int, index: int) -> None:
+        """Mark ``index`` done and let waiting tasks go while fewer than ``limit`` run."""
+        done = set(batch.done)
+        if index in done and batch.released >= len(batch.task_ids):
+            return
+        done.add(index)
+        pointer = batch.released
+        in_flight = sum(1 for i in range(pointer) if i not in done)
+        while pointer < len(batch.task_ids) and in_flight < batch.limit:
+            if pointer not in done:
+                released = await self.writer.release(batch.task_ids[pointer])
+                if released is None and await self._is_final(batch.task_ids[pointer]):
+                    done.add(pointer)  # cancelled while it waited: it takes no slot
+                else:
+                    in_flight += 1
+            pointer += 1
+        if pointer == batch.released and done == set(batch.done):
+            return
+        await self._put(batch.model_copy(update={"done": sorted(done), "released": pointer}), rev)
+
+    async def _is_final(self, task_id: str) -> bool:
+        try:
+            record, _ = await self._store.get(task_id)
+        except TaskNotFoundError:
+            return True
+        return record.is_final
+
+    async def _cancel_rest(self, batch: BatchRecord) -> None:
+        reason = f"batch {batch.batch_id}: task {batch.failed_task_id} failed (fail_fast)"
+        others = [tid for tid in batch.task_ids if tid != batch.failed_task_id]
+        for start in range(0, len(others), WRITE_WINDOW):
+            chunk = others[start : start + WRITE_WINDOW]
+            await asyncio.gather(*(self._cancel_quietly(tid, reason) for tid in chunk))
+
+    async def _cancel_quietly(self, task_id: str, reason: str) -> None:
+        with contextlib.suppress(TaskAlreadyFinishedError, TaskNotFoundError):
+            await self.writer.cancel(task_id, reason=reason)
