@@ -73,10 +73,56 @@ for _queue in STANDARD_QUEUES:
 
 
 POSITIVE_WORDS = frozenset(
-    ["good", "great", "excellent", "amazing", "wonderful", "love", "loved", "like", "liked", "happy", "pleased", "fantastic", "positive", "best", "brilliant", "superb", "enjoy", "enjoyed", "nice", "perfect", "recommend", "success"]
+    [
+        "good",
+        "great",
+        "excellent",
+        "amazing",
+        "wonderful",
+        "love",
+        "loved",
+        "like",
+        "liked",
+        "happy",
+        "pleased",
+        "fantastic",
+        "positive",
+        "best",
+        "brilliant",
+        "superb",
+        "enjoy",
+        "enjoyed",
+        "nice",
+        "perfect",
+        "recommend",
+        "success",
+    ]
 )
 NEGATIVE_WORDS = frozenset(
-    ["bad", "terrible", "awful", "horrible", "hate", "hated", "dislike", "poor", "sad", "angry", "worst", "negative", "broken", "fail", "failed", "failure", "disappointing", "disappointed", "slow", "bug", "useless", "problem"]
+    [
+        "bad",
+        "terrible",
+        "awful",
+        "horrible",
+        "hate",
+        "hated",
+        "dislike",
+        "poor",
+        "sad",
+        "angry",
+        "worst",
+        "negative",
+        "broken",
+        "fail",
+        "failed",
+        "failure",
+        "disappointing",
+        "disappointed",
+        "slow",
+        "bug",
+        "useless",
+        "problem",
+    ]
 )
 MODEL_VERSION = "lexicon-v1"
 WORD_RE = re.compile(r"[a-z']+")

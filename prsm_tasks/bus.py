@@ -86,8 +86,13 @@ async def connect(
     async def error_cb(exc: Exception) -> None:
         log.warning("nats_error", connection=name, error=repr(exc))
 
+    opened: list[NatsClient] = []
+
     async def disconnected_cb() -> None:
-        log.warning("nats_disconnected", connection=name)
+        if opened and (opened[0].is_closed or opened[0].is_draining):
+            log.debug("nats_closed", connection=name)  # our own close: nothing to warn about
+        else:
+            log.warning("nats_disconnected", connection=name)
 
     async def reconnected_cb() -> None:
         log.info("nats_reconnected", connection=name)
@@ -95,7 +100,7 @@ async def connect(
             await on_reconnected()
 
     try:
-        return await nats.connect(
+        nc = await nats.connect(
             servers=urls,
             name=name,
             connect_timeout=connect_timeout_s,
@@ -109,6 +114,8 @@ async def connect(
         )
     except NATS_DOWN_ERRORS as exc:
         raise ServiceUnavailableError(f"cannot connect to NATS at {urls}: {exc!r}") from exc
+    opened.append(nc)
+    return nc
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -324,9 +324,7 @@ def take_over(record: TaskRecord, *, node_id: str, now: float) -> TaskRecord:
 
 
 def report_progress(record: TaskRecord, *, value: float | None, text: str | None) -> TaskRecord:
-    return TaskRecord.model_validate(
-        progress_fields(record_fields(record), value=value, text=text)
-    )
+    return TaskRecord.model_validate(progress_fields(record_fields(record), value=value, text=text))
 
 
 def complete(record: TaskRecord, *, result: Any, now: float) -> TaskRecord:

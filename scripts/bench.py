@@ -41,14 +41,17 @@ async def raw_baseline(url: str, count: int) -> float:
     """Publish N messages, then time pulling them in batches of 100 with an ack each."""
     nc = await nats.connect(url)
     js = nc.jetstream()
-    await js.add_stream(StreamConfig(name="BENCH_RAW", subjects=["bench.raw"],
-                                     retention=RetentionPolicy.WORK_QUEUE))
+    await js.add_stream(
+        StreamConfig(name="BENCH_RAW", subjects=["bench.raw"], retention=RetentionPolicy.WORK_QUEUE)
+    )
     payload = b"x" * 300
     for start in range(0, count, 500):
-        await asyncio.gather(*(js.publish("bench.raw", payload)
-                               for _ in range(min(500, count - start))))
-    await js.add_consumer("BENCH_RAW", ConsumerConfig(durable_name="raw",
-                                                      ack_policy=AckPolicy.EXPLICIT))
+        await asyncio.gather(
+            *(js.publish("bench.raw", payload) for _ in range(min(500, count - start)))
+        )
+    await js.add_consumer(
+        "BENCH_RAW", ConsumerConfig(durable_name="raw", ack_policy=AckPolicy.EXPLICIT)
+    )
     sub = await js.pull_subscribe_bind("raw", "BENCH_RAW")
     received = 0
     started = time.perf_counter()
@@ -66,14 +69,27 @@ async def raw_baseline(url: str, count: int) -> float:
 def start_node_process(url: str, capacity: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "PRSM_LOG_LEVEL": "warning"}
     return subprocess.Popen(
-        [sys.executable, "-m", "prsm_tasks.cli", "node", "--servers", url, "--queues", QUEUE,
-         "--handlers", "scripts.bench_handlers", "--capacity", str(capacity)],
-        env=env, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "prsm_tasks.cli",
+            "node",
+            "--servers",
+            url,
+            "--queues",
+            QUEUE,
+            "--handlers",
+            "scripts.bench_handlers",
+            "--capacity",
+            str(capacity),
+        ],
+        env=env,
+        cwd=REPO,
     )
 
 
 async def backlog_drained(client: Client) -> bool:
-    js = client._js  # noqa: SLF001 - the benchmark reads the server's counters
+    js = client._js  # the benchmark reads the server's counters
     assert js is not None
     for band in ("critical", "high", "normal", "low"):
         try:
@@ -89,7 +105,7 @@ async def drain_window(client: Client, task_ids: list[str]) -> tuple[float, floa
     """(first started_at, last completed_at) over the tasks, from their records."""
     first_start, last_end = float("inf"), 0.0
     for start in range(0, len(task_ids), 500):
-        records = await asyncio.gather(*(client.status(t) for t in task_ids[start:start + 500]))
+        records = await asyncio.gather(*(client.status(t) for t in task_ids[start : start + 500]))
         for record in records:
             assert record.status == "completed", record.status
             first_start = min(first_start, record.attempts[0].started_at)
@@ -120,8 +136,9 @@ async def core_bench(args: argparse.Namespace) -> dict[str, object]:
             raw_per_s = await raw
             async with Client(server.url) as client:
                 started = time.perf_counter()
-                records = await client.enqueue_many(QUEUE, ({} for _ in range(args.tasks)),
-                                                    window=args.window)
+                records = await client.enqueue_many(
+                    QUEUE, ({} for _ in range(args.tasks)), window=args.window
+                )
                 enqueue_per_s = len(records) / (time.perf_counter() - started)
                 node = start_node_process(server.url, args.capacity)
                 try:
@@ -156,8 +173,9 @@ async def core_bench(args: argparse.Namespace) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--mode", choices=["core", "http"], default="core")
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--capacity", type=int, default=256)

@@ -16,18 +16,23 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
-import random
 import time
-import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import pydantic
 import structlog
 from nats.aio.msg import Msg
 
 from prsm_tasks import models, wire
+from prsm_tasks.actors.progress import ProgressReporter
+from prsm_tasks.actors.support import (
+    delivery_count,
+    encode_result,
+    error_info,
+    read_fields,
+    retry_delay_s,
+)
 from prsm_tasks.errors import (
     InvalidTaskDataError,
     PrsmError,
@@ -37,7 +42,7 @@ from prsm_tasks.errors import (
     ValidationError,
 )
 from prsm_tasks.handlers import Cancelled, Fail, HandlerRegistry, HandlerSpec, Retry, TaskContext
-from prsm_tasks.models import FINAL_STATUSES, ErrorInfo, Fields, TaskRecord, TaskStatus
+from prsm_tasks.models import FINAL_STATUSES, Fields, TaskRecord, TaskStatus
 from prsm_tasks.store.events import EventPublisher, completed_data, event_dict
 from prsm_tasks.store.tasks import TaskStore
 
@@ -72,41 +77,7 @@ class RunnerDeps:
     after_final_all: bool = False
 
 
-def error_info(exc: BaseException) -> ErrorInfo:
-    return ErrorInfo(
-        type=type(exc).__name__,
-        message=str(exc) or type(exc).__name__,
-        traceback="".join(traceback.format_exception(exc))[-8000:],
-    )
-
-
-def retry_delay_s(retry_count: int, *, base_s: float, max_s: float) -> float:
-    """Exponential backoff with full jitter around the nominal delay (0.5x .. 1.5x)."""
-    nominal = min(max_s, base_s * (2**retry_count))
-    return nominal * random.uniform(0.5, 1.5)
-
-
-def delivery_count(msg: Msg) -> int:
-    """How many times JetStream delivered this message ($JS.ACK.<stream>.<consumer>.<n>...)."""
-    return int(msg.reply.split(".")[4])
-
-
-def encode_result(result: Any, *, max_bytes: int) -> Any:
-    if isinstance(result, pydantic.BaseModel):
-        result = result.model_dump(mode="json")
-    wire.pack_checked(result, what="handler result", field="result", max_bytes=max_bytes)
-    return result
-
-
-def read_fields(record_bytes: bytes) -> Fields:
-    """The stored record as plain data; a record of another version is validated first."""
-    fields = wire.unpack(record_bytes)
-    if fields.get("v") != models.RECORD_VERSION:
-        fields = models.record_fields(TaskRecord.model_validate(fields))
-    return fields
-
-
-class Runner:
+class Runner(ProgressReporter):
     def __init__(self, msg: Msg, deps: RunnerDeps) -> None:
         self.msg = msg
         self.deps = deps
@@ -118,15 +89,7 @@ class Runner:
         self.cancel_requested = False
         self.timed_out = False
         self.lease_renewed_at = time.monotonic()
-        # progress, coalesced: the latest value/text, and texts not yet published
-        self.progress_value: float | None = None
-        self.progress_text: str | None = None
-        self.pending_texts: list[tuple[str, float | None]] = []
-        self.progress_dirty = False
-        self.progress_dirty_record = False
-        self.progress_event_at = 0.0
-        self.progress_record_at = 0.0
-        self._write_lock: asyncio.Lock | None = None
+        self.init_progress()
         self._thread_future: concurrent.futures.Future[Any] | None = None
 
     @property
@@ -153,17 +116,6 @@ class Runner:
             self.ctx.mark_cancelled()
         if self.task is not None and not self.task.done():
             self.task.cancel()
-
-    def note_progress(self, value: float | None, text: str | None) -> None:
-        if self.is_final or self.cancel_requested or self.timed_out:
-            return  # after a cancel the canceller's event is the last word
-        if value is not None:
-            self.progress_value = value
-        if text is not None and text != self.progress_text:
-            self.progress_text = text
-            self.pending_texts.append((text, self.progress_value))
-        self.progress_dirty = True
-        self.deps.on_progress(self)
 
     async def renew_lease(self) -> None:
         self.lease_renewed_at = time.monotonic()
@@ -459,14 +411,6 @@ class Runner:
             else record
         )
 
-    def _has_progress(self) -> bool:
-        return self.progress_value is not None or self.progress_text is not None
-
-    def _with_progress(self, fields: Fields) -> Fields:
-        if not self._has_progress():
-            return fields
-        return models.progress_fields(fields, value=self.progress_value, text=self.progress_text)
-
     async def _write(self, new_fields: Fields) -> bool:
         """CAS the final (or retry) record; keep trying while NATS is away.
 
@@ -519,53 +463,6 @@ class Runner:
                 owner=record.worker_node,
             )
         return False
-
-    async def flush_progress(self, *, now_mono: float) -> None:
-        """Publish pending progress events and, at most every interval, the record's progress."""
-        if self.is_final or not self.progress_dirty:
-            return
-        await self.publish_pending_progress()
-        self.progress_event_at = now_mono
-        if now_mono - self.progress_record_at < self.deps.progress_record_interval_s:
-            self.progress_dirty_record = True
-            return
-        await self.write_progress_record(now_mono=now_mono)
-
-    async def publish_pending_progress(self) -> None:
-        """Every text change as its own event, then the latest (text, value) if it differs.
-
-        The trailing event is what keeps a value reported after the last text (the final
-        1.0 of ``send_progress("saving", 0.9); send_progress_value(1.0)``) from being lost.
-        """
-        if not self.progress_dirty or self.is_final or self.cancel_requested:
-            return
-        self.progress_dirty = False
-        texts, self.pending_texts = self.pending_texts, []
-        for text, value in texts:
-            await self._publish("progress_update", {"text": text, "value": value})
-        latest = (self.progress_text, self.progress_value)
-        if not texts or texts[-1] != latest:
-            await self._publish("progress_update", {"text": latest[0], "value": latest[1]})
-
-    async def write_progress_record(self, *, now_mono: float) -> None:
-        if self.is_final:
-            return
-        if self._write_lock is None:
-            self._write_lock = asyncio.Lock()
-        async with self._write_lock:
-            fields = self.fields
-            if fields is None or fields["status"] != TaskStatus.PROCESSING:
-                return
-            updated = self._with_progress(fields)
-            try:
-                self.rev = await self.deps.store.put_encoded(
-                    self.task_id, wire.pack(updated), last_rev=self.rev
-                )
-            except (TransitionConflictError, ServiceUnavailableError):
-                return  # cancelled or taken over (the final write will find out), or NATS away
-            self.fields = updated
-            self.progress_record_at = now_mono
-            self.progress_dirty_record = False
 
     async def _after_final_fields(self, fields: Fields) -> None:
         deps = self.deps

@@ -36,7 +36,7 @@ from prsm_tasks.edge.state import STATE, EdgeState
 from prsm_tasks.edge.view import FINAL
 from prsm_tasks.errors import TaskNotFoundError, TaskStillRunningError
 from prsm_tasks.store.reads import get_raw
-from prsm_tasks.wire import QUEUE_NAME_RE, TASK_ID_RE
+from prsm_tasks.wire import QUEUE_NAME_RE, TASK_ID_RE, check_queue_name
 
 
 class EventsState:
@@ -128,10 +128,13 @@ async def all_events(
         user, tenant = owner
         return tenant == caller.tenant and (caller.is_admin or user == caller.user)
 
+    queue_name = request.query.get("queue_name")
+    if queue_name is not None:
+        check_queue_name(queue_name)  # an empty or malformed filter is a 400, not "all"
     return await stream_visible_events(
         request,
         events.hub,
-        queue_name=request.query.get("queue_name") or None,
+        queue_name=queue_name,
         may_see=may_see,
         owners=events.owners,
         heartbeat_s=events.heartbeat_s,
@@ -194,8 +197,10 @@ SSE_PARAMS = (
 )
 SSE_CONTENT = {
     "text/event-stream": {
-        "type": "string",
-        "description": "messages `event: task_event`, `id: <seq>`, `data: <event JSON>`",
+        "schema": {
+            "type": "string",
+            "description": "messages `event: task_event`, `id: <seq>`, `data: <event JSON>`",
+        }
     }
 }
 

@@ -172,6 +172,7 @@ DOCS_PAGE = """<!doctype html>
       dom_id: "#swagger-ui",
       deepLinking: true,
       persistAuthorization: true,
+      validatorUrl: null,  // no badge fetched from validator.swagger.io with our spec URL
       presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
       layout: "StandaloneLayout"
     });
