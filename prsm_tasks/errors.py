@@ -130,3 +130,48 @@ class HandlerError(PrsmError):
     """A handler result or declaration the node cannot accept."""
 
     code = "handler_error"
+
+
+# --- the task-type registry and the task list API (/api/…) -----------------------------------
+# The /api/… routes follow their own convention for bad input: 422 (FastAPI's), except an
+# inactive task type, which is 400. The codes stay the same as on the PRSM routes.
+
+
+class UnprocessableError(ValidationError):
+    """Bad input on an /api/… route: nothing was written."""
+
+    status = 422
+
+
+class InvalidParametersError(InvalidTaskDataError):
+    """``invalid_task_data`` on an /api/… route."""
+
+    status = 422
+
+
+class InvalidSchemaError(ValidationError):
+    """A ``parameters_schema`` that is not a valid JSON Schema (Draft 2020-12)."""
+
+    code = "invalid_schema"
+    status = 422
+
+
+class TaskTypeInactiveError(ValidationError):
+    code = "task_type_inactive"
+
+
+class TaskTypeNotFoundError(NotFoundError):
+    code = "task_type_not_found"
+
+
+class TaskTypeConflictError(ConflictError):
+    """The tenant (or the system scope) already has a task type of that name."""
+
+    code = "task_type_exists"
+
+
+class ClaimLostError(ConflictError):
+    """The task is no longer held by this external worker (its lease lapsed, or another
+    worker or a peer node runs it now)."""
+
+    code = "claim_lost"

@@ -30,6 +30,7 @@ import nats
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StreamConfig
 
 from prsm_tasks import Client
+from prsm_tasks.cli import run_async
 from prsm_tasks.embedded import EmbeddedNats
 from prsm_tasks.wire import WORK_STREAM, work_consumer
 
@@ -188,7 +189,8 @@ def main() -> None:
 
         http_main(rest)
         return
-    print(json.dumps(asyncio.run(core_bench(args))), flush=True)
+    # the same event loop as the node process (uvloop), for the client and the raw baseline
+    print(json.dumps(run_async(core_bench(args))), flush=True)
 
 
 if __name__ == "__main__":

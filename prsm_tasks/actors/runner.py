@@ -89,7 +89,6 @@ class Runner(ProgressReporter):
         self.cancel_requested = False
         self.timed_out = False
         self.lease_renewed_at = time.monotonic()
-        self.init_progress()
         self._thread_future: concurrent.futures.Future[Any] | None = None
 
     @property
