@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from prsm_tasks import Client, Fail, Retry, TaskContext
+from prsm_tasks.embedded import EmbeddedNats
 from prsm_tasks.errors import (
     InvalidTaskDataError,
     PayloadTooLargeError,
@@ -395,3 +397,18 @@ async def _stream_messages(client: Client) -> tuple[int, int]:
     work = await js.stream_info("PRSM_WORK")
     tasks = await js.stream_info("KV_PRSM_TASKS")
     return work.state.last_seq, tasks.state.last_seq
+
+
+async def test_topology_bootstrap_is_safe_when_many_start_at_once(tmp_path: Path) -> None:
+    """On a new server, six clients creating the streams and buckets at once all succeed."""
+    server = EmbeddedNats(store_dir=tmp_path / "fresh").start()
+    clients = [Client(server.url, name=f"bootstrap-{n}") for n in range(6)]
+    try:
+        await asyncio.gather(*(c.open() for c in clients))
+        statuses = await asyncio.gather(
+            *(c.enqueue("bootstrap-check", {"n": n}) for n, c in enumerate(clients))
+        )
+        assert {s.status for s in statuses} == {TaskStatus.ENQUEUED}
+    finally:
+        await asyncio.gather(*(c.close() for c in clients))
+        server.stop()
