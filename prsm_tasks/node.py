@@ -101,6 +101,7 @@ class Node:
         self._idle.set()
         self._intake: Intake | None = None
         self._runners_tg: asyncio.TaskGroup | None = None
+        self._runner_tasks: set[asyncio.Task[None]] = set()
         self._progress_dirty: set[Runner] = set()
         self._progress_wake = asyncio.Event()
         self._sampler = ResourceSampler()
@@ -255,10 +256,10 @@ class Node:
             async with asyncio.timeout(self.grace_s):
                 await self._idle.wait()
         except TimeoutError:
-            log.warning("handing_back_tasks", count=len(self.running))
-            for runner in list(self.running.values()):
-                if runner.task is not None:
-                    runner.task.cancel()
+            log.warning("handing_back_tasks", count=len(self._runner_tasks))
+            # every runner, also one still claiming (its handler would start after this)
+            for task in list(self._runner_tasks):
+                task.cancel()
             await self._idle.wait()
         advertiser.stop()
         await advertiser.withdraw(self.node_id)
@@ -270,7 +271,9 @@ class Node:
         self._in_flight += 1
         self._idle.clear()
         runner = Runner(msg, self._deps)
-        self._runners_tg.create_task(self._run_one(runner))
+        task = self._runners_tg.create_task(self._run_one(runner))
+        self._runner_tasks.add(task)
+        task.add_done_callback(self._runner_tasks.discard)
 
     async def _run_one(self, runner: Runner) -> None:
         try:
