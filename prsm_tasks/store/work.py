@@ -41,6 +41,7 @@ TASK_TYPE_RE = wire.re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 MAX_RETRIES_LIMIT = 100
 MAX_TIMEOUT_S = 7 * 86_400.0
 PUBLISH_TIMEOUT_S = 10.0
+PUBLISH_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,7 +184,7 @@ class WorkWriter:
             rev = await self._store.create_encoded(record.task_id, payload)
         except TransitionConflictError:
             return await self._resume(*await self._store.get(record.task_id))
-        await self._publish_work(record, rev, payload)
+        await self._publish_created(record, rev, payload)
         await self._events.publish(
             event_payload(
                 record, "task_enqueued", now=time.time(), data={"priority": record.priority}
@@ -235,6 +236,24 @@ class WorkWriter:
         if record.status is models.TaskStatus.ENQUEUED and not record.attempts:
             await self._publish_work(record, rev, encode_record(record))
         return record
+
+    async def _publish_created(self, record: TaskRecord, rev: int, payload: bytes) -> None:
+        """Publish the work of a record just created, riding out a short NATS outage.
+
+        The record exists now: giving up here would leave it `enqueued` with no message until
+        the caller retries (with its idempotency key, the retry publishes it). The same
+        ``Nats-Msg-Id`` makes a publish that did land and is sent again harmless.
+        """
+        delay_s = 0.1
+        for attempt in range(PUBLISH_ATTEMPTS):
+            try:
+                await self._publish_work(record, rev, payload)
+                return
+            except ServiceUnavailableError:
+                if attempt == PUBLISH_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(delay_s)
+                delay_s = min(2.0, delay_s * 2)
 
     async def _publish_work(self, record: TaskRecord, rev: int, payload: bytes) -> None:
         reply = await self._store.requests.request(
