@@ -79,8 +79,15 @@ async def connect(
     name: str,
     connect_timeout_s: float = 5.0,
     on_reconnected: Callable[[], Coroutine[Any, Any, None]] | None = None,
+    internal_subjects_only: bool = False,
 ) -> NatsClient:
-    """Open a connection that reconnects forever once it has connected."""
+    """Open a connection that reconnects forever once it has connected.
+
+    ``internal_subjects_only``: every subject this connection uses is built by wire.py from
+    checked names (a node's), so nats-py's regex check of each one is skipped: on a node's
+    hot path it costs more than the check is worth. Never for connections that take subjects
+    or keys from callers.
+    """
     urls = normalise_servers(servers)
 
     async def error_cb(exc: Exception) -> None:
@@ -111,6 +118,7 @@ async def connect(
             disconnected_cb=disconnected_cb,
             reconnected_cb=reconnected_cb,
             pending_size=8 * 1024 * 1024,
+            skip_subject_validation=internal_subjects_only,
         )
     except NATS_DOWN_ERRORS as exc:
         raise ServiceUnavailableError(f"cannot connect to NATS at {urls}: {exc!r}") from exc

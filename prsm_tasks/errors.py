@@ -169,6 +169,10 @@ class TaskTypeConflictError(ConflictError):
 
     code = "task_type_exists"
 
+    def __init__(self, message: str, *, field: str | None = "name", **details: Any) -> None:
+        super().__init__(message, **details)
+        self.field = field
+
 
 class ClaimLostError(ConflictError):
     """The task is no longer held by this external worker (its lease lapsed, or another

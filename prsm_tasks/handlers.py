@@ -18,7 +18,7 @@ import pydantic
 import structlog
 
 from prsm_tasks.errors import HandlerError, InvalidTaskDataError, ValidationError
-from prsm_tasks.wire import check_queue_name
+from prsm_tasks.wire import check_queue_name, check_task_type
 
 HandlerFunc = Callable[..., Any]
 
@@ -161,6 +161,8 @@ class HandlerSpec:
 
 def build_spec(func: HandlerFunc, *, queue: str, task_type: str | None) -> HandlerSpec:
     check_queue_name(queue)
+    if task_type is not None:
+        check_task_type(task_type)
     class_spec = getattr(func, "_prsm_handler_spec", None)
     if isinstance(func, type) and class_spec is not None:
         return class_spec(queue=queue, task_type=task_type)  # a BaseTask subclass
@@ -207,8 +209,18 @@ class HandlerRegistry:
 
     def __init__(self, specs: Iterable[HandlerSpec] = ()) -> None:
         self._specs: dict[tuple[str, str | None], HandlerSpec] = {}
+        # (tenant, task_type, task_data) -> None or InvalidTaskDataError: the registered type's
+        # current schema, installed by ``type_registration.register_node_types``
+        self.type_check: Callable[[str | None, str, dict[str, Any]], None] | None = None
         for spec in specs:
             self.add(spec)
+
+    def check_task_data(self, fields: dict[str, Any]) -> None:
+        """Check a task's data against its type's schema as it is now (it may have changed
+        since the edge checked it); a no-op for untyped tasks or without registration."""
+        task_type = fields["task_type"]
+        if task_type is not None and self.type_check is not None:
+            self.type_check(fields["tenant"], task_type, fields["task_data"])
 
     def add(self, spec: HandlerSpec) -> None:
         self._specs[(spec.queue, spec.task_type)] = spec

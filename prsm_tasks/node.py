@@ -30,7 +30,7 @@ from prsm_tasks.models import NodeAd, TaskRecord
 from prsm_tasks.store.batches import BatchCoordinator
 from prsm_tasks.store.events import EventPublisher
 from prsm_tasks.store.tasks import TaskStore
-from prsm_tasks.tasks import publish_result_schemas
+from prsm_tasks.type_registration import register_node_types
 
 log = structlog.get_logger("prsm.node")
 
@@ -165,7 +165,12 @@ class Node:
                 log.warning("queues_without_handler", queues=missing)
         if not self.queues:
             raise HandlerError("this node has no handler for any queue it was asked to serve")
-        nc = await bus.connect(self.servers, name=self.node_id, on_reconnected=self._on_reconnected)
+        nc = await bus.connect(
+            self.servers,
+            name=self.node_id,
+            on_reconnected=self._on_reconnected,
+            internal_subjects_only=True,
+        )
         try:
             await self._serve(nc)
         finally:
@@ -180,7 +185,7 @@ class Node:
         for queue in self.queues:
             await bus.ensure_work_consumers(js, queue, lease_s=self.lease_s)
         store = await TaskStore.open(nc, js)
-        await publish_result_schemas(js, self.registry.specs())  # BaseTask result models
+        await register_node_types(js, self.registry)  # its task types, and their checks
         events = EventPublisher(nc)
         await events.start()
         batches = await BatchCoordinator.open(nc=nc, js=js, store=store, events=events)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import abc
 import inspect
-import time
 import typing
 from collections.abc import Iterable
 from typing import Any, ClassVar
@@ -34,7 +33,7 @@ from nats.js import JetStreamContext
 
 from prsm_tasks.errors import HandlerError
 from prsm_tasks.handlers import HandlerSpec, TaskContext, build_spec
-from prsm_tasks.store.types import TaskTypeRecord, TaskTypeStore
+from prsm_tasks.type_registration import register_types
 
 
 class ProgressHandle:
@@ -154,21 +153,6 @@ def task_class_spec(
 
 
 async def publish_result_schemas(js: JetStreamContext, specs: Iterable[HandlerSpec]) -> int:
-    """Put each BaseTask's result schema (and, where none is set, its parameters schema) on
-    its task type in PRSM_TYPES; what an operator registered there otherwise is kept."""
-    types = await TaskTypeStore.open(js)
-    published = 0
-    for spec in specs:
-        result_schema = spec.result_schema()
-        if spec.task_type is None or result_schema is None:
-            continue
-        current = await types.get(spec.task_type)
-        base = current or TaskTypeRecord(name=spec.task_type, queue_name=spec.queue)
-        update: dict[str, Any] = {"result_schema": result_schema}
-        if base.parameters_schema is None:
-            update["parameters_schema"] = spec.parameters_schema()
-        updated = base.model_copy(update=update)
-        if current is None or updated != current:
-            await types.put(updated.model_copy(update={"updated_at": time.time()}))
-            published += 1
-    return published
+    """Register the task types of ``specs`` (parameters and result schemas) in PRSM_TYPES;
+    see ``prsm_tasks.type_registration``, which a node calls when it starts."""
+    return await register_types(js, specs)

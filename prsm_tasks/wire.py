@@ -32,6 +32,7 @@ WAKE_PREFIX = "prsm.control.wake"
 
 QUEUE_NAME_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
 TASK_ID_RE = re.compile(r"^task_[0-9a-z]{26}$")
+TASK_TYPE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 STANDARD_QUEUES: tuple[str, ...] = (
     "ml_inference_queue",
@@ -55,6 +56,14 @@ def check_queue_name(queue: object) -> str:
             f"queue name must match {QUEUE_NAME_RE.pattern}, got {queue!r}", field="queue_name"
         )
     return queue
+
+
+def check_task_type(task_type: object) -> str:
+    if not isinstance(task_type, str) or not TASK_TYPE_RE.match(task_type):
+        raise ValidationError(
+            f"task_type must match {TASK_TYPE_RE.pattern}, got {task_type!r}", field="task_type"
+        )
+    return task_type
 
 
 def is_task_id(value: str) -> bool:

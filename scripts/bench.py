@@ -2,6 +2,7 @@
 
     python scripts/bench.py                 # core: enqueue, drain, e2e latency, raw baseline
     python scripts/bench.py --mode http     # through one HTTP edge (see scripts/bench_http.py)
+    python scripts/bench.py --mode schema   # enqueue with and without a schema check (bench_schema)
 
 Core mode prints one JSON line:
 - ``raw_pull_ack_per_s``: nats-py pulls the same N messages from a WorkQueue stream in
@@ -177,7 +178,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--mode", choices=["core", "http"], default="core")
+    parser.add_argument("--mode", choices=["core", "http", "schema"], default="core")
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--capacity", type=int, default=256)
     parser.add_argument("--window", type=int, default=512)
@@ -188,6 +189,12 @@ def main() -> None:
         from scripts.bench_http import main as http_main
 
         http_main(rest)
+        return
+    if args.mode == "schema":
+        sys.path.insert(0, str(REPO))
+        from scripts.bench_schema import main as schema_main
+
+        schema_main(rest)
         return
     # the same event loop as the node process (uvloop), for the client and the raw baseline
     print(json.dumps(run_async(core_bench(args))), flush=True)

@@ -247,6 +247,7 @@ class Runner(ProgressReporter):
         self.task = asyncio.current_task()
         timer = loop.call_later(fields["timeout_seconds"], self._time_out)
         try:
+            deps.registry.check_task_data(fields)  # the type's schema may have changed
             kwargs = spec.bind(fields["task_data"])
             if spec.is_async:
                 result = await spec.func(self.ctx, **kwargs)

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from prsm_tasks import errors
+from prsm_tasks.client.task_list import SyncTaskListCalls, TaskListCalls
 from prsm_tasks.errors import PrsmError, RateLimitedError, ServiceUnavailableError, TaskTimeoutError
 
 T = TypeVar("T")
@@ -48,7 +49,9 @@ def error_from_body(status: int, body: Any, headers: Any = None) -> PrsmError:
     message = str(body.get("message", code))
     cls = _error_classes().get(code)
     details = {
-        key: body[key] for key in ("status", "task_error", "request_id", "field") if key in body
+        key: body[key]
+        for key in ("status", "task_error", "request_id", "field", "errors")
+        if key in body
     }
     if cls is RateLimitedError or code == "rate_limited":
         retry_after = body.get("retry_after_seconds")
@@ -68,7 +71,7 @@ def error_from_body(status: int, body: Any, headers: Any = None) -> PrsmError:
     return cls(message, task_id=body.get("task_id"), **details)
 
 
-class TaskAPI:
+class TaskAPI(TaskListCalls):
     def __init__(
         self,
         base_url: str,
@@ -242,7 +245,7 @@ class TaskAPI:
         return await self.request("GET", "/health", accept=(503,))
 
 
-class SyncTaskAPI:
+class SyncTaskAPI(SyncTaskListCalls):
     """The same calls, blocking: each runs on this object's own event loop."""
 
     def __init__(self, base_url: str, token: str | None = None, *, timeout_s: float = 30.0):

@@ -19,7 +19,8 @@ import structlog
 from aiohttp import web
 
 from prsm_tasks import bus, wire
-from prsm_tasks.edge import events_api, routes
+from prsm_tasks.edge import events_api, routes, task_list_api, task_types_api
+from prsm_tasks.edge.api_common import open_api_state
 from prsm_tasks.edge.auth import JwtVerifier, Principal
 from prsm_tasks.edge.errors import error_middleware
 from prsm_tasks.edge.mirrors import NodeView
@@ -226,7 +227,13 @@ def bind(route: Route) -> Callable[[web.Request], Any]:
 
 def build_app(config: EdgeConfig, *, extra_routes: Sequence[Route] = ()) -> web.Application:
     app = web.Application(client_max_size=config.max_body_bytes, middlewares=[error_middleware])
-    all_routes = (*ROUTES, *events_api.ROUTES, *extra_routes)
+    all_routes = (
+        *ROUTES,
+        *task_types_api.ROUTES,
+        *task_list_api.ROUTES,  # before events_api: /api/tasks/claim, then /api/tasks/{task_id}
+        *events_api.ROUTES,
+        *extra_routes,
+    )
     for route in all_routes:
         app.router.add_route(route.method, route.path, bind(route))
     app[SPEC] = orjson.dumps(
@@ -234,6 +241,7 @@ def build_app(config: EdgeConfig, *, extra_routes: Sequence[Route] = ()) -> web.
     )
     app.cleanup_ctx.append(open_state(config))
     app.cleanup_ctx.append(events_api.open_events())  # after the state: it uses its connection
+    app.cleanup_ctx.append(open_api_state())  # the /api/… registry and task list
     app.on_shutdown.append(events_api.close_streams)
     return app
 

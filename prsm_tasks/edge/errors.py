@@ -77,7 +77,7 @@ def error_body(exc: PrsmError, *, request_id: str | None) -> dict[str, Any]:
     field = getattr(exc, "field", None)
     if field is not None:
         body["field"] = field
-    for key in ("status", "task_error"):
+    for key in ("status", "task_error", "errors"):  # errors: every failing field of a schema
         value = exc.details.get(key)
         if value is not None:
             body[key] = value

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from prsm_tasks.edge import routes
+from prsm_tasks.edge import routes, task_list_api
 from prsm_tasks.edge.auth import Principal
 from prsm_tasks.edge.errors import iso, json_response
 from prsm_tasks.edge.events_hub import EventHub
@@ -33,7 +33,7 @@ from prsm_tasks.edge.sse import (
     stream_visible_events,
 )
 from prsm_tasks.edge.state import STATE, EdgeState
-from prsm_tasks.edge.view import FINAL
+from prsm_tasks.edge.view import FINAL, PENDING
 from prsm_tasks.errors import TaskNotFoundError, TaskStillRunningError
 from prsm_tasks.store.reads import get_raw
 from prsm_tasks.wire import QUEUE_NAME_RE, TASK_ID_RE, check_queue_name
@@ -157,6 +157,9 @@ async def api_delete(
     request: web.Request, state: EdgeState, principal: Principal
 ) -> web.StreamResponse:
     task_id, record = await routes.read_own(state, request, principal)
+    listed = task_list_api.created_here(record)  # POST /api/tasks: that API's answers
+    if listed and record["status"] in PENDING:  # it deletes pending tasks: cancelled first
+        record = await task_list_api.cancel_pending(state, task_id, principal)
     if record["status"] not in FINAL:
         raise TaskStillRunningError(
             f"task {task_id} is {record['status']}; cancel it first or wait until it ends",
@@ -167,6 +170,8 @@ async def api_delete(
     await events.hub.purge_task(task_id, record["queue_name"])
     await state.store.delete(task_id)
     events.owners.forget(task_id)
+    if listed:
+        return web.Response(status=204)
     return json_response(
         {
             "success": True,
@@ -269,8 +274,10 @@ ROUTES: tuple[Route, ...] = (
         method="DELETE",
         path="/api/tasks/{task_id}",
         handler=api_delete,
-        summary="Remove a finished task and its events (409 task_not_finished while it runs)",
+        summary="Remove a finished task and its events (409 task_not_finished while it runs); "
+        "a task created by POST /api/tasks is cancelled first if pending, and answers 204",
         tag="compatibility",
+        no_content=(204,),
         errors=(403, 404, 409, 503),
         params=(TASK_ID,),
     ),

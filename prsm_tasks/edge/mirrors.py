@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
-import jsonschema.protocols
 import structlog
 
 from prsm_tasks import wire
-from prsm_tasks.errors import ValidationError
 from prsm_tasks.models import NodeAd
-from prsm_tasks.store.types import TaskTypeRecord, check_schema, decode_type, validate_task_data
+from prsm_tasks.store.type_index import TypeIndex
 
 log = structlog.get_logger("prsm.edge.mirrors")
 
@@ -58,36 +55,5 @@ class NodeView:
         return {queue for ad in self.live(now) for queue in ad.queues}
 
 
-class TypeView:
-    """Task types (PRSM_TYPES) with their compiled task_data validators."""
-
-    def __init__(self) -> None:
-        self.types: dict[str, tuple[TaskTypeRecord, jsonschema.protocols.Validator | None]] = {}
-
-    def on_entry(self, key: str, value: bytes | None, rev: int) -> None:
-        if value is None:
-            self.types.pop(key, None)
-            return
-        record = decode_type(value)
-        validator = None
-        if record.parameters_schema is not None:
-            try:
-                validator = check_schema(record.parameters_schema)
-            except ValidationError as exc:
-                log.warning("task_type_schema_invalid", task_type=key, error=exc.message)
-        self.types[key] = (record, validator)
-
-    def check(self, task_type: str | None, task_data: dict[str, Any], *, field: str = "") -> None:
-        """InvalidTaskDataError when ``task_data`` breaks its type's schema."""
-        if task_type is None:
-            return
-        known = self.types.get(task_type)
-        if known is None or known[1] is None:
-            return
-        try:
-            validate_task_data(known[1], task_data, task_type=task_type)
-        except ValidationError as exc:
-            if not field:
-                raise
-            named = f"{field}.{exc.field}" if exc.field else field
-            raise type(exc)(f"{field}.{exc.message}", field=named) from exc
+# Task types (PRSM_TYPES) with their compiled validators: the same index nodes keep.
+TypeView = TypeIndex

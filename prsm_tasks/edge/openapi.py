@@ -24,12 +24,16 @@ STATUS_TEXT = {
     403: "forbidden: the task belongs to another user of your tenant",
     404: "not found (task_not_found; another tenant's task is not revealed)",
     405: "method_not_allowed",
-    409: "conflict: task_not_completed or task_already_finished",
+    409: "conflict: task_not_completed, task_already_finished, task_not_finished, "
+    "illegal_transition, claim_lost or task_type_exists",
     413: "payload_too_large: the body is over the edge's limit",
+    422: "unprocessable (the /api/… routes): validation_error, invalid_task_data (with every "
+    "failing field in `errors`) or invalid_schema",
     429: "rate_limited: see the Retry-After header (whole seconds)",
     500: "internal_error: logged with the request id, never a stack trace",
     503: "service_unavailable (NATS unreachable) or worker_unavailable",
 }
+OK_TEXT = {200: "OK", 201: "Created", 204: "No Content"}
 DOCS_FILES = (
     "swagger-ui-bundle.js",
     "swagger-ui-standalone-preset.js",
@@ -66,6 +70,8 @@ class Route:
     headers: dict[int, dict[str, Any]] = field(default_factory=dict)
     # OpenAPI links of the 200 answer: name -> (operationId, {parameter: runtime expression})
     links: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
+    ok_status: int = 200  # the success status (201 for a create, 204 with no body)
+    no_content: tuple[int, ...] = ()  # further success statuses without a body (204)
 
     @property
     def operation_id(self) -> str:
@@ -103,12 +109,14 @@ def build_spec(routes: Sequence[Route], *, title: str, version: str) -> dict[str
 
 
 def operation(route: Route, refs: dict[type[BaseModel], str]) -> dict[str, Any]:
-    ok: dict[str, Any] = {"description": "OK"}
+    ok: dict[str, Any] = {"description": OK_TEXT.get(route.ok_status, "OK")}
     if route.response is not None:
         ok["content"] = {"application/json": {"schema": {"$ref": refs[route.response]}}}
     elif route.content:
         ok["content"] = {kind: {"schema": body} for kind, body in route.content.items()}
-    responses: dict[str, Any] = {"200": ok}
+    responses: dict[str, Any] = {str(route.ok_status): ok}
+    for code in route.no_content:
+        responses[str(code)] = {"description": OK_TEXT.get(code, "No Content")}
     error_schema = {"application/json": {"schema": {"$ref": refs[ErrorResponse]}}}
     codes = set(route.errors) | {500} | ({401} if route.auth else set())
     for code in sorted(codes):

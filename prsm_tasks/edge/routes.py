@@ -47,7 +47,7 @@ async def enqueue(request: web.Request, state: EdgeState, principal: Principal) 
     body = await read_body(request, EnqueueRequest, max_bytes=state.config.max_body_bytes)
     queue = body.queue_name
     state.check_queue(queue, require_worker=body.require_worker)
-    state.types.check(body.task_type, body.task_data)
+    state.types.check(body.task_type, body.task_data, tenant=principal.tenant)
     options = TaskOptions(
         priority=body.priority,
         max_retries=body.retry_count,
@@ -89,7 +89,9 @@ async def bulk_enqueue(
     state.check_queue(queue, require_worker=body.require_worker)
     items: list[tuple[dict[str, Any], TaskOptions]] = []
     for index, task in enumerate(body.tasks):
-        state.types.check(task.task_type, task.task_data, field=f"tasks[{index}]")
+        state.types.check(
+            task.task_type, task.task_data, tenant=principal.tenant, field=f"tasks[{index}]"
+        )
         options = TaskOptions(
             priority=task.priority,
             max_retries=task.retry_count,

@@ -251,6 +251,11 @@ class TaskErrorInfo(ResponseBody):
     message: str
 
 
+class FieldProblem(ResponseBody):
+    field: str = Field(description="the path of the failing field, e.g. task_data.image.width")
+    message: str
+
+
 class ErrorResponse(ResponseBody):
     """The one error body of every path."""
 
@@ -262,6 +267,9 @@ class ErrorResponse(ResponseBody):
     field: str | None = Field(default=None, description="the request field at fault")
     status: str | None = Field(default=None, description="the task's status (409 answers)")
     task_error: TaskErrorInfo | None = None
+    errors: list[FieldProblem] | None = Field(
+        default=None, description="invalid_task_data: every failing field of the type's schema"
+    )
     retry_after_seconds: int | None = None
     request_id: str | None = None
 

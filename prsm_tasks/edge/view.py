@@ -49,6 +49,7 @@ class Entry:
     first_started_at: float | None
     retry_count: int
     rev: int
+    task_type: str | None = None  # the task list API (/api/tasks) lists typed tasks
 
     @property
     def band_index(self) -> int:
@@ -92,6 +93,7 @@ class Entry:
             first_started_at=attempts[0].get("started_at") if attempts else None,
             retry_count=int(raw.get("retry_count", 0)),
             rev=rev,
+            task_type=raw.get("task_type"),
         )
 
     @classmethod
@@ -110,6 +112,7 @@ class Entry:
             first_started_at=record.attempts[0].started_at if record.attempts else None,
             retry_count=record.retry_count,
             rev=rev,
+            task_type=record.task_type,
         )
 
 

@@ -37,7 +37,7 @@ from prsm_tasks.store.tasks import TaskStore, encode_record
 
 log = structlog.get_logger("prsm.work")
 
-TASK_TYPE_RE = wire.re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+TASK_TYPE_RE = wire.TASK_TYPE_RE
 MAX_RETRIES_LIMIT = 100
 MAX_TIMEOUT_S = 7 * 86_400.0
 PUBLISH_TIMEOUT_S = 10.0

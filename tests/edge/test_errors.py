@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from prsm_tasks.edge.app import RunningEdge, open_edge
 from prsm_tasks.edge.auth import AuthConfig
 from prsm_tasks.embedded import EmbeddedNats
-from prsm_tasks.store.types import TaskTypeRecord, TaskTypeStore
+from prsm_tasks.store.types import TaskTypeStore
 from tests.conftest import NodeFactory
 from tests.edge.conftest import SECRET, Answer, Caller, token
 from tests.edge.handlers import echo
@@ -143,18 +143,18 @@ async def test_task_type_schema_is_checked_at_the_edge(
     connection = await nats.connect(nats_url)
     try:
         types = await TaskTypeStore.open(connection.jetstream())
-        await types.put(
-            TaskTypeRecord(
-                name=f"resize-{queue}",
-                queue_name=queue,
-                parameters_schema={
-                    "type": "object",
-                    "properties": {
-                        "image": {"type": "object", "properties": {"width": {"type": "integer"}}}
-                    },
-                    "required": ["image"],
+        await types.register_system(  # as a peer node registers its handler's type
+            name=f"resize-{queue}",
+            queue_name=queue,
+            parameters_schema={
+                "type": "object",
+                "properties": {
+                    "image": {"type": "object", "properties": {"width": {"type": "integer"}}}
                 },
-            )
+                "required": ["image"],
+            },
+            result_schema=None,
+            description=None,
         )
     finally:
         await connection.close()
@@ -168,7 +168,7 @@ async def test_task_type_schema_is_checked_at_the_edge(
     from tests.conftest import eventually
 
     async def known() -> bool:
-        return task_type in edge.state.types.types
+        return edge.state.types.resolve("acme", task_type) is not None
 
     await eventually(known)
     assert_error(await bad({}), 400, "invalid_task_data", "task_data")

@@ -89,3 +89,10 @@ async def test_context_progress_and_cancel_flag() -> None:
     assert ctx.is_cancelled
     with pytest.raises(Cancelled):
         ctx.raise_if_cancelled()
+
+
+def test_a_task_type_must_be_a_valid_name() -> None:
+    with pytest.raises(ValidationError) as info:
+        build_spec(typed, queue="q", task_type="has space")
+    assert info.value.field == "task_type"
+    assert build_spec(typed, queue="q", task_type="video.resize:v2").task_type == "video.resize:v2"

@@ -1,0 +1,493 @@
+"""External workers: tasks run by services that are not peer nodes, over plain HTTP, under
+the rules peer nodes follow.
+
+A claim pulls one work message (no-wait, critical band first) from the queue's durable
+consumers, the very ones peer nodes pull from, and claims the record by compare-and-set:
+``enqueued -> processing`` on ``external:<worker_id>``, or, for a message JetStream delivers
+again because a lease lapsed, a take-over that counts the lost attempt (as a peer does).
+
+It then holds the message instead of acking it: a nak with ``delay = lease`` keeps it pending
+on that consumer, so no peer and no other claim gets it, and JetStream hands it out again
+when the lease lapses. The message's ack subject is kept in the record
+(``metadata.external``), so any edge, also after a restart, renews the lease (another delayed
+nak) or lets the message go (an ack) when the task ends. Lease timers are JetStream's; there
+is no sweeper to run.
+
+A task started without a claim (``PUT status=running`` on a pending task) is first looked
+for among the next messages of its band; if it is not among them, only its record is claimed
+and no message is held: that claim has no timer (see docs/task_types.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import nats.js.errors
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from prsm_tasks import models, wire
+from prsm_tasks.bus import NATS_DOWN_ERRORS, ensure_work_consumers, nats_errors_as_prsm
+from prsm_tasks.errors import (
+    ClaimLostError,
+    IllegalTransitionError,
+    TaskAlreadyFinishedError,
+    TaskNotFoundError,
+    TransitionConflictError,
+)
+from prsm_tasks.models import BANDS_HIGH_TO_LOW, Band, ErrorInfo, TaskRecord, TaskStatus
+from prsm_tasks.store.events import EventPublisher, completed_data, event_payload
+from prsm_tasks.store.tasks import TaskStore
+
+log = structlog.get_logger("prsm.external")
+
+EXTERNAL_PREFIX = "external:"
+LEASE_KEY = "external"  # record.metadata[LEASE_KEY]: the claim of an external worker
+SCAN_LIMIT = 32  # messages one claim looks at before it answers "nothing for you"
+PULL_TIMEOUT_S = 5.0
+SETTLE_TIMEOUT_S = 5.0
+CAS_ATTEMPTS = 16
+CONSUMER_ACK_WAIT_S = 20.0  # what a peer node's default lease sets; only used to create them
+
+Eligible = Callable[[TaskRecord], bool]
+
+
+def worker_node(worker_id: str) -> str:
+    return EXTERNAL_PREFIX + worker_id
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lease:
+    worker_id: str
+    lease_s: float
+    expires_at: float
+    ack_subject: str | None  # None: no work message is held (no timer)
+
+    @classmethod
+    def of(cls, record: TaskRecord) -> Lease | None:
+        held = record.metadata.get(LEASE_KEY)
+        if record.status is not TaskStatus.PROCESSING or not isinstance(held, dict):
+            return None
+        if record.worker_node != worker_node(str(held.get("worker_id"))):
+            return None  # a peer took the task over: the old claim is gone
+        return cls(
+            worker_id=str(held["worker_id"]),
+            lease_s=float(held["lease_s"]),
+            expires_at=float(held["expires_at"]),
+            ack_subject=held.get("ack_subject"),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "worker_id": self.worker_id,
+            "lease_s": self.lease_s,
+            "expires_at": self.expires_at,
+            "ack_subject": self.ack_subject,
+        }
+
+
+def with_lease(record: TaskRecord, lease: Lease | None) -> TaskRecord:
+    metadata = {key: value for key, value in record.metadata.items() if key != LEASE_KEY}
+    if lease is not None:
+        metadata[LEASE_KEY] = lease.as_dict()
+    return record.model_copy(update={"metadata": metadata})
+
+
+class Pulls:
+    """No-wait pull requests of one claim, one at a time, answered on one wildcard inbox.
+
+    A delivered message carries its stream subject, not the inbox: it is matched to the
+    pending pull by the consumer name in its ack subject (as the node's intake does).
+    """
+
+    def __init__(self, nc: NatsClient) -> None:
+        self._nc = nc
+        self._prefix = nc.new_inbox() + "."
+        self._count = 0
+        # the pull in flight: (its reply subject, ".<consumer>.", the answer)
+        self._current: tuple[str, str, asyncio.Future[Msg]] | None = None
+        self._sub: Any = None
+
+    async def __aenter__(self) -> Pulls:
+        with nats_errors_as_prsm("subscribing for a claim"):
+            self._sub = await self._nc.subscribe(self._prefix + "*", cb=self._on_msg)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._sub is not None:
+            try:
+                await self._sub.unsubscribe()
+            except NATS_DOWN_ERRORS as exc:
+                log.debug("claim_unsubscribe_failed", error=repr(exc))
+
+    async def _on_msg(self, msg: Msg) -> None:
+        current = self._current
+        is_status = not msg.data and bool(msg.headers) and "Status" in (msg.headers or {})
+        if current is not None and not current[2].done():
+            reply, consumer_token, future = current
+            if (is_status and msg.subject == reply) or (
+                not is_status and consumer_token in (msg.reply or "")
+            ):
+                future.set_result(msg)
+                return
+        if not is_status:  # an answer to a pull we gave up on: hand the message straight back
+            await msg.nak()
+
+    async def one(self, consumer: str) -> Msg | None:
+        self._count += 1
+        reply = f"{self._prefix}{self._count}"
+        future: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
+        self._current = (reply, f".{consumer}.", future)
+        try:
+            with nats_errors_as_prsm(f"pulling from {consumer}"):
+                await self._nc.publish(
+                    f"$JS.API.CONSUMER.MSG.NEXT.{wire.WORK_STREAM}.{consumer}",
+                    b'{"batch":1,"no_wait":true}',
+                    reply=reply,
+                )
+            async with asyncio.timeout(PULL_TIMEOUT_S):
+                msg = await future
+        except TimeoutError:
+            log.warning("claim_pull_timed_out", consumer=consumer)
+            return None
+        finally:
+            self._current = None
+        if not msg.data and msg.headers and "Status" in msg.headers:
+            return None  # 404 no messages (or 408/409): this consumer has nothing now
+        return msg
+
+
+class ExternalWork:
+    def __init__(
+        self,
+        *,
+        nc: NatsClient,
+        js: JetStreamContext,
+        store: TaskStore,
+        events: EventPublisher,
+        after_final: Callable[[TaskRecord], Awaitable[None]] | None = None,
+    ) -> None:
+        self._nc = nc
+        self._js = js
+        self._store = store
+        self._events = events
+        self._after_final = after_final
+        self._consumers_ready: set[str] = set()
+
+    async def ensure_consumers(self, queue: str) -> None:
+        """The queue's band consumers, created when no peer node has created them yet."""
+        if queue in self._consumers_ready:
+            return
+        try:
+            with nats_errors_as_prsm(f"reading the consumers of {queue}"):
+                await self._js.consumer_info(
+                    wire.WORK_STREAM, wire.work_consumer(queue, Band.CRITICAL)
+                )
+        except nats.js.errors.NotFoundError:
+            await ensure_work_consumers(self._js, queue, lease_s=CONSUMER_ACK_WAIT_S)
+        self._consumers_ready.add(queue)
+
+    # --- settling messages -----------------------------------------------------------------
+
+    async def _send(self, subject: str, payload: bytes) -> None:
+        """An ack or nak to a message's ack subject, flushed (a plain publish may be lost)."""
+        with nats_errors_as_prsm("settling a work message"):
+            await self._nc.publish(subject, payload)
+            await self._nc.flush(timeout=SETTLE_TIMEOUT_S)
+
+    async def hold(self, ack_subject: str, lease_s: float) -> None:
+        """Keep the message pending on its consumer for ``lease_s``, then let it go again."""
+        delay_ns = int(lease_s * 1e9)
+        await self._send(ack_subject, b'-NAK {"delay": %d}' % delay_ns)
+
+    async def release(self, lease: Lease | None) -> None:
+        """The task ended: remove its work message (a lost ack only brings it back later,
+        to whoever drops it as final)."""
+        if lease is None or lease.ack_subject is None:
+            return
+        try:
+            await self._send(lease.ack_subject, b"+ACK")
+        except Exception as exc:  # the message returns after the lease and is dropped as final
+            log.warning("external_release_failed", error=repr(exc))
+
+    # --- claiming ----------------------------------------------------------------------------
+
+    async def claim(
+        self,
+        queue: str,
+        *,
+        eligible: Eligible,
+        worker_id: str,
+        lease_s: float,
+        bands: Sequence[Band] = BANDS_HIGH_TO_LOW,
+    ) -> TaskRecord | None:
+        """One task of ``queue`` now processing on this worker, or None when there is none.
+
+        Messages of tasks this caller may not take (another tenant's, another type's) are
+        kept until the claim ends and then handed back at once, so the next pull of the
+        same band sees the next message, not the same one again.
+        """
+        await self.ensure_consumers(queue)
+        skipped: list[Msg] = []
+        scanned = 0
+        try:
+            async with Pulls(self._nc) as pulls:
+                for band in bands:
+                    consumer = wire.work_consumer(queue, band)
+                    while scanned < SCAN_LIMIT:
+                        msg = await pulls.one(consumer)
+                        if msg is None:
+                            break
+                        scanned += 1
+                        claimed = await self._inspect(
+                            msg, eligible=eligible, worker_id=worker_id, lease_s=lease_s
+                        )
+                        if claimed is True:
+                            skipped.append(msg)
+                        elif claimed is not None:
+                            return claimed
+        finally:
+            for msg in skipped:
+                try:
+                    await msg.nak()
+                except Exception as exc:  # lost: JetStream redelivers after its ack wait
+                    log.warning("external_skip_nak_failed", error=repr(exc))
+        return None
+
+    async def _inspect(
+        self, msg: Msg, *, eligible: Eligible, worker_id: str, lease_s: float
+    ) -> TaskRecord | bool | None:
+        """The claimed record; True: not for this caller (keep it aside); None: settled."""
+        try:
+            _, record_bytes = wire.decode_work(msg.data)
+            task_id = str(wire.unpack(record_bytes)["task_id"])
+        except Exception as exc:  # not ours to run: a corrupt message must not loop forever
+            log.error("work_message_unreadable", error=repr(exc))
+            await msg.term()
+            return None
+        for _ in range(CAS_ATTEMPTS):
+            try:
+                record, rev = await self._store.get(task_id)
+            except TaskNotFoundError:
+                await msg.ack()  # deleted: nothing to run
+                return None
+            now = time.time()
+            if record.is_final or record.status in (TaskStatus.WAITING, TaskStatus.SCHEDULED):
+                await msg.ack()  # the same rule as a peer node: a stale message
+                return None
+            redelivered = msg.metadata.num_delivered > 1
+            if record.status is TaskStatus.PROCESSING and not redelivered:
+                await msg.ack()  # a second message of a task already claimed
+                return None
+            if not eligible(record):
+                return True
+            if record.status is TaskStatus.ENQUEUED:
+                if record.not_before is not None and record.not_before > now + 0.05:
+                    await msg.nak(delay=record.not_before - now)
+                    return None
+                claimed = models.claim(record, node_id=worker_node(worker_id), now=now)
+            else:
+                lease = Lease.of(record)
+                if lease is not None and lease.expires_at > now:
+                    await msg.nak(delay=lease.expires_at - now)  # renewed meanwhile: still held
+                    return None
+                # a lease (a node's or a worker's) lapsed: take it over, counting the lost try
+                claimed = models.take_over(record, node_id=worker_node(worker_id), now=now)
+            held = Lease(
+                worker_id=worker_id,
+                lease_s=lease_s,
+                expires_at=now + lease_s,
+                ack_subject=msg.reply,
+            )
+            claimed = with_lease(claimed, held if claimed.status is TaskStatus.PROCESSING else None)
+            try:
+                await self._store.put(claimed, last_rev=rev)
+            except TransitionConflictError:
+                continue  # a peer, a canceller or another claim got there first: look again
+            if claimed.status is TaskStatus.FAILED:  # lost once too often (take_over)
+                await self._publish_final(claimed, None)
+                await msg.ack()
+                return None
+            # the claim is stored; until this nak the message is ours by the pull itself
+            await self.hold(msg.reply, lease_s)
+            await self._events.publish(event_payload(claimed, "task_started", now=time.time()))
+            log.info("external_claim", task_id=task_id, worker_id=worker_id, lease_s=lease_s)
+            return claimed
+        await msg.nak()
+        return None
+
+    async def start(self, record: TaskRecord, *, worker_id: str, lease_s: float) -> TaskRecord:
+        """pending -> running without a claim call: find its message (one band, a short
+        scan) and claim it; else claim the record alone, with no message held."""
+        task_id = record.task_id
+        claimed = await self.claim(
+            record.queue_name,
+            eligible=lambda candidate: candidate.task_id == task_id,
+            worker_id=worker_id,
+            lease_s=lease_s,
+            bands=(record.band,),
+        )
+        if claimed is not None:
+            return claimed
+
+        def claim_record(current: TaskRecord) -> TaskRecord:
+            now = time.time()
+            claimed = models.claim(current, node_id=worker_node(worker_id), now=now)
+            lease = Lease(
+                worker_id=worker_id, lease_s=lease_s, expires_at=now + lease_s, ack_subject=None
+            )
+            return with_lease(claimed, lease)
+
+        started, _ = await self._store.transition(task_id, claim_record)
+        await self._events.publish(event_payload(started, "task_started", now=time.time()))
+        return started
+
+    # --- while it runs, and its end --------------------------------------------------------
+
+    async def renew(
+        self, task_id: str, *, worker_id: str | None, lease_s: float | None
+    ) -> TaskRecord:
+        for _ in range(CAS_ATTEMPTS):
+            record, rev = await self._store.get(task_id)
+            lease = self.held_by(record, worker_id)
+            now = time.time()
+            if lease.ack_subject is not None and lease.expires_at <= now:
+                raise ClaimLostError(
+                    f"the lease on task {task_id} lapsed; claim it again", task_id=task_id
+                )
+            seconds = lease_s or lease.lease_s
+            if lease.ack_subject is not None:
+                await self.hold(lease.ack_subject, seconds)  # the timer first, then the record
+            renewed = Lease(
+                worker_id=lease.worker_id,
+                lease_s=seconds,
+                expires_at=now + seconds,
+                ack_subject=lease.ack_subject,
+            )
+            try:
+                await self._store.put(with_lease(record, renewed), last_rev=rev)
+            except TransitionConflictError:
+                continue
+            return with_lease(record, renewed)
+        raise TransitionConflictError(f"task {task_id} kept changing", task_id=task_id)
+
+    @staticmethod
+    def held_by(record: TaskRecord, worker_id: str | None) -> Lease:
+        """The external claim on a running task (and that ``worker_id`` holds it, if given)."""
+        if record.is_final:
+            raise TaskAlreadyFinishedError(
+                f"Task {record.task_id} already finished with status {record.status}",
+                task_id=record.task_id,
+                status=str(record.status),
+            )
+        lease = Lease.of(record)
+        if lease is None:
+            where = f"on peer node {record.worker_node}" if record.worker_node else "nowhere"
+            raise ClaimLostError(
+                f"task {record.task_id} is {record.status} and held {where}, "
+                "not by an external worker",
+                task_id=record.task_id,
+            )
+        if worker_id is not None and lease.worker_id != worker_id:
+            raise ClaimLostError(
+                f"task {record.task_id} is held by worker {lease.worker_id}, not {worker_id}",
+                task_id=record.task_id,
+            )
+        return lease
+
+    async def finish(
+        self,
+        task_id: str,
+        *,
+        status: TaskStatus,
+        result: Any,
+        error_message: str | None,
+        worker_id: str | None,
+    ) -> TaskRecord:
+        """running (or pending: claimed on the way) -> completed or failed, by CAS."""
+        for _ in range(CAS_ATTEMPTS):
+            record, rev = await self._store.get(task_id)
+            now = time.time()
+            lease: Lease | None = None
+            if record.status is TaskStatus.ENQUEUED:
+                current = models.claim(record, node_id=worker_node(worker_id or "api"), now=now)
+            elif record.status is TaskStatus.PROCESSING or record.is_final:
+                lease = self.held_by(record, worker_id)
+                current = record
+            else:
+                raise IllegalTransitionError(
+                    f"task {task_id} is {record.status}; it cannot end before it is enqueued",
+                    task_id=task_id,
+                )
+            final = self._final(current, status=status, result=result, message=error_message)
+            try:
+                await self._store.put(with_lease(final, None), last_rev=rev)
+            except TransitionConflictError:
+                continue
+            await self.release(lease)
+            await self._publish_final(final, result)
+            return final
+        raise TransitionConflictError(f"task {task_id} kept changing", task_id=task_id)
+
+    @staticmethod
+    def _final(
+        record: TaskRecord, *, status: TaskStatus, result: Any, message: str | None
+    ) -> TaskRecord:
+        now = time.time()
+        if status is TaskStatus.COMPLETED:
+            return models.complete(record, result=result, now=now)
+        error = ErrorInfo(type="ExternalWorkerError", message=message or "failed by its worker")
+        failed = models.finish_unsuccessfully(
+            record, status=TaskStatus.FAILED, error=error, now=now
+        )
+        return failed.model_copy(update={"result": result}) if result is not None else failed
+
+    async def _publish_final(self, record: TaskRecord, result: Any) -> None:
+        if record.status is TaskStatus.COMPLETED:
+            data = completed_data(record.task_id, result)
+            await self._events.publish(
+                event_payload(record, "task_completed", now=time.time(), data=data)
+            )
+        else:
+            error = record.error
+            await self._events.publish(
+                event_payload(
+                    record,
+                    "task_failed",
+                    now=time.time(),
+                    data={
+                        "error": error.message if error else "failed",
+                        "error_type": error.type if error else "Error",
+                    },
+                )
+            )
+        if self._after_final is not None:
+            try:
+                await self._after_final(record)
+            except Exception as exc:  # the final write stands; a later one retries the hook
+                log.warning("after_final_failed", task_id=record.task_id, error=repr(exc))
+
+    async def republish(self, record: TaskRecord, rev: int) -> None:
+        """A pending task moved to another band (its priority changed): a work message there.
+
+        The old message stays; whichever is pulled first claims the task, the other is
+        then dropped as a message of a claimed task.
+        """
+        reply = await self._store.requests.request(
+            wire.work_subject(record.queue_name, record.band),
+            wire.encode_work(rev, wire.pack(models.record_fields(record))),
+            headers={"Nats-Msg-Id": f"{record.task_id}.{rev}"},
+            timeout_s=PULL_TIMEOUT_S,
+        )
+        if "error" in json.loads(reply):
+            log.warning("republish_refused", task_id=record.task_id, reply=reply[:200])
+            return
+        with nats_errors_as_prsm("waking idle nodes"):
+            await self._nc.publish(wire.wake_subject(record.queue_name, record.band), b"")
