@@ -213,8 +213,11 @@ class TaskView:
         if old is None:
             self._add(entry)
             return
-        if entry.rev < old.rev or (entry.rev == 0 and old.rev > 0):
-            return  # an older write, or our provisional copy of one the watch already gave
+        provisional_end = entry.rev == 0 and entry.status in FINAL and old.status not in FINAL
+        if entry.rev < old.rev and not provisional_end:
+            # an older write, or our provisional copy of one the watch already gave; but a
+            # final state we just wrote (a cancel) wins at once: nothing can follow it
+            return
         if entry.status in FINAL and old.status not in FINAL:
             self._note_finished(entry)
         self._unqueue(old)
