@@ -38,6 +38,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from prsm_tasks.cli import run_async  # noqa: E402
 from prsm_tasks.edge.auth import mint_token  # noqa: E402
 from prsm_tasks.embedded import EmbeddedNats  # noqa: E402
 from prsm_tasks.store.type_index import TypeIndex  # noqa: E402
@@ -168,12 +169,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
-    try:
-        import uvloop
-    except ImportError:
-        result = asyncio.run(run_schema_bench(args))
-    else:
-        result = uvloop.run(run_schema_bench(args))
+    result = run_async(run_schema_bench(args))  # uvloop, like the node and edge processes
     print(json.dumps(result), flush=True)
 
 
