@@ -12,7 +12,8 @@ from prsm_tasks.errors import (
     ValidationError,
 )
 from prsm_tasks.handlers import Cancelled, Fail, Retry, TaskContext, handler
-from prsm_tasks.models import TaskEvent, TaskRecord, TaskSpec, TaskStatus
+from prsm_tasks.messages import TaskEvent
+from prsm_tasks.models import TaskRecord, TaskSpec, TaskStatus
 from prsm_tasks.node import Node
 from prsm_tasks.tasks import BaseTask, ProgressHandle
 

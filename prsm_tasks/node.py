@@ -23,10 +23,12 @@ from prsm_tasks import bus, wire
 from prsm_tasks.actors.advertiser import Advertiser, ResourceSampler, default_node_id, host_name
 from prsm_tasks.actors.base import supervise
 from prsm_tasks.actors.intake import Intake, WorkPair
-from prsm_tasks.actors.runner import Runner, RunnerDeps
+from prsm_tasks.actors.runner import Runner
+from prsm_tasks.actors.support import RunnerDeps
 from prsm_tasks.errors import HandlerError
 from prsm_tasks.handlers import DECLARED, HandlerFunc, HandlerRegistry, HandlerSpec
-from prsm_tasks.models import NodeAd, TaskRecord
+from prsm_tasks.messages import NodeAd
+from prsm_tasks.models import TaskRecord
 from prsm_tasks.store.batches import BatchCoordinator
 from prsm_tasks.store.events import EventPublisher
 from prsm_tasks.store.tasks import TaskStore

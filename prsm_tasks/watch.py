@@ -29,7 +29,7 @@ from rich.text import Text
 from prsm_tasks.client.native import Client
 from prsm_tasks.client.sse import follow
 from prsm_tasks.errors import ServiceUnavailableError
-from prsm_tasks.models import TaskEvent
+from prsm_tasks.messages import TaskEvent
 
 QUEUE_REPLAY_S = 600.0  # the queue watch starts from the events of the last ten minutes
 FINISHED_ROW_S = 5.0  # a finished task stays in the queue table this long

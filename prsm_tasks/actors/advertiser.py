@@ -16,7 +16,7 @@ import structlog
 from nats.js.kv import KeyValue
 
 from prsm_tasks import wire
-from prsm_tasks.models import NodeAd
+from prsm_tasks.messages import NodeAd
 
 log = structlog.get_logger("prsm.advertiser")
 

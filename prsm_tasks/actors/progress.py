@@ -19,7 +19,7 @@ from prsm_tasks.errors import ServiceUnavailableError, TransitionConflictError
 from prsm_tasks.models import Fields, TaskStatus
 
 if TYPE_CHECKING:
-    from prsm_tasks.actors.runner import RunnerDeps
+    from prsm_tasks.actors.support import RunnerDeps
 
 
 class ProgressReporter:

@@ -17,8 +17,6 @@ import concurrent.futures
 import contextlib
 import functools
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -27,6 +25,7 @@ from nats.aio.msg import Msg
 from prsm_tasks import models, wire
 from prsm_tasks.actors.progress import ProgressReporter
 from prsm_tasks.actors.support import (
+    RunnerDeps,
     delivery_count,
     encode_result,
     error_info,
@@ -41,40 +40,14 @@ from prsm_tasks.errors import (
     TransitionConflictError,
     ValidationError,
 )
-from prsm_tasks.handlers import Cancelled, Fail, HandlerRegistry, HandlerSpec, Retry, TaskContext
+from prsm_tasks.handlers import Cancelled, Fail, HandlerSpec, Retry, TaskContext
 from prsm_tasks.models import FINAL_STATUSES, Fields, TaskRecord, TaskStatus
-from prsm_tasks.store.events import EventPublisher, completed_data, event_dict
-from prsm_tasks.store.tasks import TaskStore
+from prsm_tasks.store.events import completed_data, event_dict
 
 log = structlog.get_logger("prsm.runner")
 
 NO_HANDLER_RETRY_S = 5.0
 FINAL_WRITE_PATIENCE_S = 120.0
-
-
-@dataclass(kw_only=True)
-class RunnerDeps:
-    """What every runner of one node shares."""
-
-    node_id: str
-    store: TaskStore
-    events: EventPublisher
-    registry: HandlerRegistry
-    executor: concurrent.futures.ThreadPoolExecutor
-    running: dict[str, Runner]
-    lease_s: float
-    retry_base_s: float
-    retry_max_s: float
-    max_result_bytes: int
-    progress_record_interval_s: float
-    progress_event_interval_s: float
-    on_progress: Callable[[Runner], None]
-    counters: dict[str, int]
-    # called with final records this node sees (after writing them, or finding them so on a
-    # redelivery, so a crash between write and hook is healed by the redelivery): records of
-    # a batch always, every record when ``after_final_all``
-    after_final: Callable[[TaskRecord], Awaitable[None]] | None = None
-    after_final_all: bool = False
 
 
 class Runner(ProgressReporter):

@@ -1,16 +1,25 @@
-"""Small pure helpers of the Runner: errors, backoff, delivery counts, results, records."""
+"""What the Runner stands on: its shared dependencies and small pure helpers."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import random
 import traceback
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import pydantic
 from nats.aio.msg import Msg
 
 from prsm_tasks import models, wire
+from prsm_tasks.handlers import HandlerRegistry
 from prsm_tasks.models import ErrorInfo, Fields, TaskRecord
+from prsm_tasks.store.events import EventPublisher
+from prsm_tasks.store.tasks import TaskStore
+
+if TYPE_CHECKING:
+    from prsm_tasks.actors.runner import Runner
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
@@ -45,3 +54,28 @@ def read_fields(record_bytes: bytes) -> Fields:
     if fields.get("v") != models.RECORD_VERSION:
         fields = models.record_fields(TaskRecord.model_validate(fields))
     return fields
+
+
+@dataclass(kw_only=True)
+class RunnerDeps:
+    """What every runner of one node shares."""
+
+    node_id: str
+    store: TaskStore
+    events: EventPublisher
+    registry: HandlerRegistry
+    executor: concurrent.futures.ThreadPoolExecutor
+    running: dict[str, Runner]
+    lease_s: float
+    retry_base_s: float
+    retry_max_s: float
+    max_result_bytes: int
+    progress_record_interval_s: float
+    progress_event_interval_s: float
+    on_progress: Callable[[Runner], None]
+    counters: dict[str, int]
+    # called with final records this node sees (after writing them, or finding them so on a
+    # redelivery, so a crash between write and hook is healed by the redelivery): records of
+    # a batch always, every record when ``after_final_all``
+    after_final: Callable[[TaskRecord], Awaitable[None]] | None = None
+    after_final_all: bool = False

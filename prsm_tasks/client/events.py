@@ -29,7 +29,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from prsm_tasks import wire
 from prsm_tasks.bus import NATS_DOWN_ERRORS, nats_errors_as_prsm
 from prsm_tasks.errors import ValidationError
-from prsm_tasks.models import EventType, TaskEvent
+from prsm_tasks.messages import EventType, TaskEvent
 
 log = structlog.get_logger("prsm.client.events")
 

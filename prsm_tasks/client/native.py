@@ -20,7 +20,8 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from prsm_tasks import bus, wire
 from prsm_tasks.client.events import Since, iter_events
 from prsm_tasks.errors import PrsmError, TaskTimeoutError
-from prsm_tasks.models import TaskEvent, TaskRecord, TaskSpec
+from prsm_tasks.messages import TaskEvent
+from prsm_tasks.models import TaskRecord, TaskSpec
 from prsm_tasks.store.events import EventPublisher
 from prsm_tasks.store.tasks import TaskStore, decode_record
 from prsm_tasks.store.work import TaskOptions, WorkWriter

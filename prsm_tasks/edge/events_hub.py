@@ -32,7 +32,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from prsm_tasks import wire
 from prsm_tasks.bus import NATS_DOWN_ERRORS, nats_errors_as_prsm
 from prsm_tasks.errors import ServiceUnavailableError
-from prsm_tasks.models import TaskEvent
+from prsm_tasks.messages import TaskEvent
 
 log = structlog.get_logger("prsm.edge.events")
 

@@ -7,7 +7,7 @@ import time
 import structlog
 
 from prsm_tasks import wire
-from prsm_tasks.models import NodeAd
+from prsm_tasks.messages import NodeAd
 from prsm_tasks.store.type_index import TypeIndex
 
 log = structlog.get_logger("prsm.edge.mirrors")

@@ -23,7 +23,7 @@ from aiohttp import web
 from prsm_tasks import wire
 from prsm_tasks.edge.events_hub import EventHub, Listener, queue_filter, task_filter
 from prsm_tasks.errors import ValidationError
-from prsm_tasks.models import TaskEvent
+from prsm_tasks.messages import TaskEvent
 
 log = structlog.get_logger("prsm.edge.sse")
 

@@ -16,7 +16,7 @@ import psutil
 from prsm_tasks.edge.errors import iso
 from prsm_tasks.edge.mirrors import NodeView
 from prsm_tasks.edge.view import Entry, TaskView
-from prsm_tasks.models import NodeAd
+from prsm_tasks.messages import NodeAd
 
 BAND_NAMES = ("critical", "high", "normal", "low")  # the order of TaskView lanes
 DAY_S = 86_400

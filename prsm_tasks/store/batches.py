@@ -35,7 +35,8 @@ from prsm_tasks.errors import (
     TransitionConflictError,
     ValidationError,
 )
-from prsm_tasks.models import BatchRecord, TaskRecord, TaskStatus
+from prsm_tasks.messages import BatchRecord
+from prsm_tasks.models import TaskRecord, TaskStatus
 from prsm_tasks.store.events import EventPublisher
 from prsm_tasks.store.tasks import TaskStore
 from prsm_tasks.store.work import PreparedTask, TaskOptions, WorkWriter

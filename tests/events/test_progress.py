@@ -11,7 +11,7 @@ from nats.aio.msg import Msg
 from prsm_tasks import BaseTask, Client, ProgressHandle, TaskContext, TaskStatus
 from prsm_tasks.bus import connect
 from prsm_tasks.handlers import HandlerRegistry
-from prsm_tasks.models import TaskEvent
+from prsm_tasks.messages import TaskEvent
 from tests.conftest import NodeFactory
 
 STORM_REPORTS = 20_000
