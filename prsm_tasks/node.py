@@ -278,9 +278,7 @@ class Node:
         self._in_flight += 1
         self._idle.clear()
         runner = Runner(msg, self._deps)
-        task = self._runners_tg.create_task(self._run_one(runner))
-        self._runner_tasks.add(task)
-        task.add_done_callback(self._runner_tasks.discard)
+        self._runner_tasks.add(self._runners_tg.create_task(self._run_one(runner)))
 
     async def _run_one(self, runner: Runner) -> None:
         try:
@@ -291,6 +289,7 @@ class Node:
         except Exception as exc:  # a bug or NATS away mid-claim: the lease lapses, a peer retries
             log.error("runner_crashed", task_id=runner.task_id, error=repr(exc), exc_info=True)
         finally:
+            self._runner_tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._idle.set()
