@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -299,26 +298,3 @@ class Requests:
 def _expire(future: asyncio.Future[bytes]) -> None:
     if not future.done():
         future.set_exception(nats.errors.TimeoutError())
-
-
-def api_error_code(reply_data: bytes) -> tuple[int, str] | None:
-    """(err_code, description) of a JetStream API reply, or None when it succeeded."""
-    if not reply_data.startswith(b'{"error"'):
-        return None
-    error = json.loads(reply_data)["error"]
-    return int(error.get("err_code", 0)), str(error.get("description", ""))
-
-
-@contextlib.asynccontextmanager
-async def open_bus(
-    servers: str | Sequence[str], *, name: str, topology: Topology | None = None
-) -> AsyncIterator[tuple[NatsClient, JetStreamContext]]:
-    nc = await connect(servers, name=name)
-    try:
-        js = nc.jetstream(timeout=10.0)
-        if topology is not None:
-            await ensure_topology(js, topology)
-        yield nc, js
-    finally:
-        with contextlib.suppress(*NATS_DOWN_ERRORS):
-            await nc.drain()

@@ -8,7 +8,6 @@ else.
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import msgpack
@@ -83,10 +82,6 @@ BATCH_ID_RE = re.compile(r"^batch_[0-9a-z]{26}$")
 
 def is_batch_id(value: str) -> bool:
     return bool(BATCH_ID_RE.match(value))
-
-
-def now_s() -> float:
-    return time.time()
 
 
 def work_subject(queue: str, band: Band | str) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import time
 from collections.abc import Callable
 
 import psutil
@@ -80,7 +79,3 @@ def default_node_id(name: str | None) -> str:
 
 def host_name() -> str:
     return socket.gethostname()
-
-
-def now_s() -> float:
-    return time.time()

@@ -277,8 +277,3 @@ class Client:
             since=since,
             until_final=until_final,
         )
-
-    async def flush_events(self, timeout_s: float = 5.0) -> bool:
-        if self._events is None:
-            return True
-        return await self._events.flush(timeout_s=timeout_s)
