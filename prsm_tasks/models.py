@@ -368,11 +368,11 @@ def claim_fields(fields: Fields, *, node_id: str, now: float) -> Fields:
         "node": node_id,
         "started_at": now,
         "ended_at": None,
-        "outcome": AttemptOutcome.RUNNING.value,
+        "outcome": AttemptOutcome.RUNNING,
     }
     return {
         **fields,
-        "status": TaskStatus.PROCESSING.value,
+        "status": TaskStatus.PROCESSING,
         "worker_node": node_id,
         "started_at": now,
         "not_before": None,
@@ -396,11 +396,11 @@ def complete_fields(fields: Fields, *, result: Any, now: float) -> Fields:
     _check_fields(fields, TaskStatus.COMPLETED)
     attempts = fields["attempts"]
     if attempts and attempts[-1]["ended_at"] is None:
-        last = {**attempts[-1], "ended_at": now, "outcome": AttemptOutcome.COMPLETED.value}
+        last = {**attempts[-1], "ended_at": now, "outcome": AttemptOutcome.COMPLETED}
         attempts = [*attempts[:-1], last]
     return {
         **fields,
-        "status": TaskStatus.COMPLETED.value,
+        "status": TaskStatus.COMPLETED,
         "result": result,
         "error": None,
         "progress": 1.0,
