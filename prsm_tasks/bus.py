@@ -263,10 +263,17 @@ class Requests:
         future = self._pending.pop(msg.subject[len(self._prefix) :], None)
         if future is None or future.done():
             return
-        if not msg.data and msg.headers and msg.headers.get("Status") == "503":
-            future.set_exception(nats.errors.NoRespondersError())
-        else:
+        status = msg.headers.get("Status") if not msg.data and msg.headers else None
+        if status is None or status == "404":  # data, or "no such message/key"
             future.set_result(msg.data)
+        elif status == "503":
+            future.set_exception(nats.errors.NoRespondersError())
+        else:  # 408 and the like: the server could not answer, which is not "not found"
+            future.set_exception(
+                ServiceUnavailableError(
+                    f"NATS answered {status} {msg.headers.get('Description', '')}"
+                )
+            )
 
     async def request(
         self,

@@ -97,6 +97,9 @@ class Attempt(BaseModel):
     started_at: float
     ended_at: float | None = None
     outcome: AttemptOutcome = AttemptOutcome.RUNNING
+    # the PRSM_WORK stream sequence of the message this attempt runs from: a redelivery of
+    # that message means its lease lapsed; any other message for the task is a duplicate
+    message_seq: int | None = None
 
 
 class ErrorInfo(BaseModel):
@@ -193,12 +196,18 @@ def _close_last_attempt(
     return [*attempts[:-1], last]
 
 
-def claim(record: TaskRecord, *, node_id: str, now: float) -> TaskRecord:
+def claim(
+    record: TaskRecord, *, node_id: str, now: float, message_seq: int | None = None
+) -> TaskRecord:
     """enqueued -> processing on ``node_id``: a new attempt starts."""
-    return TaskRecord.model_validate(claim_fields(record_fields(record), node_id=node_id, now=now))
+    return TaskRecord.model_validate(
+        claim_fields(record_fields(record), node_id=node_id, now=now, message_seq=message_seq)
+    )
 
 
-def take_over(record: TaskRecord, *, node_id: str, now: float) -> TaskRecord:
+def take_over(
+    record: TaskRecord, *, node_id: str, now: float, message_seq: int | None = None
+) -> TaskRecord:
     """processing on a node that stopped renewing its lease -> processing here.
 
     The lost attempt counts against ``max_retries``: a task that kills every node it runs on
@@ -223,7 +232,9 @@ def take_over(record: TaskRecord, *, node_id: str, now: float) -> TaskRecord:
                 "attempts": lost,
             }
         )
-    attempt = Attempt(number=len(record.attempts) + 1, node=node_id, started_at=now)
+    attempt = Attempt(
+        number=len(record.attempts) + 1, node=node_id, started_at=now, message_seq=message_seq
+    )
     return record.model_copy(
         update={
             "worker_node": node_id,
@@ -355,7 +366,9 @@ def _check_fields(fields: Fields, to: TaskStatus) -> None:
         )
 
 
-def claim_fields(fields: Fields, *, node_id: str, now: float) -> Fields:
+def claim_fields(
+    fields: Fields, *, node_id: str, now: float, message_seq: int | None = None
+) -> Fields:
     if fields["status"] != TaskStatus.ENQUEUED:
         _check_fields(fields, TaskStatus.PROCESSING)
         raise IllegalTransitionError(
@@ -369,6 +382,7 @@ def claim_fields(fields: Fields, *, node_id: str, now: float) -> Fields:
         "started_at": now,
         "ended_at": None,
         "outcome": AttemptOutcome.RUNNING,
+        "message_seq": message_seq,
     }
     return {
         **fields,

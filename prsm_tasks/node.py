@@ -285,7 +285,10 @@ class Node:
             await runner.run()
         except asyncio.CancelledError:
             if not runner.cancel_requested:
-                await runner.hand_back()
+                try:
+                    await runner.hand_back()
+                except Exception as exc:  # shutting down: the lease lapses and a peer decides
+                    log.warning("hand_back_failed", task_id=runner.task_id, error=repr(exc))
         except Exception as exc:  # a bug or NATS away mid-claim: the lease lapses, a peer retries
             log.error("runner_crashed", task_id=runner.task_id, error=repr(exc), exc_info=True)
         finally:

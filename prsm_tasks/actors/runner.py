@@ -31,6 +31,7 @@ from prsm_tasks.actors.support import (
     error_info,
     read_fields,
     retry_delay_s,
+    stream_sequence,
 )
 from prsm_tasks.errors import (
     InvalidTaskDataError,
@@ -117,8 +118,11 @@ class Runner(ProgressReporter):
             return
         other = deps.running.get(task_id)
         if other is not None:
-            # our own lease lapsed and the message came back to us: keep the newer token
-            other.msg = self.msg
+            if stream_sequence(other.msg) == stream_sequence(self.msg):
+                # our own lease lapsed and the message came back to us: keep the newer token
+                other.msg = self.msg
+            else:
+                await self.msg.ack()  # a second work message for a task we are running
             return
         deps.running[task_id] = self  # before the claim, so no cancel signal is missed
         try:
@@ -134,7 +138,9 @@ class Runner(ProgressReporter):
         now = time.time()
         not_before = fields["not_before"]
         if fields["status"] == TaskStatus.ENQUEUED and (not_before is None or not_before <= now):
-            claimed = models.claim_fields(fields, node_id=deps.node_id, now=now)
+            claimed = models.claim_fields(
+                fields, node_id=deps.node_id, now=now, message_seq=stream_sequence(self.msg)
+            )
             try:
                 self.rev = await deps.store.put_encoded(
                     self.task_id, wire.pack(claimed), last_rev=rev
@@ -148,6 +154,7 @@ class Runner(ProgressReporter):
     async def _claim_current(self) -> bool:
         """The message's revision is stale (a retry, a redelivery, a cancel): read and decide."""
         deps = self.deps
+        seq = stream_sequence(self.msg)
         for _ in range(8):
             try:
                 record, rev = await deps.store.get(self.task_id)
@@ -164,15 +171,15 @@ class Runner(ProgressReporter):
                 if record.not_before is not None and record.not_before > now + 0.05:
                     await self.msg.nak(delay=record.not_before - now)
                     return False
-                claimed = models.claim(record, node_id=deps.node_id, now=now)
-            elif delivery_count(self.msg) == 1:
-                # a second work message for a task already claimed (an idempotent re-publish
-                # after the duplicate window): the claimed one is the real one
+                claimed = models.claim(record, node_id=deps.node_id, now=now, message_seq=seq)
+            elif not self._is_lapsed_lease(record, seq):
+                # a second work message for a task already claimed (a priority change, an
+                # idempotent re-publish after the duplicate window): the claimed one is real
                 await self.msg.ack()
                 return False
             else:
-                # processing elsewhere, yet JetStream redelivered: that node's lease lapsed
-                claimed = models.take_over(record, node_id=deps.node_id, now=now)
+                # the message the running attempt came from was redelivered: its lease lapsed
+                claimed = models.take_over(record, node_id=deps.node_id, now=now, message_seq=seq)
             try:
                 self.rev = await deps.store.put(claimed, last_rev=rev)
             except TransitionConflictError:
@@ -199,6 +206,13 @@ class Runner(ProgressReporter):
         log.warning("claim_gave_up", task_id=self.task_id)
         return False
 
+    def _is_lapsed_lease(self, record: TaskRecord, seq: int) -> bool:
+        """Is this message the one the record's running attempt came from (redelivered)?"""
+        last = record.attempts[-1] if record.attempts else None
+        if last is not None and last.message_seq is not None:
+            return last.message_seq == seq
+        return delivery_count(self.msg) > 1  # a record from before attempts kept the sequence
+
     async def _execute(self, spec: HandlerSpec) -> None:
         fields = self.fields
         assert fields is not None
@@ -217,21 +231,29 @@ class Runner(ProgressReporter):
             report_progress=self.note_progress,
             loop=loop,
         )
-        self.task = asyncio.current_task()
-        timer = loop.call_later(fields["timeout_seconds"], self._time_out)
         try:
             deps.registry.check_task_data(fields)  # the type's schema may have changed
             kwargs = spec.bind(fields["task_data"])
-            if spec.is_async:
-                result = await spec.func(self.ctx, **kwargs)
-            else:
-                result = await self._run_in_thread(spec, kwargs)
+            self.task = asyncio.current_task()
+            timer = loop.call_later(fields["timeout_seconds"], self._time_out)
+            try:
+                if spec.is_async:
+                    result = await spec.func(self.ctx, **kwargs)
+                else:
+                    result = await self._run_in_thread(spec, kwargs)
+            finally:
+                # from here on neither the timer nor a cancel signal may interrupt our writes
+                timer.cancel()
+                self.task = None
             if self.timed_out:  # the handler swallowed the cancellation; it still timed out
                 raise asyncio.CancelledError
             result = encode_result(result, max_bytes=deps.max_result_bytes)
         except asyncio.CancelledError:
             if not (self.timed_out or self.cancel_requested):
-                raise  # the node is shutting down: the caller hands the task back
+                # the node is shutting down: the caller hands the task back now; a sync
+                # handler's thread is left to finish in the pool (it cannot be stopped)
+                self._thread_future = None
+                raise
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 task.uncancel()
@@ -244,8 +266,11 @@ class Runner(ProgressReporter):
                     timed_out=True,
                 )
             return
-        except Cancelled:
-            await self._finish_cancelled()
+        except Cancelled as exc:
+            if self.timed_out:  # raise_if_cancelled after our timeout: a timeout, not a cancel
+                await self._retry_or_fail(exc, delay_s=None, timed_out=True)
+            else:
+                await self._finish_cancelled()
             return
         except Retry as exc:
             await self._retry_or_fail(exc, delay_s=exc.delay)
@@ -257,8 +282,6 @@ class Runner(ProgressReporter):
             await self._retry_or_fail(exc, delay_s=None)
             return
         finally:
-            timer.cancel()
-            self.task = None
             await self._wait_for_thread()
         # progress the pump has not sent yet goes out before the outcome's event
         await self.publish_pending_progress()
@@ -364,9 +387,12 @@ class Runner(ProgressReporter):
 
     async def hand_back(self) -> None:
         """Shutdown: the task goes back to the queue for a peer, not counted as a retry."""
-        if self.is_final:
+        fields = self.fields
+        if fields is None:  # not claimed yet: let a peer have the message at once
             await self.msg.nak()
             return
+        if fields["status"] != TaskStatus.PROCESSING:
+            return  # its outcome (a retry, a final state) was written and the message settled
         back = models.hand_back(self._current_record(), now=time.time())
         # cancelled meanwhile, or NATS is gone: then the lease lapses and a peer decides
         with contextlib.suppress(TransitionConflictError, ServiceUnavailableError):

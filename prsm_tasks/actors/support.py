@@ -41,6 +41,11 @@ def delivery_count(msg: Msg) -> int:
     return int(msg.reply.split(".")[4])
 
 
+def stream_sequence(msg: Msg) -> int:
+    """The message's sequence in its stream ($JS.ACK.<stream>.<consumer>.<n>.<seq>...)."""
+    return int(msg.reply.split(".")[5])
+
+
 def encode_result(result: Any, *, max_bytes: int) -> Any:
     if isinstance(result, pydantic.BaseModel):
         result = result.model_dump(mode="json")

@@ -31,6 +31,7 @@ HEARTBEAT_S = 15.0
 FINAL_EVENT_GRACE_S = 5.0  # a final record whose event is not stored yet: wait this long
 RETRY_MS = 2000
 OWNER_CACHE_SIZE = 50_000
+MAX_STREAM_SEQUENCE = 2**63 - 1  # JetStream sequences are uint64; it refuses larger ones
 
 Owner = tuple[str | None, str | None]  # (user, tenant) of a task
 OwnerLoader = Callable[[str], Awaitable[Owner | None]]
@@ -45,7 +46,7 @@ def last_event_id(request: web.Request) -> int:
         value = int(raw.strip())
     except ValueError as exc:
         raise ValidationError("Last-Event-ID must be an event id", field="Last-Event-ID") from exc
-    if value < 0:
+    if not 0 <= value <= MAX_STREAM_SEQUENCE:
         raise ValidationError("Last-Event-ID must be an event id", field="Last-Event-ID")
     return value
 

@@ -213,11 +213,15 @@ class TaskView:
         if old is None:
             self._add(entry)
             return
+        if old.status in FINAL and entry.status not in FINAL:
+            return  # a final state is final: this is an older write arriving late
         provisional_end = entry.rev == 0 and entry.status in FINAL and old.status not in FINAL
         if entry.rev < old.rev and not provisional_end:
             # an older write, or our provisional copy of one the watch already gave; but a
             # final state we just wrote (a cancel) wins at once: nothing can follow it
             return
+        if provisional_end:
+            entry.rev = old.rev  # keep the watch's revision, so its later writes still order
         if entry.status in FINAL and old.status not in FINAL:
             self._note_finished(entry)
         self._unqueue(old)

@@ -112,3 +112,37 @@ async def test_rs256_tokens_from_a_jwks_url() -> None:
     finally:
         await verifier.close()
         await runner.cleanup()
+
+
+def test_view_keeps_a_final_state_against_late_writes() -> None:
+    """The edge's own cancel shows at once; an older write arriving later cannot undo it."""
+    from prsm_tasks.edge.view import Entry, TaskView
+
+    view = TaskView()
+
+    def entry(status: str, rev: int, **fields: object) -> Entry:
+        values: dict[str, object] = {
+            "task_id": "task_x",
+            "tenant": "t",
+            "user": "u",
+            "queue": "q",
+            "status": status,
+            "priority": 5,
+            "created_at": 1.0,
+            "enqueued_at": 1.0,
+            "started_at": 2.0,
+            "completed_at": None,
+            "first_started_at": 2.0,
+            "retry_count": 0,
+            "rev": rev,
+        }
+        values.update(fields)
+        return Entry(**values)  # type: ignore[arg-type]
+
+    view.apply(entry("processing", 5))
+    view.apply(entry("cancelled", 0, completed_at=3.0))  # this edge's cancel, provisional
+    view.apply(entry("processing", 6))  # a progress write made before the cancel
+    assert view.entries["task_x"].status == "cancelled"
+    view.apply(entry("cancelled", 7, completed_at=3.0))  # the cancel, from the watch
+    assert sum(view.finished_by_day.values()) == 1
+    assert dict(view.tenants["t"].counts) == {"processing": 0, "cancelled": 1}

@@ -412,3 +412,103 @@ async def test_topology_bootstrap_is_safe_when_many_start_at_once(tmp_path: Path
     finally:
         await asyncio.gather(*(c.close() for c in clients))
         server.stop()
+
+
+async def test_a_second_work_message_does_not_take_a_running_task_over(
+    client: Client, queue: str, start_node: NodeFactory
+) -> None:
+    """A duplicate message (priority change, late re-publish) is dropped, not a lost lease.
+
+    Node A runs the task and also pulls the duplicate; node B joins afterwards. Were A to
+    hold on to the duplicate instead of the message it claimed from, that one's lease would
+    lapse and B would take a healthy task over.
+    """
+    from prsm_tasks import wire
+    from prsm_tasks.store.tasks import encode_record
+
+    started = asyncio.Event()
+
+    async def slow(ctx: TaskContext) -> str:
+        started.set()
+        await asyncio.sleep(4.0)  # several leases long: A must keep renewing the right one
+        return ctx.node_id
+
+    async with start_node({queue: slow}, capacity=4, lease_s=1.0, name="node-a"):
+        record = await client.enqueue(queue, {})
+        async with asyncio.timeout(30):
+            await started.wait()
+        current = await client.status(record.task_id)
+        store, js = client._store, client._js
+        assert store is not None and js is not None
+        _, rev = await store.get(record.task_id)
+        await store.requests.request(
+            wire.work_subject(queue, current.band),
+            wire.encode_work(rev, encode_record(current)),
+            headers={"Nats-Msg-Id": record.task_id + "-duplicate"},
+        )
+        consumer = wire.work_consumer(queue, current.band)
+
+        async def duplicate_delivered() -> bool:
+            return (await js.consumer_info(wire.WORK_STREAM, consumer)).num_pending == 0
+
+        await eventually(duplicate_delivered, within_s=30)
+        async with start_node({queue: slow}, capacity=4, lease_s=1.0, name="node-b"):
+            final = await client.wait(record.task_id, timeout=60)
+    assert final.status is TaskStatus.COMPLETED
+    assert [a.outcome for a in final.attempts] == [AttemptOutcome.COMPLETED]
+    assert final.result == "node-a"
+
+
+async def test_shutdown_hands_back_a_blocking_sync_handler_within_grace(
+    client: Client, queue: str, nats_url: str
+) -> None:
+    from prsm_tasks import Node
+    from prsm_tasks.handlers import HandlerRegistry
+
+    started, finished = threading.Event(), threading.Event()
+
+    def blocking(ctx: TaskContext) -> str:
+        started.set()
+        threading.Event().wait(5.0)  # ignores the cancel flag
+        finished.set()
+        return "too late"
+
+    registry = HandlerRegistry()
+    registry.register(blocking, queue=queue)
+    node = Node(servers=nats_url, handlers=registry, grace_s=0.3, repoll_s=0.2)
+    async with node:
+        record = await client.enqueue(queue, {})
+        await asyncio.to_thread(started.wait, 30)
+    # the node stopped (no exception) while the thread was still blocked
+    assert not finished.is_set()
+    handed_back = await client.status(record.task_id)
+    assert handed_back.status is TaskStatus.ENQUEUED
+    assert handed_back.attempts[-1].outcome is AttemptOutcome.INTERRUPTED
+
+
+async def test_shutdown_after_a_sync_timeout_is_clean(
+    client: Client, queue: str, nats_url: str
+) -> None:
+    """A timed-out sync handler still running at shutdown: the retry stands, no crash."""
+    from prsm_tasks import Node
+    from prsm_tasks.handlers import HandlerRegistry
+
+    started = threading.Event()
+
+    def overrunning(ctx: TaskContext) -> None:
+        started.set()
+        threading.Event().wait(3.0)
+
+    registry = HandlerRegistry()
+    registry.register(overrunning, queue=queue)
+    node = Node(servers=nats_url, handlers=registry, grace_s=0.2, retry_base_s=30, repoll_s=0.2)
+    async with node:
+        record = await client.enqueue(queue, {}, timeout_seconds=0.3, max_retries=2)
+        await asyncio.to_thread(started.wait, 30)
+        await eventually(
+            lambda: _status_is(client, record.task_id, TaskStatus.ENQUEUED), within_s=30
+        )
+    after = await client.status(record.task_id)
+    assert after.status is TaskStatus.ENQUEUED
+    assert [a.outcome for a in after.attempts] == [AttemptOutcome.TIMEOUT]
+    assert after.retry_count == 1
