@@ -22,7 +22,7 @@ from aiohttp import web
 
 from prsm_tasks import wire
 from prsm_tasks.edge.events_hub import EventHub, Listener, queue_filter, task_filter
-from prsm_tasks.errors import ValidationError
+from prsm_tasks.errors import PrsmError, ValidationError
 from prsm_tasks.messages import TaskEvent
 
 log = structlog.get_logger("prsm.edge.sse")
@@ -140,28 +140,32 @@ async def stream_task_events(
         stream = SseStream(request, heartbeat_s=heartbeat_s)
         stream.last_seq = after
         await stream.prepare()
-        for event in backlog:
-            if not await stream.send(event) or event.is_final:
-                return await stream.finish()
-        grace_until = time.monotonic() + FINAL_EVENT_GRACE_S if record_is_final else None
-        while stream.open:
-            if listener.lagging:
-                listener.drain()
-                listener.lagging = False
-                async for event in hub.replay(subject_filter, after_seq=stream.last_seq):
-                    if not await stream.send(event) or event.is_final:
-                        return await stream.finish()
-            timeout_s = heartbeat_s
-            if grace_until is not None:
-                timeout_s = max(0.0, min(timeout_s, grace_until - time.monotonic()))
-            event = await stream.next_live(listener, timeout_s=timeout_s)
-            if event is None:
-                if grace_until is not None and time.monotonic() >= grace_until:
-                    break  # final in the record, its event is gone (retention): end anyway
-                await stream.heartbeat()
-                continue
-            if not await stream.send(event) or event.is_final:
-                break
+        try:
+            for event in backlog:
+                if not await stream.send(event) or event.is_final:
+                    return await stream.finish()
+            grace_until = time.monotonic() + FINAL_EVENT_GRACE_S if record_is_final else None
+            while stream.open:
+                if listener.lagging:
+                    listener.drain()
+                    listener.lagging = False
+                    async for event in hub.replay(subject_filter, after_seq=stream.last_seq):
+                        if not await stream.send(event) or event.is_final:
+                            return await stream.finish()
+                timeout_s = heartbeat_s
+                if grace_until is not None:
+                    timeout_s = max(0.0, min(timeout_s, grace_until - time.monotonic()))
+                event = await stream.next_live(listener, timeout_s=timeout_s)
+                if event is None:
+                    if grace_until is not None and time.monotonic() >= grace_until:
+                        break  # final in the record, its event is gone (retention): end anyway
+                    await stream.heartbeat()
+                    continue
+                if not await stream.send(event) or event.is_final:
+                    break
+        except PrsmError as exc:  # too late for an error answer: end the stream,
+            # the client reconnects with Last-Event-ID and resumes
+            log.warning("sse_stream_ended", error=exc.message)
         return await stream.finish()
 
 
@@ -210,17 +214,21 @@ async def stream_visible_events(
         stream = SseStream(request, heartbeat_s=heartbeat_s)
         stream.last_seq = after
         await stream.prepare()
-        catch_up = after > 0
-        while stream.open:
-            if catch_up or listener.lagging:
-                listener.drain()
-                listener.lagging = catch_up = False
-                async for event in hub.replay(subject_filter, after_seq=stream.last_seq):
-                    if await visible(event) and not await stream.send(event):
-                        break
-            event = await stream.next_live(listener, timeout_s=heartbeat_s)
-            if event is None:
-                await stream.heartbeat()
-            elif await visible(event):
-                await stream.send(event)
+        try:
+            catch_up = after > 0
+            while stream.open:
+                if catch_up or listener.lagging:
+                    listener.drain()
+                    listener.lagging = catch_up = False
+                    async for event in hub.replay(subject_filter, after_seq=stream.last_seq):
+                        if await visible(event) and not await stream.send(event):
+                            break
+                event = await stream.next_live(listener, timeout_s=heartbeat_s)
+                if event is None:
+                    await stream.heartbeat()
+                elif await visible(event):
+                    await stream.send(event)
+        except PrsmError as exc:  # too late for an error answer: end the stream,
+            # the client reconnects with Last-Event-ID and resumes
+            log.warning("sse_stream_ended", error=exc.message)
         return await stream.finish()
