@@ -29,6 +29,7 @@ from prsm_tasks.actors.support import (
     delivery_count,
     encode_result,
     error_info,
+    is_lapsed_lease,
     read_fields,
     retry_delay_s,
     stream_sequence,
@@ -172,7 +173,7 @@ class Runner(ProgressReporter):
                     await self.msg.nak(delay=record.not_before - now)
                     return False
                 claimed = models.claim(record, node_id=deps.node_id, now=now, message_seq=seq)
-            elif not self._is_lapsed_lease(record, seq):
+            elif not is_lapsed_lease(record, seq, delivery_count(self.msg)):
                 # a second work message for a task already claimed (a priority change, an
                 # idempotent re-publish after the duplicate window): the claimed one is real
                 await self.msg.ack()
@@ -205,13 +206,6 @@ class Runner(ProgressReporter):
             return True
         log.warning("claim_gave_up", task_id=self.task_id)
         return False
-
-    def _is_lapsed_lease(self, record: TaskRecord, seq: int) -> bool:
-        """Is this message the one the record's running attempt came from (redelivered)?"""
-        last = record.attempts[-1] if record.attempts else None
-        if last is not None and last.message_seq is not None:
-            return last.message_seq == seq
-        return delivery_count(self.msg) > 1  # a record from before attempts kept the sequence
 
     async def _execute(self, spec: HandlerSpec) -> None:
         fields = self.fields

@@ -41,6 +41,18 @@ def delivery_count(msg: Msg) -> int:
     return int(msg.reply.split(".")[4])
 
 
+def is_lapsed_lease(record: TaskRecord, seq: int, deliveries: int) -> bool:
+    """Is message ``seq`` the one the record's running attempt came from, redelivered?
+
+    Any other message for a claimed task is a duplicate (a priority change, a late
+    re-publish), not a sign that the running node died.
+    """
+    last = record.attempts[-1] if record.attempts else None
+    if last is not None and last.message_seq is not None:
+        return last.message_seq == seq
+    return deliveries > 1  # a record from before attempts kept their message's sequence
+
+
 def stream_sequence(msg: Msg) -> int:
     """The message's sequence in its stream ($JS.ACK.<stream>.<consumer>.<n>.<seq>...)."""
     return int(msg.reply.split(".")[5])
