@@ -135,6 +135,10 @@ class Topology:
     node_ttl_s: float = 10.0
     idempotency_ttl_s: float = 86_400.0
     duplicate_window_s: float = 120.0
+    # a final task record expires this long after it was written (0: kept for ever); its
+    # removal leaves a delete marker for this long, so watchers (edge views) drop it too
+    finished_task_ttl_s: float = 7 * 86_400.0
+    delete_marker_ttl_s: float = 600.0
 
 
 async def _add_or_keep_stream(js: JetStreamContext, config: StreamConfig) -> None:
@@ -197,6 +201,7 @@ async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
             wire.IDEMPOTENCY_BUCKET: topology.idempotency_ttl_s,
         }
         for bucket, ttl_s in buckets.items():
+            markers = bucket == wire.TASKS_BUCKET and topology.finished_task_ttl_s > 0
             await _add_or_keep_bucket(
                 js,
                 KeyValueConfig(
@@ -206,6 +211,7 @@ async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
                     storage=StorageType.FILE,
                     replicas=topology.replicas,
                     direct=True,
+                    limit_marker_ttl=topology.delete_marker_ttl_s if markers else None,
                 ),
             )
 

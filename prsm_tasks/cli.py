@@ -57,6 +57,7 @@ def topology_of(settings: Settings) -> bus.Topology:
         events_max_bytes=settings.events_max_bytes,
         node_ttl_s=max(10.0, settings.advert_interval_seconds * 4),
         idempotency_ttl_s=settings.idempotency_ttl_seconds,
+        finished_task_ttl_s=settings.finished_task_retention_seconds,
     )
 
 

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     events_max_age_seconds: float = Field(default=86_400.0, gt=0)
     events_max_bytes: int = Field(default=1_073_741_824, ge=1_048_576)
     idempotency_ttl_seconds: float = Field(default=86_400.0, gt=0)
+    # a completed/failed/cancelled/timeout record is kept this long, then expires (0: for ever)
+    finished_task_retention_seconds: float = Field(default=7 * 86_400.0, ge=0)
 
     # the local all-in-one (`prsm-tasks up`)
     data_dir: Path = Path(".prsm")

@@ -186,7 +186,7 @@ class Node:
         await bus.ensure_topology(js, self.topology)
         for queue in self.queues:
             await bus.ensure_work_consumers(js, queue, lease_s=self.lease_s)
-        store = await TaskStore.open(nc, js)
+        store = await TaskStore.open(nc, js, final_ttl_s=self.topology.finished_task_ttl_s)
         await register_node_types(js, self.registry)  # its task types, and their checks
         events = EventPublisher(nc)
         await events.start()

@@ -424,7 +424,10 @@ class Runner(ProgressReporter):
         while True:
             try:
                 self.rev = await self.deps.store.put_encoded(
-                    self.task_id, payload, last_rev=self.rev
+                    self.task_id,
+                    payload,
+                    last_rev=self.rev,
+                    final=new_fields["status"] in FINAL_STATUSES,
                 )
                 self.fields = new_fields
                 return True

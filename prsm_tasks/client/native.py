@@ -154,7 +154,9 @@ class Client:
         try:
             self._js = self._nc.jetstream(timeout=10.0)
             await bus.ensure_topology(self._js, self._topology)
-            self._store = await TaskStore.open(self._nc, self._js)
+            self._store = await TaskStore.open(
+                self._nc, self._js, final_ttl_s=self._topology.finished_task_ttl_s
+            )
             self._events = EventPublisher(self._nc)
             await self._events.start()
             with bus.nats_errors_as_prsm("opening the idempotency bucket"):

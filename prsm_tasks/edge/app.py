@@ -253,7 +253,7 @@ def open_state(config: EdgeConfig) -> Callable[[web.Application], AsyncIterator[
         try:
             js = nc.jetstream(timeout=10.0)
             await bus.ensure_topology(js, config.topology)
-            store = await TaskStore.open(nc, js)
+            store = await TaskStore.open(nc, js, final_ttl_s=config.topology.finished_task_ttl_s)
             events = EventPublisher(nc)
             await events.start()
             state = EdgeState(

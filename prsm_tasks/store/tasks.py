@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 
 import nats.js.errors
+import structlog
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
@@ -25,7 +26,10 @@ from prsm_tasks.errors import (
 from prsm_tasks.models import TaskRecord, record_fields
 
 EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
+MESSAGE_TTL = "Nats-TTL"
 REQUEST_TIMEOUT_S = 10.0
+
+log = structlog.get_logger("prsm.store.tasks")
 
 
 def encode_record(record: TaskRecord) -> bytes:
@@ -37,26 +41,37 @@ def decode_record(data: bytes) -> TaskRecord:
 
 
 class TaskStore:
-    def __init__(self, kv: KeyValue, requests: Requests) -> None:
+    def __init__(self, kv: KeyValue, requests: Requests, *, final_ttl_s: float = 0.0) -> None:
         self._kv = kv
         self.requests = requests
+        # a final record is written with a per-message TTL: it expires after the retention
+        self._final_ttl = str(int(final_ttl_s)) if final_ttl_s >= 1 else None
 
     @classmethod
-    async def open(cls, nc: NatsClient, js: JetStreamContext) -> TaskStore:
+    async def open(
+        cls, nc: NatsClient, js: JetStreamContext, *, final_ttl_s: float = 0.0
+    ) -> TaskStore:
         with nats_errors_as_prsm("opening the task bucket"):
             kv = await js.key_value(wire.TASKS_BUCKET)
-        return cls(kv, await Requests(nc).start())
+            if final_ttl_s >= 1:
+                info = await js.stream_info(f"KV_{wire.TASKS_BUCKET}")
+                if not info.config.allow_msg_ttl:
+                    log.warning("task_retention_unavailable", reason="bucket has no message TTL")
+                    final_ttl_s = 0.0
+        return cls(kv, await Requests(nc).start(), final_ttl_s=final_ttl_s)
 
     async def close(self) -> None:
         await self.requests.stop()
 
-    async def _write(self, task_id: str, payload: bytes, last_rev: int) -> int:
+    async def _write(
+        self, task_id: str, payload: bytes, last_rev: int, *, final: bool = False
+    ) -> int:
         """Store ``payload`` if the key's revision is still ``last_rev`` (0: must not exist)."""
+        headers = {EXPECTED_LAST_SUBJECT_SEQ: str(last_rev)}
+        if final and self._final_ttl is not None:
+            headers[MESSAGE_TTL] = self._final_ttl
         reply = await self.requests.request(
-            wire.task_key_subject(task_id),
-            payload,
-            headers={EXPECTED_LAST_SUBJECT_SEQ: str(last_rev)},
-            timeout_s=REQUEST_TIMEOUT_S,
+            wire.task_key_subject(task_id), payload, headers=headers, timeout_s=REQUEST_TIMEOUT_S
         )
         if b'"error"' not in reply:
             # {"stream":"KV_PRSM_TASKS","seq":N}: read the number without a JSON parse
@@ -76,10 +91,14 @@ class TaskStore:
         return await self._write(task_id, payload, 0)
 
     async def put(self, record: TaskRecord, *, last_rev: int) -> int:
-        return await self._write(record.task_id, encode_record(record), last_rev)
+        return await self._write(
+            record.task_id, encode_record(record), last_rev, final=record.is_final
+        )
 
-    async def put_encoded(self, task_id: str, payload: bytes, *, last_rev: int) -> int:
-        return await self._write(task_id, payload, last_rev)
+    async def put_encoded(
+        self, task_id: str, payload: bytes, *, last_rev: int, final: bool = False
+    ) -> int:
+        return await self._write(task_id, payload, last_rev, final=final)
 
     async def get(self, task_id: str) -> tuple[TaskRecord, int]:
         """The current record and its revision; TaskNotFoundError when there is none."""

@@ -512,3 +512,36 @@ async def test_shutdown_after_a_sync_timeout_is_clean(
     assert after.status is TaskStatus.ENQUEUED
     assert [a.outcome for a in after.attempts] == [AttemptOutcome.TIMEOUT]
     assert after.retry_count == 1
+
+
+async def test_finished_records_expire_after_the_retention(tmp_path: Path) -> None:
+    """A final record expires (and leaves a delete marker); an unfinished one stays."""
+    from prsm_tasks import Node
+    from prsm_tasks.bus import Topology
+    from prsm_tasks.handlers import HandlerRegistry
+
+    async def done(ctx: TaskContext) -> str:
+        return "done"
+
+    topology = Topology(finished_task_ttl_s=2.0)
+    server = EmbeddedNats(store_dir=tmp_path / "retention").start()
+    try:
+        registry = HandlerRegistry()
+        registry.register(done, queue="served")
+        node = Node(servers=server.url, handlers=registry, topology=topology, repoll_s=0.2)
+        async with Client(server.url, topology=topology) as client, node:
+            finished = await client.enqueue("served", {})
+            waiting = await client.enqueue("nobody-serves-this", {})
+            assert (await client.wait(finished.task_id, timeout=30)).status is TaskStatus.COMPLETED
+
+            async def expired() -> bool:
+                try:
+                    await client.status(finished.task_id)
+                except TaskNotFoundError:
+                    return True
+                return False
+
+            await eventually(expired, within_s=30)
+            assert (await client.status(waiting.task_id)).status is TaskStatus.ENQUEUED
+    finally:
+        server.stop()
