@@ -134,6 +134,18 @@ class EventPublisher:
         self._confirmed_all.clear()
         self._wake.set()
 
+    async def publish_now(self, payload: dict[str, Any]) -> None:
+        """Send one event at once, ahead of what the loop has queued (for ordering: an event
+        that must reach the stream before a message the caller sends next)."""
+        subject = wire.event_subject(
+            payload["queue_name"], payload["task_id"], payload["event_type"]
+        )
+        self._confirmed_all.clear()
+        try:
+            await self._send([(subject, wire.pack(payload))])
+        except Exception as exc:  # NATS away: unconfirmed, so the loop sends it again later
+            log.warning("event_send_failed", error=repr(exc))
+
     async def flush(self, *, timeout_s: float = 5.0) -> bool:
         """Wait until every event queued so far is confirmed by the stream."""
         if self._task is None:

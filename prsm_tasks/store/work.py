@@ -184,12 +184,13 @@ class WorkWriter:
             rev = await self._store.create_encoded(record.task_id, payload)
         except TransitionConflictError:
             return await self._resume(*await self._store.get(record.task_id))
-        await self._publish_created(record, rev, payload)
-        await self._events.publish(
+        # sent before the work, so task_enqueued comes before the node's task_started
+        await self._events.publish_now(
             event_payload(
                 record, "task_enqueued", now=time.time(), data={"priority": record.priority}
             )
         )
+        await self._publish_created(record, rev, payload)
         return record
 
     async def hold(self, prepared: PreparedTask) -> TaskRecord:
@@ -216,12 +217,12 @@ class WorkWriter:
             except TransitionConflictError:  # cancelled or released by a peer meanwhile
                 record, rev = await self._store.get(task_id)
                 continue
-            await self._publish_work(released, new_rev, payload)
-            await self._events.publish(
+            await self._events.publish_now(
                 event_payload(
                     released, "task_enqueued", now=time.time(), data={"priority": record.priority}
                 )
             )
+            await self._publish_work(released, new_rev, payload)
             return released
         await self._resume(record, rev)
         return None
