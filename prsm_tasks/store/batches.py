@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -121,14 +122,8 @@ class BatchCoordinator:
         batch_id = wire.new_batch_id()
         prepared: list[PreparedTask] = []
         for index, (task_data, options) in enumerate(items):
-            options = TaskOptions(
-                priority=options.priority,
-                max_retries=options.max_retries,
-                timeout_seconds=options.timeout_seconds,
-                task_type=options.task_type,
-                idempotency_key=options.idempotency_key,
-                batch_id=batch_id,
-                metadata={BATCH_INDEX: index, BATCH_TRACKED: tracked},
+            options = dataclasses.replace(
+                options, batch_id=batch_id, metadata={BATCH_INDEX: index, BATCH_TRACKED: tracked}
             )
             try:
                 prepared.append(

@@ -100,8 +100,6 @@ class EventPublisher:
         self._confirmed_all = asyncio.Event()
         self._confirmed_all.set()
         self._task: asyncio.Task[None] | None = None
-        self.sent = 0
-        self.resent = 0
 
     @property
     def outstanding(self) -> int:
@@ -186,7 +184,6 @@ class EventPublisher:
             await publish(subject, data)
         subject, data = batch[-1]
         await publish(subject, data, reply=self._inbox + token)
-        self.sent += len(batch)
 
     async def _on_ack(self, msg: Msg) -> None:
         entry = self._unconfirmed.pop(msg.subject[len(self._inbox) :], None)
@@ -205,7 +202,6 @@ class EventPublisher:
                 self._requeue(batch)
 
     def _requeue(self, batch: list[tuple[str, bytes]]) -> None:
-        self.resent += len(batch)
         self._queue[:0] = batch
         self._wake.set()
 
