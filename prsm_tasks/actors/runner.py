@@ -241,7 +241,7 @@ class Runner(ProgressReporter):
                 self.task = None
             if self.timed_out:  # the handler swallowed the cancellation; it still timed out
                 raise asyncio.CancelledError
-            result = encode_result(result, max_bytes=deps.max_result_bytes)
+            result, result_bytes = encode_result(result, max_bytes=deps.max_result_bytes)
         except asyncio.CancelledError:
             if not (self.timed_out or self.cancel_requested):
                 # the node is shutting down: the caller hands the task back now; a sync
@@ -279,7 +279,7 @@ class Runner(ProgressReporter):
             await self._wait_for_thread()
         # progress the pump has not sent yet goes out before the outcome's event
         await self.publish_pending_progress()
-        await self._complete(result)
+        await self._complete(result, result_bytes)
 
     async def _run_in_thread(self, spec: HandlerSpec, kwargs: dict[str, Any]) -> Any:
         call = functools.partial(spec.func, self.ctx, **kwargs)
@@ -297,13 +297,15 @@ class Runner(ProgressReporter):
 
     # --- outcomes --------------------------------------------------------------------------
 
-    async def _complete(self, result: Any) -> None:
+    async def _complete(self, result: Any, result_bytes: int) -> None:
         fields = self.fields
         assert fields is not None
         done = models.complete_fields(self._with_progress(fields), result=result, now=time.time())
         if await self._write(done):
             self.deps.counters["completed"] += 1
-            await self._publish("task_completed", completed_data(self.task_id, result))
+            await self._publish(
+                "task_completed", completed_data(self.task_id, result, size_bytes=result_bytes)
+            )
             await self._after_final_fields(done)
             await self.msg.ack()
 

@@ -58,11 +58,12 @@ def stream_sequence(msg: Msg) -> int:
     return int(msg.reply.split(".")[5])
 
 
-def encode_result(result: Any, *, max_bytes: int) -> Any:
+def encode_result(result: Any, *, max_bytes: int) -> tuple[Any, int]:
+    """The result as plain data and its encoded size (checked against ``max_bytes``)."""
     if isinstance(result, pydantic.BaseModel):
         result = result.model_dump(mode="json")
-    wire.pack_checked(result, what="handler result", field="result", max_bytes=max_bytes)
-    return result
+    encoded = wire.pack_checked(result, what="handler result", field="result", max_bytes=max_bytes)
+    return result, len(encoded)
 
 
 def read_fields(record_bytes: bytes) -> Fields:

@@ -65,10 +65,18 @@ EVENT_RESULT_MAX_BYTES = 64 * 1024
 
 
 def completed_data(
-    task_id: str, result: Any, *, max_inline_bytes: int = EVENT_RESULT_MAX_BYTES
+    task_id: str,
+    result: Any,
+    *,
+    size_bytes: int | None = None,
+    max_inline_bytes: int = EVENT_RESULT_MAX_BYTES,
 ) -> dict[str, Any]:
-    """``task_completed`` data: the result itself, or where to fetch it when it is large."""
-    size_bytes = len(wire.pack(result))
+    """``task_completed`` data: the result itself, or where to fetch it when it is large.
+
+    ``size_bytes``: the result's encoded size when the caller already knows it.
+    """
+    if size_bytes is None:
+        size_bytes = len(wire.pack(result))
     if size_bytes <= max_inline_bytes:
         return {"result": result}
     return {
