@@ -64,7 +64,7 @@ class Node:
         progress_event_interval_s: float = 0.1,
         thread_pool_size: int = 32,
         max_result_bytes: int = 1_048_576,
-        repoll_s: float = 1.0,
+        park_s: float = 10.0,
         topology: bus.Topology | None = None,
         after_final: Callable[[TaskRecord], Awaitable[None]] | None = None,
     ) -> None:
@@ -90,7 +90,7 @@ class Node:
         self.progress_event_interval_s = progress_event_interval_s
         self.thread_pool_size = thread_pool_size
         self.max_result_bytes = max_result_bytes
-        self.repoll_s = repoll_s
+        self.park_s = park_s
         self.topology = topology or bus.Topology()
         self.after_final = after_final
         self.started_at = time.time()
@@ -223,7 +223,7 @@ class Node:
             free_slots=self.free_slots,
             dispatch=self._dispatch,
             starvation_age_s=self.starvation_age_s,
-            repoll_s=self.repoll_s,
+            park_s=self.park_s,
         )
         cancel_sub = await nc.subscribe(f"{wire.CANCEL_PREFIX}.*", cb=self._on_cancel)
         try:

@@ -27,7 +27,6 @@ TYPES_BUCKET = "PRSM_TYPES"
 WORK_PREFIX = "prsm.work"
 EVENTS_PREFIX = "prsm.events"
 CANCEL_PREFIX = "prsm.control.cancel"
-WAKE_PREFIX = "prsm.control.wake"
 
 QUEUE_NAME_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
 TASK_ID_RE = re.compile(r"^task_[0-9a-z]{26}$")
@@ -91,11 +90,6 @@ def work_subject(queue: str, band: Band | str) -> str:
 def work_consumer(queue: str, band: Band | str) -> str:
     # durable names may not contain dots; queue names never do
     return f"prsm_{queue}_{band}"
-
-
-def wake_subject(queue: str, band: Band | str) -> str:
-    """Told after a work message is stored, so idle nodes pull at once (a plain publish)."""
-    return f"{WAKE_PREFIX}.{queue}.{band}"
 
 
 def event_subject(queue: str, task_id: str, event_type: str) -> str:

@@ -70,7 +70,6 @@ def start_node(nats_url: str) -> NodeFactory:
         options.setdefault("grace_s", 5.0)
         options.setdefault("retry_base_s", 0.05)
         options.setdefault("retry_max_s", 0.2)
-        options.setdefault("repoll_s", 0.2)
         async with Node(handlers=handlers, **options) as node:
             yield node
 

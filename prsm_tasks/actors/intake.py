@@ -1,16 +1,16 @@
 """Intake: pull only as much work as there are free slots, highest band first.
 
 One durable pull consumer per (queue, band). A sweep asks the bands from critical down to
-low with no-wait pull requests sized to the free slots, so a node never holds a message it
-cannot start and a newly enqueued critical task is the next one taken when a slot frees.
+low with no-wait pull requests sized to the free slots, so a node never starts a message
+out of priority order and a newly enqueued critical task is the next one taken when a slot
+frees.
 
-Knowing which consumers are empty without asking each one every time:
-- a pair (queue, band) found empty gets a plain NATS subscription on its wake subject, which
-  producers publish to once a work message is stored (the raw work publish would be heard
-  before JetStream stored it); subscribe first, then one confirming pull, so a task stored
-  in between is never missed;
-- redeliveries (lease lapsed, retry backoff) publish nothing, so empty pairs are re-polled
-  every ``repoll_s`` as well.
+A pair (queue, band) found empty gets a parked pull: a long-poll request for one message
+that the server answers the moment a message is stored there or comes back (a redelivery
+after a lapsed lease, the end of a retry's back-off). Parked pulls reserve no slot: one
+answered while the node is full is handed straight back with ``nak`` (for a peer, or for
+this node's next sweep in priority order) and marks its pair for that sweep. The server
+drops the parked pulls of a connection that closes, so a dead node holds no message.
 
 Starvation: a lower band whose oldest message has waited longer than ``starvation_age_s``
 gets half of the free slots of each sweep until it has caught up.
@@ -19,6 +19,7 @@ gets half of the free slots of each sweep until it has caught up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import json
 import time
@@ -37,12 +38,15 @@ from prsm_tasks.models import BANDS_HIGH_TO_LOW, Band
 log = structlog.get_logger("prsm.intake")
 
 PULL_TIMEOUT_S = 5.0
+# a parked pull the server neither answered nor expired (lost with a restarted consumer
+# leader, say) is placed again this long after it should have expired
+PARK_GRACE_S = 5.0
 
 
 class PairState(enum.Enum):
-    ACTIVE = "active"  # may hold messages: pull it
-    CONFIRM = "confirm"  # found empty, wake subscription placed: pull once more to be sure
-    EMPTY = "empty"  # empty and watched: skip until woken or re-polled
+    ACTIVE = "active"  # may hold messages: pull it in the next sweep
+    IDLE = "idle"  # found empty: park a pull on it
+    PARKED = "parked"  # empty, with a parked pull the server answers when work arrives
 
 
 @dataclass(eq=False)
@@ -51,12 +55,23 @@ class WorkPair:
     band: Band
     consumer: str
     subject: str
-    wake_subject: str
     state: PairState = PairState.ACTIVE
-    wakes: int = 0
-    wake_sub: Subscription | None = None
+    park_token: str = ""
+    parked_at: float = 0.0
     aged: bool = False
     last_pulled_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def next_subject(self) -> str:
+        return f"$JS.API.CONSUMER.MSG.NEXT.{wire.WORK_STREAM}.{self.consumer}"
+
+
+def _status(msg: Msg) -> str | None:
+    """The status of a pull's answer without a message (404, 408, 409), else None."""
+    headers = msg.headers
+    if not msg.data and headers and "Status" in headers:
+        return headers["Status"]
+    return None
 
 
 class Puller:
@@ -73,41 +88,43 @@ class Puller:
         self._msgs: list[Msg] = []
         self._done: asyncio.Future[None] | None = None
 
+    @property
+    def reserved(self) -> int:
+        """Slots the request in flight may still fill."""
+        return self._batch - len(self._msgs) if self._done is not None else 0
+
     async def start(self) -> None:
         self._inbox = self._nc.new_inbox()
         self._sub = await self._nc.subscribe(self._inbox + ".*", cb=self._on_msg)
 
     async def stop(self) -> None:
-        if self._sub is not None:
-            await self._sub.unsubscribe()
-            self._sub = None
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            with contextlib.suppress(Exception):  # the connection may be closing
+                await sub.unsubscribe()
 
-    async def pull(self, consumer: str, batch: int) -> list[Msg]:
+    async def pull(self, pair: WorkPair, batch: int) -> list[Msg]:
         self._request_no += 1
         self._reply = f"{self._inbox}.{self._request_no}"
-        self._consumer_token = f".{consumer}."
+        self._consumer_token = f".{pair.consumer}."
         self._batch = batch
         self._msgs = []
         self._done = asyncio.get_running_loop().create_future()
-        request = b'{"batch":%d,"no_wait":true}' % batch
         try:
             await self._nc.publish(
-                f"$JS.API.CONSUMER.MSG.NEXT.{wire.WORK_STREAM}.{consumer}",
-                request,
-                reply=self._reply,
+                pair.next_subject, b'{"batch":%d,"no_wait":true}' % batch, reply=self._reply
             )
             async with asyncio.timeout(PULL_TIMEOUT_S):
                 await self._done
         except TimeoutError:
-            log.warning("pull_timed_out", consumer=consumer, batch=batch, got=len(self._msgs))
+            log.warning("pull_timed_out", consumer=pair.consumer, batch=batch, got=len(self._msgs))
         finally:
             self._done = None
             self._reply = ""
         return self._msgs
 
     async def _on_msg(self, msg: Msg) -> None:
-        headers = msg.headers
-        if not msg.data and headers and "Status" in headers:
+        if _status(msg) is not None:
             # 404 no messages / 408 expired / 409 limits: the request is over
             if msg.subject == self._reply and self._done is not None and not self._done.done():
                 self._done.set_result(None)
@@ -140,39 +157,45 @@ class Intake:
         free_slots: Callable[[], int],
         dispatch: Callable[[Msg, WorkPair], None],
         starvation_age_s: float,
-        repoll_s: float = 1.0,
+        park_s: float = 10.0,
+        check_s: float = 1.0,
     ) -> None:
         self._nc = nc
         self._free_slots = free_slots
         self._dispatch = dispatch
         self._starvation_age_s = starvation_age_s
-        self._repoll_s = repoll_s
+        self._park_request = b'{"batch":1,"expires":%d}' % int(park_s * 1e9)
+        self._park_s = park_s
+        self._check_s = check_s
         self._puller = Puller(nc)
-        self._pairs_by_band: dict[Band, list[WorkPair]] = {
-            band: [
-                WorkPair(
+        self._park_prefix = ""
+        self._park_sub: Subscription | None = None
+        self._park_no = 0
+        self._pairs_by_band: dict[Band, list[WorkPair]] = {band: [] for band in BANDS_HIGH_TO_LOW}
+        self._all_pairs: list[WorkPair] = []
+        for band in BANDS_HIGH_TO_LOW:
+            for queue in queues:
+                pair = WorkPair(
                     queue=queue,
                     band=band,
                     consumer=wire.work_consumer(queue, band),
                     subject=wire.work_subject(queue, band),
-                    wake_subject=wire.wake_subject(queue, band),
                 )
-                for queue in queues
-            ]
-            for band in BANDS_HIGH_TO_LOW
-        }
-        self._all_pairs = [pair for pairs in self._pairs_by_band.values() for pair in pairs]
+                self._pairs_by_band[band].append(pair)
+                self._all_pairs.append(pair)
+        self._pairs_by_consumer = {pair.consumer: pair for pair in self._all_pairs}
+        self._pairs_by_token: dict[str, WorkPair] = {}
         self._wake = asyncio.Event()
         self._stopping = False
-        self._last_repoll = time.monotonic()
-        self._last_age_check = time.monotonic()
+        self._last_check = time.monotonic()
         self._rotation = 0
 
     def wake(self) -> None:
-        """A slot freed, a pair woke, or the connection came back: look again."""
+        """A slot freed, a parked pull was answered, or the connection came back: look again."""
         self._wake.set()
 
     def mark_all_active(self) -> None:
+        """After a reconnect: the server forgot our parked pulls; look at every pair again."""
         for pair in self._all_pairs:
             pair.state = PairState.ACTIVE
         self._wake.set()
@@ -183,98 +206,134 @@ class Intake:
 
     async def run(self) -> None:
         await self._puller.start()
+        self._park_prefix = self._nc.new_inbox() + "."
+        self._park_sub = await self._nc.subscribe(self._park_prefix + "*", cb=self._on_parked)
         try:
             while not self._stopping:
                 self._wake.clear()
-                free = self._free_slots()
-                if free > 0 and await self._sweep(free) > 0:
+                if self._free_slots() > 0 and await self._sweep() > 0:
                     continue
-                if free > 0 and any(p.state is PairState.CONFIRM for p in self._all_pairs):
-                    continue  # confirm the drained pairs now, not at the next re-poll
                 if self._stopping:
                     break
+                await self._park_idle_pairs()
                 try:
-                    async with asyncio.timeout(self._repoll_s):
+                    async with asyncio.timeout(self._check_s):
                         await self._wake.wait()
                 except TimeoutError:
                     pass
         finally:
             await self._puller.stop()
-            for pair in self._all_pairs:
-                await self._unwatch(pair)
+            await self._stop_parking()
 
-    async def _sweep(self, free: int) -> int:
-        """Pull up to ``free`` messages, aged bands first, then critical -> low."""
+    def _available(self) -> int:
+        return self._free_slots() - self._puller.reserved
+
+    async def _sweep(self) -> int:
+        """Pull as many messages as there are free slots, aged bands first, then critical -> low."""
         now = time.monotonic()
-        if now - self._last_repoll >= self._repoll_s:
-            self._last_repoll = now
-            for pair in self._all_pairs:
-                if pair.state is PairState.EMPTY:
-                    pair.state = PairState.CONFIRM
-        if now - self._last_age_check >= 1.0:
-            self._last_age_check = now
+        if now - self._last_check >= self._check_s:
+            self._last_check = now
+            self._replace_lost_parks(now)
             await self._check_starvation(now)
         taken = 0
         for pair in self._all_pairs:
-            if pair.aged and taken < free and not self._stopping:
-                taken += await self._pull(pair, max(1, (free - taken) // 2), aged_pull=True)
+            if pair.aged and not self._stopping and (free := self._available()) > 0:
+                taken += await self._pull(pair, max(1, free // 2), aged_pull=True)
         self._rotation += 1
         for pairs in self._pairs_by_band.values():
             start = self._rotation % len(pairs)
             for pair in pairs[start:] + pairs[:start]:
-                if taken >= free or self._stopping:
+                if self._stopping or (free := self._available()) <= 0:
                     return taken
-                if pair.state is not PairState.EMPTY:
-                    taken += await self._pull(pair, free - taken)
+                if pair.state is PairState.ACTIVE:
+                    taken += await self._pull(pair, free)
         return taken
 
     async def _pull(self, pair: WorkPair, batch: int, *, aged_pull: bool = False) -> int:
-        wakes_before = pair.wakes
-        msgs = await self._puller.pull(pair.consumer, batch)
-        woken_meanwhile = pair.wakes != wakes_before
+        msgs = await self._puller.pull(pair, batch)
         pair.last_pulled_at = time.monotonic()
         if aged_pull and (not msgs or time.time() - _stored_at(msgs[-1]) < self._starvation_age_s):
             pair.aged = False
         for msg in msgs:
             self._dispatch(msg, pair)
-        if msgs and _pending_after(msgs[-1]) > 0:
-            pair.state = PairState.ACTIVE
-            await self._unwatch(pair)  # a backlog: stop hearing about every publish
-        elif woken_meanwhile:
-            pair.state = PairState.ACTIVE
-        elif not msgs and pair.state is PairState.CONFIRM and pair.wake_sub is not None:
-            pair.state = PairState.EMPTY
-        else:
-            # drained: watch for the next task, then confirm with one more pull
-            await self._watch(pair)
-            pair.state = PairState.CONFIRM
+        if pair.state is PairState.ACTIVE:
+            pair.state = (
+                PairState.ACTIVE if msgs and _pending_after(msgs[-1]) > 0 else PairState.IDLE
+            )
         return len(msgs)
 
-    async def _watch(self, pair: WorkPair) -> None:
-        if pair.wake_sub is not None:
+    # --- parked pulls ----------------------------------------------------------------------
+
+    async def _park_idle_pairs(self) -> None:
+        """Every empty pair gets a parked pull, also while the node is full (see the top)."""
+        for pair in self._all_pairs:
+            if pair.state is not PairState.IDLE or self._stopping:
+                continue
+            self._park_no += 1
+            token = str(self._park_no)
+            try:
+                await self._nc.publish(
+                    pair.next_subject, self._park_request, reply=self._park_prefix + token
+                )
+            except Exception as exc:  # reconnecting: the pair stays idle, parked again later
+                log.debug("park_failed", subject=pair.subject, error=repr(exc))
+                return
+            self._pairs_by_token.pop(pair.park_token, None)
+            self._pairs_by_token[token] = pair
+            pair.park_token = token
+            pair.parked_at = time.monotonic()
+            pair.state = PairState.PARKED
+
+    async def _on_parked(self, msg: Msg) -> None:
+        status = _status(msg)
+        if status is not None:  # on the reply subject of the parked pull it ends
+            token = msg.subject[len(self._park_prefix) :]
+            pair = self._pairs_by_token.pop(token, None)
+            if pair is not None and pair.park_token == token and pair.state is PairState.PARKED:
+                # 408: it expired, park again; anything else (409: the server dropped it,
+                # the consumer changed): let the next sweep look at the pair first
+                pair.state = PairState.IDLE if status == "408" else PairState.ACTIVE
+                self._wake.set()
             return
-
-        async def on_publish(_msg: Msg) -> None:
-            # no unsubscribe here: it would cancel this very callback's task mid-way
+        # a message keeps its own subject: its ack subject names the consumer, so the pair
+        pair = self._pairs_by_consumer.get(msg.reply.split(".", 4)[3])
+        if pair is None:
+            await msg.nak()
+            return
+        self._pairs_by_token.pop(pair.park_token, None)
+        if pair.state is PairState.PARKED:  # batch 1: that parked pull is answered
+            pair.state = PairState.ACTIVE if _pending_after(msg) > 0 else PairState.IDLE
+        if self._stopping or self._available() <= 0:
+            await msg.nak()  # full: a peer, or our next sweep in priority order, takes it
             pair.state = PairState.ACTIVE
-            pair.wakes += 1
-            self._wake.set()
+        else:
+            pair.last_pulled_at = time.monotonic()
+            self._dispatch(msg, pair)
+        self._wake.set()
 
-        pair.wake_sub = await self._nc.subscribe(pair.wake_subject, cb=on_publish)
+    def _replace_lost_parks(self, now: float) -> None:
+        lost_before = now - self._park_s - PARK_GRACE_S
+        for pair in self._all_pairs:
+            if pair.state is PairState.PARKED and pair.parked_at < lost_before:
+                log.info("parked_pull_lost", subject=pair.subject)
+                pair.state = PairState.IDLE
 
-    async def _unwatch(self, pair: WorkPair) -> None:
-        sub, pair.wake_sub = pair.wake_sub, None
+    async def _stop_parking(self) -> None:
+        """Withdraw interest; what the server sent before it heard us is handed back (nak)."""
+        sub, self._park_sub = self._park_sub, None
         if sub is not None:
             try:
-                await sub.unsubscribe()
-            except Exception as exc:  # the connection may be closing; the sub dies with it
-                log.debug("unwatch_failed", subject=pair.subject, error=repr(exc))
+                await sub.drain()
+            except Exception as exc:  # the connection is closing: its parked pulls die with it
+                log.debug("park_drain_failed", error=repr(exc))
+
+    # --- starvation --------------------------------------------------------------------------
 
     async def _check_starvation(self, now: float) -> None:
         """Mark lower bands whose oldest message waited too long while higher bands ran."""
         for band in BANDS_HIGH_TO_LOW[1:]:
             for pair in self._pairs_by_band[band]:
-                if pair.aged or pair.state is PairState.EMPTY:
+                if pair.aged or pair.state is not PairState.ACTIVE:
                     continue
                 if now - pair.last_pulled_at < self._starvation_age_s:
                     continue

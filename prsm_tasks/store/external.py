@@ -489,5 +489,3 @@ class ExternalWork:
         if "error" in json.loads(reply):
             log.warning("republish_refused", task_id=record.task_id, reply=reply[:200])
             return
-        with nats_errors_as_prsm("waking idle nodes"):
-            await self._nc.publish(wire.wake_subject(record.queue_name, record.band), b"")

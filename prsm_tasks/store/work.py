@@ -269,9 +269,6 @@ class WorkWriter:
                 f"work stream refused task {record.task_id}: {answer['error']}",
                 task_id=record.task_id,
             )
-        # only now is the message stored: idle nodes woken earlier could pull nothing
-        with nats_errors_as_prsm("waking idle nodes"):
-            await self._nc.publish(wire.wake_subject(record.queue_name, record.band), b"")
 
     async def _bind_idempotency_key(self, record: TaskRecord) -> str:
         """Bind the key (per tenant and user) to this task id; the id it is bound to."""

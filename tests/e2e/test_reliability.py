@@ -80,7 +80,6 @@ async def test_kill_9_of_a_node_loses_nothing(nats_url: str, queue: str) -> None
                 capacity=4,
                 name="survivor",
                 lease_s=2.0,
-                repoll_s=0.2,
             )
             async with survivor:
                 finals = await asyncio.gather(
@@ -103,9 +102,7 @@ async def test_kill_9_of_a_node_loses_nothing(nats_url: str, queue: str) -> None
 async def test_nats_server_restart_loses_no_accepted_task(
     own_server: EmbeddedNats, queue: str
 ) -> None:
-    node = Node(
-        servers=own_server.url, handlers=handlers_for(queue), capacity=8, lease_s=3.0, repoll_s=0.2
-    )
+    node = Node(servers=own_server.url, handlers=handlers_for(queue), capacity=8, lease_s=3.0)
     async with Client(own_server.url) as client, node:
         before = await client.enqueue_many(queue, [{"seconds": 0.2}] * 40)
         own_server.restart(hard=True)  # kill -9 of nats-server, then the same store again

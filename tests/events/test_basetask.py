@@ -120,7 +120,7 @@ async def test_sync_basetask_runs_in_a_thread_and_returns_its_model(
 async def test_invalid_task_data_fails_without_running(
     client: Client, nats_url: str, queue: str
 ) -> None:
-    node = Node(servers=nats_url, queues=[queue], grace_s=5.0, repoll_s=0.2)
+    node = Node(servers=nats_url, queues=[queue], grace_s=5.0)
     node.register(Count, queue=queue, task_type="count")  # the documented way
     async with node:
         task = await client.enqueue(queue, {"steps": "many"}, task_type="count")

@@ -475,7 +475,7 @@ async def test_shutdown_hands_back_a_blocking_sync_handler_within_grace(
 
     registry = HandlerRegistry()
     registry.register(blocking, queue=queue)
-    node = Node(servers=nats_url, handlers=registry, grace_s=0.3, repoll_s=0.2)
+    node = Node(servers=nats_url, handlers=registry, grace_s=0.3)
     async with node:
         record = await client.enqueue(queue, {})
         await asyncio.to_thread(started.wait, 30)
@@ -501,7 +501,7 @@ async def test_shutdown_after_a_sync_timeout_is_clean(
 
     registry = HandlerRegistry()
     registry.register(overrunning, queue=queue)
-    node = Node(servers=nats_url, handlers=registry, grace_s=0.2, retry_base_s=30, repoll_s=0.2)
+    node = Node(servers=nats_url, handlers=registry, grace_s=0.2, retry_base_s=30)
     async with node:
         record = await client.enqueue(queue, {}, timeout_seconds=0.3, max_retries=2)
         await asyncio.to_thread(started.wait, 30)
@@ -528,7 +528,7 @@ async def test_finished_records_expire_after_the_retention(tmp_path: Path) -> No
     try:
         registry = HandlerRegistry()
         registry.register(done, queue="served")
-        node = Node(servers=server.url, handlers=registry, topology=topology, repoll_s=0.2)
+        node = Node(servers=server.url, handlers=registry, topology=topology)
         async with Client(server.url, topology=topology) as client, node:
             finished = await client.enqueue("served", {})
             waiting = await client.enqueue("nobody-serves-this", {})
