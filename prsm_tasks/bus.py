@@ -78,6 +78,7 @@ async def connect(
     name: str,
     connect_timeout_s: float = 5.0,
     on_reconnected: Callable[[], Coroutine[Any, Any, None]] | None = None,
+    on_disconnected: Callable[[], None] | None = None,
     internal_subjects_only: bool = False,
 ) -> NatsClient:
     """Open a connection that reconnects forever once it has connected.
@@ -95,6 +96,8 @@ async def connect(
     opened: list[NatsClient] = []
 
     async def disconnected_cb() -> None:
+        if on_disconnected is not None:
+            on_disconnected()
         if opened and (opened[0].is_closed or opened[0].is_draining):
             log.debug("nats_closed", connection=name)  # our own close: nothing to warn about
         else:
@@ -139,6 +142,8 @@ class Topology:
     # removal leaves a delete marker for this long, so watchers (edge views) drop it too
     finished_task_ttl_s: float = 7 * 86_400.0
     delete_marker_ttl_s: float = 600.0
+    # how long a cancel of a queued task is remembered by nodes (see store/cancels.py)
+    cancel_memory_s: float = 3600.0
 
 
 async def _add_or_keep_stream(js: JetStreamContext, config: StreamConfig) -> None:
@@ -163,7 +168,7 @@ async def _add_or_keep_bucket(js: JetStreamContext, config: KeyValueConfig) -> N
 
 async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
     """Idempotently create PRSM_WORK, PRSM_EVENTS and the KV buckets (tasks, nodes, batches,
-    task types, idempotency keys)."""
+    task types, idempotency keys, cancels of queued tasks)."""
     with nats_errors_as_prsm("creating the topology"):
         await _add_or_keep_stream(
             js,
@@ -199,6 +204,7 @@ async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
             wire.BATCHES_BUCKET: None,
             wire.TYPES_BUCKET: None,
             wire.IDEMPOTENCY_BUCKET: topology.idempotency_ttl_s,
+            wire.CANCELS_BUCKET: topology.cancel_memory_s,
         }
         for bucket, ttl_s in buckets.items():
             markers = bucket == wire.TASKS_BUCKET and topology.finished_task_ttl_s > 0

@@ -70,6 +70,7 @@ def build_node(settings: Settings, registry: HandlerRegistry) -> Node:
         handlers=registry,
         lease_s=settings.lease_seconds,
         grace_s=settings.grace_seconds,
+        claim_after_s=settings.claim_after_seconds,
         starvation_age_s=settings.starvation_age_seconds,
         advert_interval_s=settings.advert_interval_seconds,
         retry_base_s=settings.retry_backoff_base_seconds,

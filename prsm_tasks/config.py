@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     handlers: CommaList = Field(default_factory=list)
     lease_seconds: float = Field(default=20.0, gt=0.5, le=3600)
     grace_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # a task still running this long after it started gets its claim (processing) written;
+    # one that ends sooner costs one record write. 0: claim every task before it starts
+    claim_after_seconds: float = Field(default=0.02, ge=0, le=60)
     starvation_age_seconds: float = Field(default=30.0, gt=0)
     advert_interval_seconds: float = Field(default=2.0, gt=0.05, le=60)
     retry_backoff_base_seconds: float = Field(default=1.0, ge=0)

@@ -30,6 +30,7 @@ from prsm_tasks.handlers import DECLARED, HandlerFunc, HandlerRegistry, HandlerS
 from prsm_tasks.messages import NodeAd
 from prsm_tasks.models import TaskRecord
 from prsm_tasks.store.batches import BatchCoordinator
+from prsm_tasks.store.cancels import CancelMemory
 from prsm_tasks.store.events import EventPublisher
 from prsm_tasks.store.tasks import TaskStore
 from prsm_tasks.type_registration import register_node_types
@@ -56,6 +57,7 @@ class Node:
         use_declared_handlers: bool = False,
         lease_s: float = 20.0,
         grace_s: float = 30.0,
+        claim_after_s: float = 0.02,
         starvation_age_s: float = 30.0,
         advert_interval_s: float = 2.0,
         retry_base_s: float = 1.0,
@@ -82,6 +84,7 @@ class Node:
         self._queues = [wire.check_queue_name(q) for q in queues] if queues is not None else None
         self.lease_s = lease_s
         self.grace_s = grace_s
+        self.claim_after_s = claim_after_s
         self.starvation_age_s = starvation_age_s
         self.advert_interval_s = advert_interval_s
         self.retry_base_s = retry_base_s
@@ -108,6 +111,7 @@ class Node:
         self._progress_wake = asyncio.Event()
         self._sampler = ResourceSampler()
         self._background: asyncio.Task[None] | None = None
+        self._cancels: CancelMemory | None = None
 
     # --- declaring handlers ------------------------------------------------------------------
 
@@ -171,6 +175,7 @@ class Node:
             self.servers,
             name=self.node_id,
             on_reconnected=self._on_reconnected,
+            on_disconnected=self._on_disconnected,
             internal_subjects_only=True,
         )
         try:
@@ -191,6 +196,9 @@ class Node:
         events = EventPublisher(nc)
         await events.start()
         batches = await BatchCoordinator.open(nc=nc, js=js, store=store, events=events)
+        if self.claim_after_s > 0:
+            self._cancels = CancelMemory(js, memory_s=self.topology.cancel_memory_s)
+            await self._cancels.start()
         executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.thread_pool_size, thread_name_prefix="prsm-handler"
         )
@@ -202,6 +210,8 @@ class Node:
             executor=executor,
             running=self.running,
             lease_s=self.lease_s,
+            claim_after_s=self.claim_after_s,
+            cancels=self._cancels,
             retry_base_s=self.retry_base_s,
             retry_max_s=self.retry_max_s,
             max_result_bytes=self.max_result_bytes,
@@ -250,6 +260,8 @@ class Node:
                     task.cancel()
         finally:
             await cancel_sub.unsubscribe()
+            if self._cancels is not None:
+                await self._cancels.stop()
             executor.shutdown(wait=False, cancel_futures=True)
 
     async def _shut_down(
@@ -310,8 +322,14 @@ class Node:
             runner.request_cancel()
 
     async def _on_reconnected(self) -> None:
+        if self._cancels is not None:
+            self._cancels.reconnected()
         if self._intake is not None:
             self._intake.mark_all_active()
+
+    def _on_disconnected(self) -> None:
+        if self._cancels is not None:
+            self._cancels.disconnected()  # cancels may pass us by: claim every task first
 
     def _after_final_hooks(
         self, batches: BatchCoordinator

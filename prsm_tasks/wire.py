@@ -21,6 +21,8 @@ EVENTS_STREAM = "PRSM_EVENTS"
 TASKS_BUCKET = "PRSM_TASKS"
 NODES_BUCKET = "PRSM_NODES"
 IDEMPOTENCY_BUCKET = "PRSM_IDEMPOTENCY"
+# task ids cancelled while queued, kept for `cancel_memory_s` (see store/cancels.py)
+CANCELS_BUCKET = "PRSM_CANCELS"
 BATCHES_BUCKET = "PRSM_BATCHES"
 TYPES_BUCKET = "PRSM_TYPES"
 
@@ -139,14 +141,19 @@ def pack_checked(value: Any, *, what: str, field: str, max_bytes: int) -> bytes:
     return data
 
 
-def encode_work(record_rev: int, record_bytes: bytes) -> bytes:
-    """A work message carries the record and its revision, so claiming needs no read."""
-    return msgpack.packb((record_rev, record_bytes), use_bin_type=True)
+def encode_work(record_rev: int, record_bytes: bytes, *, first: bool) -> bytes:
+    """A work message carries the record and its revision, so claiming needs no read.
+
+    ``first``: the task's one original work message (not a re-publish that may duplicate
+    it), which lets a node start a short task before writing its claim.
+    """
+    return msgpack.packb((record_rev, record_bytes, first), use_bin_type=True)
 
 
-def decode_work(data: bytes) -> tuple[int, bytes]:
-    record_rev, record_bytes = msgpack.unpackb(data, raw=False)
-    return int(record_rev), record_bytes
+def decode_work(data: bytes) -> tuple[int, bytes, bool]:
+    """(record revision, record bytes, first message?)."""
+    record_rev, record_bytes, *rest = msgpack.unpackb(data, raw=False)
+    return int(record_rev), record_bytes, bool(rest and rest[0])
 
 
 NODE_NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.=-]{0,127}$")

@@ -31,6 +31,7 @@ class ProgressReporter:
     task_id: str
     cancel_requested: bool
     timed_out: bool
+    claim_written: bool
 
     # Class-level defaults: most tasks never report progress, and setting eight attributes
     # on every runner is measurable at thousands of tasks a second. Writes go to the instance.
@@ -101,6 +102,8 @@ class ProgressReporter:
     async def write_progress_record(self, *, now_mono: float) -> None:
         if self.is_final:
             return
+        if not self.claim_written:
+            return  # the claim goes first (note_progress asked for it)
         if self._write_lock is None:
             self._write_lock = asyncio.Lock()
         async with self._write_lock:

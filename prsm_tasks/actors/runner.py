@@ -5,6 +5,13 @@ event -> handler under timeout, with lease renewal, cancel and coalesced progres
 CAS -> event -> ack (or nak with backoff for a retry). A lost CAS at any point means someone
 else (a canceller, a peer that took over) owns the record now, and this runner steps aside.
 
+Short tasks are claimed late: on the first delivery of a task's first work message the
+handler starts at once, and the claim is written only if it is still running after
+``claim_after_s``, reports progress, or ends in anything but success. A task that completes
+sooner costs one record write, enqueued -> completed (its attempt recorded in it), checked
+against the message's revision like a claim: a cancel or another owner that came first wins
+and the result is dropped. A cancel signal stops such a handler like a claimed one.
+
 The common path (claim, run, complete) works on the record's wire form (``models.Fields``)
 and never builds a pydantic model: at thousands of tasks a second that is a third of the
 node's CPU. The rarer outcomes (retry, failure, timeout, cancel, take-over) use TaskRecord.
@@ -32,6 +39,7 @@ from prsm_tasks.actors.support import (
     is_lapsed_lease,
     read_fields,
     retry_delay_s,
+    stored_at,
     stream_sequence,
 )
 from prsm_tasks.errors import (
@@ -63,6 +71,10 @@ class Runner(ProgressReporter):
         self.task: asyncio.Task[None] | None = None
         self.cancel_requested = False
         self.timed_out = False
+        self.claim_written = False  # the record says processing, owned by this runner
+        self.claim_lost = False  # a late claim found another owner: stop, write nothing
+        self.rerun = False  # the record changed before the claim: run again as it is now
+        self._claim_task: asyncio.Task[bool] | None = None
         self.lease_renewed_at = time.monotonic()
         self._thread_future: concurrent.futures.Future[Any] | None = None
 
@@ -95,11 +107,16 @@ class Runner(ProgressReporter):
         self.lease_renewed_at = time.monotonic()
         await self.msg.in_progress()
 
+    def note_progress(self, value: float | None, text: str | None) -> None:
+        if not self.claim_written:
+            self._claim_late()  # progress belongs to a task the record shows running
+        super().note_progress(value, text)
+
     # --- the run ---------------------------------------------------------------------------
 
     async def run(self) -> None:
         try:
-            rev, record_bytes = wire.decode_work(self.msg.data)
+            rev, record_bytes, first_message = wire.decode_work(self.msg.data)
             fields = read_fields(record_bytes)
         except Exception as exc:  # not ours to run: a corrupt message must not loop forever
             log.error("work_message_unreadable", error=repr(exc))
@@ -127,18 +144,40 @@ class Runner(ProgressReporter):
             return
         deps.running[task_id] = self  # before the claim, so no cancel signal is missed
         try:
-            if not await self._claim(fields, rev):
+            now = time.time()
+            if self._may_start_unclaimed(fields, first_message, now):
+                # claimed in memory only; _claim_late writes it if the handler runs long
+                self.fields = models.claim_fields(
+                    fields, node_id=deps.node_id, now=now, message_seq=stream_sequence(self.msg)
+                )
+                self.rev = rev
+            elif not await self._claim(fields, rev):
                 return
             await self._execute(spec)
+            if self.rerun:  # the record changed before our first write; we own it as it is now
+                self.rerun = False
+                await self._execute(spec)
         finally:
             if deps.running.get(task_id) is self:
                 del deps.running[task_id]
 
+    def _may_start_unclaimed(self, fields: Fields, first_message: bool, now: float) -> bool:
+        """Only the first delivery of a task's first message, not cancelled since it was
+        stored (see store/cancels.py): a redelivery or a re-publish may find it owned."""
+        deps = self.deps
+        return (
+            first_message
+            and deps.claim_after_s > 0
+            and deps.cancels is not None
+            and _startable(fields, now)
+            and delivery_count(self.msg) == 1
+            and deps.cancels.allows_unclaimed_start(self.task_id, stored_at(self.msg))
+        )
+
     async def _claim(self, fields: Fields, rev: int) -> bool:
         deps = self.deps
         now = time.time()
-        not_before = fields["not_before"]
-        if fields["status"] == TaskStatus.ENQUEUED and (not_before is None or not_before <= now):
+        if _startable(fields, now):
             claimed = models.claim_fields(
                 fields, node_id=deps.node_id, now=now, message_seq=stream_sequence(self.msg)
             )
@@ -149,8 +188,45 @@ class Runner(ProgressReporter):
             except TransitionConflictError:
                 return await self._claim_current()
             self.fields = claimed
+            self.claim_written = True
             return True
         return await self._claim_current()
+
+    def _claim_late(self) -> None:
+        """Write the claim held in memory (the handler ran long or reported progress)."""
+        if self._claim_task is None and not self.claim_written:
+            self._claim_task = asyncio.get_running_loop().create_task(self._write_late_claim())
+
+    async def _write_late_claim(self) -> bool:
+        fields = self.fields
+        assert fields is not None
+        try:
+            self.rev = await self.deps.store.put_encoded(
+                self.task_id, wire.pack(fields), last_rev=self.rev
+            )
+            self.claim_written = True
+            return True
+        except TransitionConflictError:
+            # changed since its message (new data or priority): we own it as it is now, and
+            # run it again from that; or cancelled, finished, owned elsewhere: step aside
+            # (_claim_current settled the message either way)
+            if await self._claim_current():
+                self.rerun = True
+            else:
+                self.claim_lost = True
+        if self.ctx is not None:
+            self.ctx.mark_cancelled()
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+        return False
+
+    async def _ensure_claimed(self) -> bool:
+        """Before any write other than a completion: the record must say we own the task
+        as this run saw it (False: write nothing; ``rerun`` may ask to run it again)."""
+        if self.claim_written and not self.rerun:
+            return True
+        self._claim_late()
+        return self._claim_task is not None and await self._claim_task
 
     async def _claim_current(self) -> bool:
         """The message's revision is stale (a retry, a redelivery, a cancel): read and decide."""
@@ -196,6 +272,7 @@ class Runner(ProgressReporter):
                 await self._after_final(claimed)
                 await self.msg.ack()
                 return False
+            self.claim_written = True
             if record.status is TaskStatus.PROCESSING:
                 log.info(
                     "task_taken_over",
@@ -230,6 +307,9 @@ class Runner(ProgressReporter):
             kwargs = spec.bind(fields["task_data"])
             self.task = asyncio.current_task()
             timer = loop.call_later(fields["timeout_seconds"], self._time_out)
+            claim_timer = None
+            if not self.claim_written:
+                claim_timer = loop.call_later(deps.claim_after_s, self._claim_late)
             try:
                 if spec.is_async:
                     result = await spec.func(self.ctx, **kwargs)
@@ -238,12 +318,14 @@ class Runner(ProgressReporter):
             finally:
                 # from here on neither the timer nor a cancel signal may interrupt our writes
                 timer.cancel()
+                if claim_timer is not None:
+                    claim_timer.cancel()
                 self.task = None
             if self.timed_out:  # the handler swallowed the cancellation; it still timed out
                 raise asyncio.CancelledError
             result, result_bytes = encode_result(result, max_bytes=deps.max_result_bytes)
         except asyncio.CancelledError:
-            if not (self.timed_out or self.cancel_requested):
+            if not (self.timed_out or self.cancel_requested or self.claim_lost or self.rerun):
                 # the node is shutting down: the caller hands the task back now; a sync
                 # handler's thread is left to finish in the pool (it cannot be stopped)
                 self._thread_future = None
@@ -251,6 +333,8 @@ class Runner(ProgressReporter):
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 task.uncancel()
+            if not await self._ensure_claimed():
+                return
             if self.cancel_requested:
                 await self._finish_cancelled()
             else:
@@ -261,6 +345,8 @@ class Runner(ProgressReporter):
                 )
             return
         except Cancelled as exc:
+            if not await self._ensure_claimed():
+                return
             if self.timed_out:  # raise_if_cancelled after our timeout: a timeout, not a cancel
                 await self._retry_or_fail(exc, delay_s=None, timed_out=True)
             else:
@@ -298,18 +384,27 @@ class Runner(ProgressReporter):
     # --- outcomes --------------------------------------------------------------------------
 
     async def _complete(self, result: Any, result_bytes: int) -> None:
+        if self._claim_task is not None and not await self._claim_task:
+            return  # a late claim found the task changed, or owned elsewhere
         fields = self.fields
         assert fields is not None
         done = models.complete_fields(self._with_progress(fields), result=result, now=time.time())
-        if await self._write(done):
-            self.deps.counters["completed"] += 1
-            await self._publish(
-                "task_completed", completed_data(self.task_id, result, size_bytes=result_bytes)
-            )
-            await self._after_final_fields(done)
-            await self.msg.ack()
+        if not await self._write(done):
+            # not claimed yet, and the record changed since its message: if it is still to
+            # run (new data, new priority) we own it now and run it again as it is
+            if not self.claim_written and await self._claim_current():
+                self.rerun = True
+            return
+        self.deps.counters["completed"] += 1
+        await self._publish(
+            "task_completed", completed_data(self.task_id, result, size_bytes=result_bytes)
+        )
+        await self._after_final_fields(done)
+        await self.msg.ack()
 
     async def _fail(self, exc: BaseException, *, timed_out: bool = False) -> None:
+        if not await self._ensure_claimed():
+            return
         record = self._current_record()
         status = TaskStatus.TIMEOUT if timed_out else TaskStatus.FAILED
         info = error_info(exc)
@@ -324,6 +419,8 @@ class Runner(ProgressReporter):
     async def _retry_or_fail(
         self, exc: BaseException, *, delay_s: float | None, timed_out: bool = False
     ) -> None:
+        if not await self._ensure_claimed():
+            return
         await self.publish_pending_progress()
         record = self._current_record()
         if record.retry_count >= record.max_retries:
@@ -384,7 +481,9 @@ class Runner(ProgressReporter):
     async def hand_back(self) -> None:
         """Shutdown: the task goes back to the queue for a peer, not counted as a retry."""
         fields = self.fields
-        if fields is None:  # not claimed yet: let a peer have the message at once
+        if fields is None or not self.claim_written:  # not claimed: a peer may have it at once
+            if self._claim_task is not None:
+                self._claim_task.cancel()
             await self.msg.nak()
             return
         if fields["status"] != TaskStatus.PROCESSING:
@@ -434,6 +533,8 @@ class Runner(ProgressReporter):
                 self.fields = new_fields
                 return True
             except TransitionConflictError:
+                if not self.claim_written:
+                    return False  # never claimed: the caller decides what the change means
                 return await self._lost_ownership()
             except ServiceUnavailableError as exc:
                 if time.monotonic() > deadline:
@@ -499,3 +600,9 @@ class Runner(ProgressReporter):
             log.warning(
                 "event_publish_failed", task_id=self.task_id, event=event_type, error=exc.message
             )
+
+
+def _startable(fields: Fields, now: float) -> bool:
+    """Enqueued and due: the work message's record may be claimed as it is."""
+    not_before = fields["not_before"]
+    return fields["status"] == TaskStatus.ENQUEUED and (not_before is None or not_before <= now)

@@ -15,6 +15,7 @@ from nats.aio.msg import Msg
 from prsm_tasks import models, wire
 from prsm_tasks.handlers import HandlerRegistry
 from prsm_tasks.models import ErrorInfo, Fields, TaskRecord
+from prsm_tasks.store.cancels import CancelMemory
 from prsm_tasks.store.events import EventPublisher
 from prsm_tasks.store.tasks import TaskStore
 
@@ -53,6 +54,11 @@ def is_lapsed_lease(record: TaskRecord, seq: int, deliveries: int) -> bool:
     return deliveries > 1  # a record from before attempts kept their message's sequence
 
 
+def stored_at(msg: Msg) -> float:
+    """When the server stored the message, epoch s ($JS.ACK...<timestamp ns>.<pending>)."""
+    return int(msg.reply.rsplit(".", 2)[1]) / 1e9
+
+
 def stream_sequence(msg: Msg) -> int:
     """The message's sequence in its stream ($JS.ACK.<stream>.<consumer>.<n>.<seq>...)."""
     return int(msg.reply.split(".")[5])
@@ -85,6 +91,8 @@ class RunnerDeps:
     executor: concurrent.futures.ThreadPoolExecutor
     running: dict[str, Runner]
     lease_s: float
+    claim_after_s: float
+    cancels: CancelMemory | None
     retry_base_s: float
     retry_max_s: float
     max_result_bytes: int

@@ -266,7 +266,7 @@ class ExternalWork:
     ) -> TaskRecord | bool | None:
         """The claimed record; True: not for this caller (keep it aside); None: settled."""
         try:
-            _, record_bytes = wire.decode_work(msg.data)
+            _, record_bytes, _ = wire.decode_work(msg.data)
             task_id = str(wire.unpack(record_bytes)["task_id"])
         except Exception as exc:  # not ours to run: a corrupt message must not loop forever
             log.error("work_message_unreadable", error=repr(exc))
@@ -482,7 +482,7 @@ class ExternalWork:
         """
         reply = await self._store.requests.request(
             wire.work_subject(record.queue_name, record.band),
-            wire.encode_work(rev, wire.pack(models.record_fields(record))),
+            wire.encode_work(rev, wire.pack(models.record_fields(record)), first=False),
             headers={"Nats-Msg-Id": f"{record.task_id}.{rev}"},
             timeout_s=PULL_TIMEOUT_S,
         )

@@ -41,6 +41,10 @@ TASK_TYPE_RE = wire.TASK_TYPE_RE
 MAX_RETRIES_LIMIT = 100
 MAX_TIMEOUT_S = 7 * 86_400.0
 PUBLISH_TIMEOUT_S = 10.0
+# statuses whose task may yet be started by a node from a first work message
+NOT_STARTED = frozenset(
+    {models.TaskStatus.ENQUEUED, models.TaskStatus.WAITING, models.TaskStatus.SCHEDULED}
+)
 PUBLISH_ATTEMPTS = 5
 
 
@@ -222,7 +226,7 @@ class WorkWriter:
                     released, "task_enqueued", now=time.time(), data={"priority": record.priority}
                 )
             )
-            await self._publish_work(released, new_rev, payload)
+            await self._publish_work(released, new_rev, payload, first=True)
             return released
         await self._resume(record, rev)
         return None
@@ -235,7 +239,7 @@ class WorkWriter:
         claimed or finished.
         """
         if record.status is models.TaskStatus.ENQUEUED and not record.attempts:
-            await self._publish_work(record, rev, encode_record(record))
+            await self._publish_work(record, rev, encode_record(record), first=False)
         return record
 
     async def _publish_created(self, record: TaskRecord, rev: int, payload: bytes) -> None:
@@ -248,7 +252,7 @@ class WorkWriter:
         delay_s = 0.1
         for attempt in range(PUBLISH_ATTEMPTS):
             try:
-                await self._publish_work(record, rev, payload)
+                await self._publish_work(record, rev, payload, first=True)
                 return
             except ServiceUnavailableError:
                 if attempt == PUBLISH_ATTEMPTS - 1:
@@ -256,10 +260,12 @@ class WorkWriter:
                 await asyncio.sleep(delay_s)
                 delay_s = min(2.0, delay_s * 2)
 
-    async def _publish_work(self, record: TaskRecord, rev: int, payload: bytes) -> None:
+    async def _publish_work(
+        self, record: TaskRecord, rev: int, payload: bytes, *, first: bool
+    ) -> None:
         reply = await self._store.requests.request(
             wire.work_subject(record.queue_name, record.band),
-            wire.encode_work(rev, payload),
+            wire.encode_work(rev, payload, first=first),
             headers={"Nats-Msg-Id": record.task_id},
             timeout_s=PUBLISH_TIMEOUT_S,
         )
@@ -349,6 +355,15 @@ class WorkWriter:
             field = f"items[{index}].{exc.field}" if exc.field else f"items[{index}]"
             raise type(exc)(f"item {index}: {exc.message}", field=field) from exc
 
+    async def _remember_cancel(self, task_id: str) -> None:
+        reply = await self._store.requests.request(
+            f"$KV.{wire.CANCELS_BUCKET}.{task_id}", b"", timeout_s=PUBLISH_TIMEOUT_S
+        )
+        if b'"error"' in reply:
+            raise ServiceUnavailableError(
+                f"cannot record the cancel of task {task_id}: {reply[:200]!r}", task_id=task_id
+            )
+
     async def cancel(
         self, task_id: str, *, reason: str = "cancelled by request"
     ) -> tuple[TaskRecord, bool]:
@@ -358,6 +373,7 @@ class WorkWriter:
         node's completion write fails its revision check and its result is discarded.
         """
         record, rev = await self._store.get(task_id)
+        remembered = False
         while True:
             if record.is_final:
                 raise TaskAlreadyFinishedError(
@@ -365,6 +381,10 @@ class WorkWriter:
                     task_id=task_id,
                     status=str(record.status),
                 )
+            if not remembered and record.status in NOT_STARTED:
+                # before the CAS: a node that takes its message from now on claims first
+                await self._remember_cancel(task_id)
+                remembered = True
             was_processing = record.status is models.TaskStatus.PROCESSING
             cancelled = models.cancel(record, now=time.time(), reason=reason)
             try:
@@ -372,9 +392,9 @@ class WorkWriter:
                 break
             except TransitionConflictError:
                 record, rev = await self._store.get(task_id)
-        if was_processing:
-            with nats_errors_as_prsm("signalling a cancel"):
-                await self._nc.publish(wire.cancel_subject(task_id), b"")
+        # also for a queued task: a node may have started it before writing its claim
+        with nats_errors_as_prsm("signalling a cancel"):
+            await self._nc.publish(wire.cancel_subject(task_id), b"")
         await self._events.publish(
             event_payload(
                 cancelled,

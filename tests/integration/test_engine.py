@@ -443,7 +443,7 @@ async def test_a_second_work_message_does_not_take_a_running_task_over(
         _, rev = await store.get(record.task_id)
         await store.requests.request(
             wire.work_subject(queue, current.band),
-            wire.encode_work(rev, encode_record(current)),
+            wire.encode_work(rev, encode_record(current), first=False),
             headers={"Nats-Msg-Id": record.task_id + "-duplicate"},
         )
         consumer = wire.work_consumer(queue, current.band)
@@ -505,9 +505,11 @@ async def test_shutdown_after_a_sync_timeout_is_clean(
     async with node:
         record = await client.enqueue(queue, {}, timeout_seconds=0.3, max_retries=2)
         await asyncio.to_thread(started.wait, 30)
-        await eventually(
-            lambda: _status_is(client, record.task_id, TaskStatus.ENQUEUED), within_s=30
-        )
+
+        async def retry_written() -> bool:
+            return (await client.status(record.task_id)).retry_count == 1
+
+        await eventually(retry_written, within_s=30)
     after = await client.status(record.task_id)
     assert after.status is TaskStatus.ENQUEUED
     assert [a.outcome for a in after.attempts] == [AttemptOutcome.TIMEOUT]

@@ -43,8 +43,10 @@ def test_task_ids_are_sortable_and_well_formed() -> None:
 def test_codec_round_trip() -> None:
     value = {"a": [1, 2.5, "x", None, True], "b": {"nested": b"bytes"}}
     assert wire.unpack(wire.pack(value)) == value
-    rev, payload = wire.decode_work(wire.encode_work(42, b"record"))
-    assert (rev, payload) == (42, b"record")
+    assert wire.decode_work(wire.encode_work(42, b"record", first=True)) == (42, b"record", True)
+    assert wire.decode_work(wire.encode_work(7, b"r", first=False)) == (7, b"r", False)
+    # a message from before the flag existed is never treated as a first message
+    assert wire.decode_work(wire.pack((3, b"old"))) == (3, b"old", False)
 
 
 @pytest.mark.parametrize(
