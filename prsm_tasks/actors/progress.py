@@ -74,8 +74,8 @@ class ProgressReporter:
 
     async def flush_progress(self, *, now_mono: float) -> None:
         """Publish pending progress events and, at most every interval, the record's progress."""
-        if self.is_final or not self.progress_dirty:
-            return
+        if self.is_final or not self.progress_dirty or not self.claim_written:
+            return  # without a claim yet: the claim re-queues this runner once written
         await self.publish_pending_progress()
         self.progress_event_at = now_mono
         if now_mono - self.progress_record_at < self.deps.progress_record_interval_s:
@@ -91,6 +91,8 @@ class ProgressReporter:
         """
         if not self.progress_dirty or self.is_final or self.cancel_requested:
             return
+        if not self.claim_written:
+            return  # the claim is on its way (note_progress asked for it); it sends these
         self.progress_dirty = False
         texts, self.pending_texts = self.pending_texts or [], None
         for text, value in texts:

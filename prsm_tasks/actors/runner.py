@@ -74,6 +74,7 @@ class Runner(ProgressReporter):
         self.claim_written = False  # the record says processing, owned by this runner
         self.claim_lost = False  # a late claim found another owner: stop, write nothing
         self.rerun = False  # the record changed before the claim: run again as it is now
+        self.started_sent = False
         self._claim_task: asyncio.Task[bool] | None = None
         self.lease_renewed_at = time.monotonic()
         self._thread_future: concurrent.futures.Future[Any] | None = None
@@ -155,7 +156,7 @@ class Runner(ProgressReporter):
                 return
             await self._execute(spec)
             if self.rerun:  # the record changed before our first write; we own it as it is now
-                self.rerun = False
+                self.rerun = self.started_sent = False
                 await self._execute(spec)
         finally:
             if deps.running.get(task_id) is self:
@@ -205,6 +206,9 @@ class Runner(ProgressReporter):
                 self.task_id, wire.pack(fields), last_rev=self.rev
             )
             self.claim_written = True
+            await self._publish_started()
+            if self.progress_dirty:
+                self.deps.on_progress(self)  # held back until the record said processing
             return True
         except TransitionConflictError:
             # changed since its message (new data or priority): we own it as it is now, and
@@ -288,7 +292,8 @@ class Runner(ProgressReporter):
         fields = self.fields
         assert fields is not None
         deps = self.deps
-        await self._publish("task_started", {})
+        if self.claim_written:  # else once its first write is stored (_publish_started)
+            await self._publish_started()
         if self.cancel_requested:  # the cancel arrived while we were claiming
             await self._finish_cancelled()
             return
@@ -363,8 +368,6 @@ class Runner(ProgressReporter):
             return
         finally:
             await self._wait_for_thread()
-        # progress the pump has not sent yet goes out before the outcome's event
-        await self.publish_pending_progress()
         await self._complete(result, result_bytes)
 
     async def _run_in_thread(self, spec: HandlerSpec, kwargs: dict[str, Any]) -> Any:
@@ -386,6 +389,8 @@ class Runner(ProgressReporter):
     async def _complete(self, result: Any, result_bytes: int) -> None:
         if self._claim_task is not None and not await self._claim_task:
             return  # a late claim found the task changed, or owned elsewhere
+        # progress the pump has not sent yet goes out before the outcome's event
+        await self.publish_pending_progress()
         fields = self.fields
         assert fields is not None
         done = models.complete_fields(self._with_progress(fields), result=result, now=time.time())
@@ -396,6 +401,7 @@ class Runner(ProgressReporter):
                 self.rerun = True
             return
         self.deps.counters["completed"] += 1
+        await self._publish_started()  # a task that ran before its claim: only now
         await self._publish(
             "task_completed", completed_data(self.task_id, result, size_bytes=result_bytes)
         )
@@ -576,6 +582,14 @@ class Runner(ProgressReporter):
             await hook(record)
         except Exception as exc:  # a hook must not undo a final write; the next redelivery retries
             log.warning("after_final_failed", task_id=record.task_id, error=repr(exc))
+
+    async def _publish_started(self) -> None:
+        """task_started, once the record shows the attempt (a task started before its claim
+        is written sends it with its first write, so no one hears of a start that a cancel
+        or another owner then voids)."""
+        if not self.started_sent:
+            self.started_sent = True
+            await self._publish("task_started", {})
 
     async def _publish(
         self, event_type: str, data: dict[str, Any], *, attempt_of: TaskRecord | None = None
