@@ -21,7 +21,7 @@ from prsm_tasks import bus, wire
 from prsm_tasks.client.events import Since, iter_events
 from prsm_tasks.errors import PrsmError, TaskTimeoutError
 from prsm_tasks.messages import TaskEvent
-from prsm_tasks.models import TaskRecord, TaskSpec
+from prsm_tasks.models import FINAL_STATUSES, TaskRecord, TaskSpec
 from prsm_tasks.store.events import EventPublisher
 from prsm_tasks.store.tasks import TaskStore, decode_record
 from prsm_tasks.store.work import TaskOptions, WorkWriter
@@ -29,6 +29,10 @@ from prsm_tasks.store.work import TaskOptions, WorkWriter
 log = structlog.get_logger("prsm.client")
 
 WATCH_IDLE_S = 10.0
+# tasks this client enqueued while its watch ran: the watch saw every write of theirs, so
+# wait() needs no read; kept this long at most, and no more than this many
+EXPECTED_FOR_S = 300.0
+EXPECTED_MAX = 10_000
 
 
 class TaskWatch:
@@ -40,6 +44,25 @@ class TaskWatch:
         self._waiters: dict[str, list[asyncio.Future[TaskRecord]]] = {}
         self._idle_since = time.monotonic()
         self._lock = asyncio.Lock()
+        # task id -> (since, its final record once seen)
+        self._expected: dict[str, tuple[float, TaskRecord | None]] = {}
+
+    def expect(self, task_id: str) -> bool:
+        """Before creating ``task_id``: True if the watch will see its every write."""
+        if self._sub is None:
+            return False
+        now = time.monotonic()
+        for old_id, (since, _) in list(self._expected.items()):
+            if now - since < EXPECTED_FOR_S:
+                break
+            del self._expected[old_id]
+        if len(self._expected) >= EXPECTED_MAX:
+            return False
+        self._expected[task_id] = (now, None)
+        return True
+
+    def forget(self, task_id: str) -> None:
+        self._expected.pop(task_id, None)
 
     async def _ensure_started(self) -> None:
         async with self._lock:
@@ -67,23 +90,28 @@ class TaskWatch:
                 if not future.done():
                     future.cancel()
         self._waiters.clear()
+        self._expected.clear()
 
     async def _on_write(self, msg: Msg) -> None:
         task_id = msg.subject.rsplit(".", 1)[-1]
         futures = self._waiters.get(task_id)
         if futures is None:
-            if not self._waiters and time.monotonic() - self._idle_since > WATCH_IDLE_S:
+            expected = self._expected.get(task_id)
+            if expected is not None:
+                if msg.data and wire.unpack(msg.data)["status"] in FINAL_STATUSES:
+                    self._expected[task_id] = (expected[0], decode_record(msg.data))
+            elif not self._waiters and time.monotonic() - self._idle_since > WATCH_IDLE_S:
                 # nobody waits any more: stop receiving every write of the cluster
                 async with self._lock:
                     if not self._waiters and self._sub is not None:
                         sub, self._sub = self._sub, None
+                        self._expected.clear()
                         await sub.unsubscribe()
             return
         if not msg.data:
             return  # delete/purge marker
-        record = decode_record(msg.data)
-        if record.is_final:
-            self._resolve(task_id, record)
+        if wire.unpack(msg.data)["status"] in FINAL_STATUSES:  # no model for the others
+            self._resolve(task_id, decode_record(msg.data))
 
     def _resolve(self, task_id: str, record: TaskRecord) -> None:
         for future in self._waiters.pop(task_id, []):
@@ -96,11 +124,15 @@ class TaskWatch:
         await self._ensure_started()
         future: asyncio.Future[TaskRecord] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(task_id, []).append(future)
+        expected = self._expected.pop(task_id, None)
         try:
-            # the watch sees writes from now on; the read covers what happened before
-            record, _ = await store.get(task_id)
-            if record.is_final:
-                self._resolve(task_id, record)
+            if expected is not None and expected[1] is not None:
+                self._resolve(task_id, expected[1])
+            elif expected is None:
+                # the watch sees writes from now on; the read covers what happened before
+                record, _ = await store.get(task_id)
+                if record.is_final:
+                    self._resolve(task_id, record)
             async with asyncio.timeout(timeout_s):
                 return await future
         except TimeoutError as exc:
@@ -209,7 +241,7 @@ class Client:
         task_type: str | None = None,
         idempotency_key: str | None = None,
     ) -> TaskRecord:
-        _, writer, _ = self._parts()
+        _, writer, watch = self._parts()
         options = TaskOptions(
             priority=priority,
             max_retries=max_retries,
@@ -217,7 +249,18 @@ class Client:
             task_type=task_type,
             idempotency_key=idempotency_key,
         )
-        return await writer.enqueue(queue, task_data, options, user=self.user, tenant=self.tenant)
+        prepared = writer.prepare(queue, task_data, options, user=self.user, tenant=self.tenant)
+        task_id = prepared.record.task_id
+        # an idempotent retry may return an older task: only a fresh id is known to the watch
+        expected = idempotency_key is None and watch.expect(task_id)
+        try:
+            record = await writer.submit(prepared)
+        except BaseException:
+            watch.forget(task_id)
+            raise
+        if expected and record.task_id != task_id:
+            watch.forget(task_id)
+        return record
 
     async def enqueue_many(
         self,
