@@ -316,6 +316,8 @@ class Node:
 
     async def _on_cancel(self, msg: Msg) -> None:
         task_id = msg.subject.rsplit(".", 1)[-1]
+        if self._cancels is not None:
+            self._cancels.note(task_id)  # its message may not have reached us yet
         runner = self.running.get(task_id)
         if runner is not None:
             log.info("cancel_signal", task_id=task_id)

@@ -90,8 +90,9 @@ class Puller:
 
     @property
     def reserved(self) -> int:
-        """Slots the request in flight may still fill."""
-        return self._batch - len(self._msgs) if self._done is not None else 0
+        """Slots the request in flight may fill: all of its batch until the caller has
+        dispatched what arrived (received messages are not in flight before that)."""
+        return self._batch if self._done is not None else 0
 
     async def start(self) -> None:
         self._inbox = self._nc.new_inbox()
@@ -205,6 +206,8 @@ class Intake:
         self._wake.set()
 
     async def run(self) -> None:
+        for pair in self._all_pairs:  # a restarted intake: parked pulls of the last run are gone
+            pair.state = PairState.ACTIVE
         await self._puller.start()
         self._park_prefix = self._nc.new_inbox() + "."
         self._park_sub = await self._nc.subscribe(self._park_prefix + "*", cb=self._on_parked)

@@ -58,6 +58,7 @@ log = structlog.get_logger("prsm.runner")
 
 NO_HANDLER_RETRY_S = 5.0
 FINAL_WRITE_PATIENCE_S = 120.0
+HAND_BACK_CLAIM_WAIT_S = 5.0
 
 
 class Runner(ProgressReporter):
@@ -157,6 +158,7 @@ class Runner(ProgressReporter):
             await self._execute(spec)
             if self.rerun:  # the record changed before our first write; we own it as it is now
                 self.rerun = self.started_sent = False
+                self._claim_task = None  # settled: the claim of the record as it now is
                 await self._execute(spec)
         finally:
             if deps.running.get(task_id) is self:
@@ -201,28 +203,62 @@ class Runner(ProgressReporter):
     async def _write_late_claim(self) -> bool:
         fields = self.fields
         assert fields is not None
+        payload = wire.pack(fields)
+        deadline = time.monotonic() + self.deps.lease_s
+        delay_s = 0.1
+        uncertain = False  # an earlier try failed in a way that may have stored it anyway
+        while True:
+            try:
+                self.rev = await self.deps.store.put_encoded(
+                    self.task_id, payload, last_rev=self.rev
+                )
+                break
+            except TransitionConflictError:
+                landed = await self._landed(payload) if uncertain else None
+                if landed is not None:
+                    self.rev = landed
+                    break
+                # changed since its message (new data or priority): we own it as it is now,
+                # and run it again from that; or cancelled, finished, owned elsewhere: step
+                # aside (_claim_current settled the message either way)
+                if await self._claim_current():
+                    self.rerun = True
+                else:
+                    self.claim_lost = True
+                self._stop_handler()
+                return False
+            except ServiceUnavailableError as exc:
+                if time.monotonic() > deadline:
+                    # no claim, so nobody may see it running: stop, and let it run again
+                    log.error("late_claim_gave_up", task_id=self.task_id, error=exc.message)
+                    self.claim_lost = True
+                    self._stop_handler()
+                    with contextlib.suppress(Exception):
+                        await self.msg.nak()
+                    return False
+                uncertain = True
+                await asyncio.sleep(delay_s)
+                delay_s = min(2.0, delay_s * 2)
+        self.claim_written = True
+        await self._publish_started()
+        if self.progress_dirty:
+            self.deps.on_progress(self)  # held back until the record said processing
+        return True
+
+    async def _landed(self, payload: bytes) -> int | None:
+        """The record's revision if what is stored is exactly ``payload`` (our write, whose
+        reply was lost, did land), else None."""
         try:
-            self.rev = await self.deps.store.put_encoded(
-                self.task_id, wire.pack(fields), last_rev=self.rev
-            )
-            self.claim_written = True
-            await self._publish_started()
-            if self.progress_dirty:
-                self.deps.on_progress(self)  # held back until the record said processing
-            return True
-        except TransitionConflictError:
-            # changed since its message (new data or priority): we own it as it is now, and
-            # run it again from that; or cancelled, finished, owned elsewhere: step aside
-            # (_claim_current settled the message either way)
-            if await self._claim_current():
-                self.rerun = True
-            else:
-                self.claim_lost = True
+            stored, rev = await self.deps.store.get_encoded(self.task_id)
+        except TaskNotFoundError:
+            return None
+        return rev if stored == payload else None
+
+    def _stop_handler(self) -> None:
         if self.ctx is not None:
             self.ctx.mark_cancelled()
         if self.task is not None and not self.task.done():
             self.task.cancel()
-        return False
 
     async def _ensure_claimed(self) -> bool:
         """Before any write other than a completion: the record must say we own the task
@@ -486,10 +522,13 @@ class Runner(ProgressReporter):
 
     async def hand_back(self) -> None:
         """Shutdown: the task goes back to the queue for a peer, not counted as a retry."""
+        claim = self._claim_task
+        if claim is not None and not claim.done():
+            # let a late claim in flight settle: cut off, it might be stored unknown to us
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(claim), HAND_BACK_CLAIM_WAIT_S)
         fields = self.fields
         if fields is None or not self.claim_written:  # not claimed: a peer may have it at once
-            if self._claim_task is not None:
-                self._claim_task.cancel()
             await self.msg.nak()
             return
         if fields["status"] != TaskStatus.PROCESSING:
@@ -528,6 +567,7 @@ class Runner(ProgressReporter):
         deadline = time.monotonic() + FINAL_WRITE_PATIENCE_S
         delay_s = 0.1
         payload = wire.pack(new_fields)
+        uncertain = False  # an earlier try failed in a way that may have stored it anyway
         while True:
             try:
                 self.rev = await self.deps.store.put_encoded(
@@ -539,6 +579,11 @@ class Runner(ProgressReporter):
                 self.fields = new_fields
                 return True
             except TransitionConflictError:
+                landed = await self._landed(payload) if uncertain else None
+                if landed is not None:
+                    self.rev = landed
+                    self.fields = new_fields
+                    return True
                 if not self.claim_written:
                     return False  # never claimed: the caller decides what the change means
                 return await self._lost_ownership()
@@ -547,6 +592,7 @@ class Runner(ProgressReporter):
                     log.error("final_write_gave_up", task_id=self.task_id, error=exc.message)
                     return False  # unacked: the lease lapses and the task runs again
                 log.warning("final_write_retrying", task_id=self.task_id, error=exc.message)
+                uncertain = True
                 await asyncio.sleep(delay_s)
                 delay_s = min(2.0, delay_s * 2)
 

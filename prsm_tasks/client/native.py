@@ -52,10 +52,11 @@ class TaskWatch:
         if self._sub is None:
             return False
         now = time.monotonic()
-        for old_id, (since, _) in list(self._expected.items()):
+        while self._expected:
+            oldest_id, (since, _) = next(iter(self._expected.items()))  # insertion = age order
             if now - since < EXPECTED_FOR_S:
                 break
-            del self._expected[old_id]
+            del self._expected[oldest_id]
         if len(self._expected) >= EXPECTED_MAX:
             return False
         self._expected[task_id] = (now, None)

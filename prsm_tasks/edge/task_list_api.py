@@ -49,6 +49,7 @@ from prsm_tasks.errors import (
     UnprocessableError,
 )
 from prsm_tasks.models import TaskRecord, TaskStatus
+from prsm_tasks.store.cancels import forbid_unclaimed_start
 from prsm_tasks.store.external import Lease
 from prsm_tasks.store.reads import get_raw
 from prsm_tasks.store.type_index import Found
@@ -317,6 +318,9 @@ async def edit_fields(
         update["metadata"] = {**current.metadata, API_KEY: api}
         return current.model_copy(update=update)
 
+    if record.status is TaskStatus.ENQUEUED:
+        # nodes that take its work message from now on must not run that stale copy
+        await forbid_unclaimed_start(state.store.requests, record.task_id)
     record, rev = await state.store.transition(record.task_id, change)
     if record.band != old_band and record.status is TaskStatus.ENQUEUED:
         await request.app[API_STATE].external.republish(record, rev)

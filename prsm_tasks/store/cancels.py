@@ -25,13 +25,27 @@ import structlog
 from nats.js import JetStreamContext
 
 from prsm_tasks import wire
-from prsm_tasks.bus import nats_errors_as_prsm
+from prsm_tasks.bus import Requests
+from prsm_tasks.errors import ServiceUnavailableError
 from prsm_tasks.store.watch import BucketWatch
 
 log = structlog.get_logger("prsm.store.cancels")
 
 # clocks of nodes and servers may differ by this much
 CLOCK_MARGIN_S = 300.0
+WRITE_TIMEOUT_S = 10.0
+
+
+async def forbid_unclaimed_start(requests: Requests, task_id: str) -> None:
+    """Before a cancel or any other change of a task that has not started: nodes that take
+    its work message from now on claim it first (the message's copy of the record is stale)."""
+    reply = await requests.request(
+        f"$KV.{wire.CANCELS_BUCKET}.{task_id}", b"", timeout_s=WRITE_TIMEOUT_S
+    )
+    if b'"error"' in reply:
+        raise ServiceUnavailableError(
+            f"cannot record a change of task {task_id}: {reply[:200]!r}", task_id=task_id
+        )
 
 
 class CancelMemory:
@@ -39,11 +53,10 @@ class CancelMemory:
         self._js = js
         self._max_age_s = memory_s - CLOCK_MARGIN_S
         self._cancelled: dict[str, float] = {}  # task id -> when we learnt it (monotonic)
-        self._last_seq = 0
         self._watch = BucketWatch(js, wire.CANCELS_BUCKET, self._on_entry)
         self._live = False
-        self._resync: asyncio.Task[None] | None = None
-        self._entry_seen = asyncio.Event()
+        self._generation = 0  # one per lost connection: a catch-up of an older one is void
+        self._catch_up_task: asyncio.Task[None] | None = None
 
     @property
     def live(self) -> bool:
@@ -54,8 +67,9 @@ class CancelMemory:
         self._live = True
 
     async def stop(self) -> None:
-        if self._resync is not None:
-            self._resync.cancel()
+        self._live = False
+        if self._catch_up_task is not None:
+            self._catch_up_task.cancel()
         await self._watch.stop()
 
     def allows_unclaimed_start(self, task_id: str, stored_at: float) -> bool:
@@ -67,28 +81,37 @@ class CancelMemory:
             and time.time() - stored_at < self._max_age_s
         )
 
+    def note(self, task_id: str) -> None:
+        """A cancel signal heard directly (it may outrun the bucket's copy to the mirror)."""
+        self._remember(task_id)
+
     def disconnected(self) -> None:
         self._live = False
+        self._generation += 1
+        if self._catch_up_task is not None:
+            self._catch_up_task.cancel()
+            self._catch_up_task = None
 
     def reconnected(self) -> None:
-        """Live again once the mirror has what the bucket held at this moment."""
-        if self._resync is None or self._resync.done():
-            self._resync = asyncio.get_running_loop().create_task(self._catch_up())
-
-    async def _catch_up(self) -> None:
+        """Live again once a new mirror has replayed the bucket: the server may have lost
+        the old one's consumer (a restart), which nats-py notices only much later."""
         self._live = False
+        self._generation += 1
+        if self._catch_up_task is not None:
+            self._catch_up_task.cancel()
+        self._catch_up_task = asyncio.get_running_loop().create_task(
+            self._catch_up(self._generation)
+        )
+
+    async def _catch_up(self, generation: int) -> None:
         delay_s = 0.05
-        while True:
+        while generation == self._generation:
             try:
-                with nats_errors_as_prsm("reading the cancel bucket"):
-                    info = await self._js.stream_info(f"KV_{wire.CANCELS_BUCKET}")
-                # keys expire oldest first: if any are left, the newest is last_seq
-                target = info.state.last_seq if info.state.messages else 0
-                async with asyncio.timeout(30.0):
-                    while self._last_seq < target:
-                        self._entry_seen.clear()
-                        await self._entry_seen.wait()
-                self._live = True
+                await self._watch.stop()
+                self._watch = BucketWatch(self._js, wire.CANCELS_BUCKET, self._on_entry)
+                await self._watch.start(catch_up_timeout_s=30.0)
+                if generation == self._generation:
+                    self._live = True
                 return
             except Exception as exc:  # still reconnecting: claim first meanwhile
                 log.debug("cancel_memory_catch_up_failed", error=repr(exc))
@@ -96,13 +119,15 @@ class CancelMemory:
             delay_s = min(2.0, delay_s * 2)
 
     def _on_entry(self, key: str, value: bytes | None, revision: int) -> None:
-        self._last_seq = max(self._last_seq, revision)
-        self._entry_seen.set()
+        self._remember(key)
+
+    def _remember(self, task_id: str) -> None:
         now = time.monotonic()
-        self._cancelled[key] = now
+        self._cancelled.setdefault(task_id, now)
         # forget what the bucket itself has forgotten (its keys expire, with no marker)
         horizon = now - self._max_age_s - CLOCK_MARGIN_S
-        for task_id, learnt in list(self._cancelled.items()):
+        while self._cancelled:
+            oldest_id, learnt = next(iter(self._cancelled.items()))  # insertion = age order
             if learnt >= horizon:
                 break
-            del self._cancelled[task_id]
+            del self._cancelled[oldest_id]

@@ -100,8 +100,8 @@ class TaskStore:
     ) -> int:
         return await self._write(task_id, payload, last_rev, final=final)
 
-    async def get(self, task_id: str) -> tuple[TaskRecord, int]:
-        """The current record and its revision; TaskNotFoundError when there is none."""
+    async def get_encoded(self, task_id: str) -> tuple[bytes, int]:
+        """The stored bytes of the record and its revision; TaskNotFoundError when none."""
         try:
             with nats_errors_as_prsm(f"reading task {task_id}"):
                 entry = await self._kv.get(task_id)
@@ -109,7 +109,12 @@ class TaskStore:
             raise TaskNotFoundError(f"Task with ID {task_id} not found", task_id=task_id) from exc
         if entry.value is None or entry.revision is None:
             raise TaskNotFoundError(f"Task with ID {task_id} not found", task_id=task_id)
-        return decode_record(entry.value), entry.revision
+        return entry.value, entry.revision
+
+    async def get(self, task_id: str) -> tuple[TaskRecord, int]:
+        """The current record and its revision; TaskNotFoundError when there is none."""
+        value, revision = await self.get_encoded(task_id)
+        return decode_record(value), revision
 
     async def find(self, task_id: str) -> tuple[TaskRecord, int] | None:
         try:

@@ -32,6 +32,7 @@ from prsm_tasks.errors import (
     ValidationError,
 )
 from prsm_tasks.models import TaskRecord, TaskSpec
+from prsm_tasks.store.cancels import forbid_unclaimed_start
 from prsm_tasks.store.events import EventPublisher, event_payload
 from prsm_tasks.store.tasks import TaskStore, encode_record
 
@@ -355,15 +356,6 @@ class WorkWriter:
             field = f"items[{index}].{exc.field}" if exc.field else f"items[{index}]"
             raise type(exc)(f"item {index}: {exc.message}", field=field) from exc
 
-    async def _remember_cancel(self, task_id: str) -> None:
-        reply = await self._store.requests.request(
-            f"$KV.{wire.CANCELS_BUCKET}.{task_id}", b"", timeout_s=PUBLISH_TIMEOUT_S
-        )
-        if b'"error"' in reply:
-            raise ServiceUnavailableError(
-                f"cannot record the cancel of task {task_id}: {reply[:200]!r}", task_id=task_id
-            )
-
     async def cancel(
         self, task_id: str, *, reason: str = "cancelled by request"
     ) -> tuple[TaskRecord, bool]:
@@ -383,7 +375,7 @@ class WorkWriter:
                 )
             if not remembered and record.status in NOT_STARTED:
                 # before the CAS: a node that takes its message from now on claims first
-                await self._remember_cancel(task_id)
+                await forbid_unclaimed_start(self._store.requests, task_id)
                 remembered = True
             was_processing = record.status is models.TaskStatus.PROCESSING
             cancelled = models.cancel(record, now=time.time(), reason=reason)

@@ -7,8 +7,10 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -124,3 +126,55 @@ async def _all_processing_on(client: Client, records: list, node: str) -> bool:
         if current.status is not TaskStatus.PROCESSING or current.worker_node != node:
             return False
     return True
+
+
+async def test_cancel_memory_after_a_nats_restart(own_server: EmbeddedNats, queue: str) -> None:
+    """The server forgets the mirror's consumer; the mirror is not trusted until a new one
+    has replayed the bucket, and a cancel written after that reaches it by the bucket alone
+    (no cancel signal is heard here)."""
+    from prsm_tasks import bus
+    from prsm_tasks.store.cancels import CancelMemory
+
+    memory: CancelMemory | None = None
+
+    async def on_reconnected() -> None:
+        assert memory is not None
+        memory.reconnected()
+
+    def on_disconnected() -> None:
+        if memory is not None:
+            memory.disconnected()
+
+    nc = await bus.connect(
+        own_server.url,
+        name="mirror",
+        on_reconnected=on_reconnected,
+        on_disconnected=on_disconnected,
+    )
+    try:
+        async with Client(own_server.url) as client:
+            await client.enqueue(queue, {})  # the topology exists
+            memory = CancelMemory(nc.jetstream(), memory_s=3600.0)
+            await memory.start()
+            own_server.restart(hard=True)
+            await eventually(lambda: _live(memory), within_s=60)
+            record = None
+            while record is None:  # the client reconnects on its own schedule
+                try:
+                    record = await client.enqueue(queue, {})
+                except Exception:
+                    await asyncio.sleep(0.2)
+            await client.cancel(record.task_id)
+            await eventually(lambda: _refused(memory, record.task_id), within_s=5)
+    finally:
+        if memory is not None:
+            await memory.stop()
+        await nc.close()
+
+
+async def _live(memory: Any) -> bool:
+    return bool(memory.live)
+
+
+async def _refused(memory: Any, task_id: str) -> bool:
+    return not memory.allows_unclaimed_start(task_id, time.time())

@@ -547,3 +547,36 @@ async def test_finished_records_expire_after_the_retention(tmp_path: Path) -> No
             assert (await client.status(waiting.task_id)).status is TaskStatus.ENQUEUED
     finally:
         server.stop()
+
+
+async def test_parked_pulls_never_take_a_node_over_its_capacity(
+    client: Client, queue: str, start_node: NodeFactory
+) -> None:
+    """Six queues, two slots, a steady trickle in every band: sweeps and parked pulls both
+    deliver, and never more than two handlers run at once."""
+    import random
+
+    running = {"now": 0, "most": 0}
+
+    async def work(ctx: TaskContext) -> None:
+        running["now"] += 1
+        running["most"] = max(running["most"], running["now"])
+        try:
+            await asyncio.sleep(random.uniform(0.001, 0.02))
+        finally:
+            running["now"] -= 1
+
+    queues = [f"{queue}-{n}" for n in range(6)]
+    async with start_node(dict.fromkeys(queues, work), capacity=2):
+        records = []
+        for _ in range(60):
+            records += await asyncio.gather(
+                *(
+                    client.enqueue(random.choice(queues), {}, priority=random.choice([2, 5, 8, 10]))
+                    for _ in range(4)
+                )
+            )
+            await asyncio.sleep(random.uniform(0, 0.02))
+        for record in records:
+            await client.wait(record.task_id, timeout=60)
+    assert running["most"] == 2

@@ -238,3 +238,35 @@ async def _status_is(client: Client, task_id: str, status: TaskStatus) -> bool:
 
 async def _in_flight_is(node: Any, count: int) -> bool:
     return bool(node.in_flight == count)
+
+
+async def test_a_late_claim_that_finds_new_data_runs_again_and_completes(
+    client: Client, queue: str, start_node: NodeFactory
+) -> None:
+    first_run_started, data_changed = asyncio.Event(), asyncio.Event()
+    seen: list[int] = []
+
+    async def reports(ctx: TaskContext, value: int) -> int:
+        seen.append(value)
+        if len(seen) == 1:
+            first_run_started.set()
+            async with asyncio.timeout(30):
+                await data_changed.wait()
+            ctx.progress(0.5)  # progress asks for the claim, which finds the record changed
+            await asyncio.sleep(30)
+        return value
+
+    async with start_node({queue: reports}, claim_after_s=60.0, lease_s=2.0):
+        record = await client.enqueue(queue, {"value": 1})
+        async with asyncio.timeout(30):
+            await first_run_started.wait()
+        store = client._store
+        assert store is not None
+        await store.transition(
+            record.task_id, lambda r: r.model_copy(update={"task_data": {"value": 2}})
+        )
+        data_changed.set()
+        final = await client.wait(record.task_id, timeout=20)
+    assert seen == [1, 2]
+    assert final.status is TaskStatus.COMPLETED and final.result == 2
+    assert [a.outcome for a in final.attempts] == [AttemptOutcome.COMPLETED]

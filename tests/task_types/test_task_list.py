@@ -8,9 +8,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from prsm_tasks import TaskContext
 from prsm_tasks.client.http import SyncTaskAPI
 from prsm_tasks.edge.app import RunningEdge
-from tests.conftest import eventually
+from tests.conftest import NodeFactory, eventually
 from tests.edge.conftest import token
 from tests.edge.test_errors import assert_error
 from tests.task_types.conftest import Caller, put, register
@@ -246,3 +247,36 @@ async def test_the_readme_worker_loop(edge: RunningEdge, alice: Caller, type_nam
     assert (await alice.get(f"/api/tasks/{good.body['id']}")).body["result"] == {"width": 4}
     failed = (await alice.get(f"/api/tasks/{bare.body['id']}")).body
     assert failed["status"] == "failed" and "size" in failed["error_message"]
+
+
+async def test_a_task_moved_to_another_band_runs_once(
+    alice: Caller, type_name: str, start_node: NodeFactory
+) -> None:
+    """Its first work message stays in the old band: a node must not run that stale copy."""
+    registered = await register(alice, type_name)
+    queue = registered["queue_name"]
+    runs: list[str] = []
+
+    async def handler(ctx: TaskContext, **parameters: Any) -> str:
+        runs.append(ctx.task_id)
+        return "ok"
+
+    moved_ids = []
+    for priority in (950, 50):  # up a band and down a band
+        task_id = (
+            await alice.post(
+                "/api/tasks",
+                {"task_type": type_name, "parameters": {"format": "mp4"}, "priority": 500},
+            )
+        ).body["id"]
+        assert (await put(alice, f"/api/tasks/{task_id}", {"priority": priority})).status == 200
+        moved_ids.append(task_id)
+    async with start_node({queue: handler}):
+
+        async def all_completed() -> bool:
+            statuses = [(await alice.get(f"/status/{t}")).body["status"] for t in moved_ids]
+            return statuses == ["completed", "completed"]
+
+        await eventually(all_completed)
+        await asyncio.sleep(0.5)  # a second run would come from the message left behind
+    assert sorted(runs) == sorted(moved_ids)
