@@ -319,7 +319,11 @@ class Node:
         if self._cancels is not None:
             self._cancels.note(task_id)  # its message may not have reached us yet
         runner = self.running.get(task_id)
-        if runner is not None:
+        if runner is None:
+            return
+        if msg.data == wire.CHANGED_SIGNAL:
+            runner.claim_now()
+        else:
             log.info("cancel_signal", task_id=task_id)
             runner.request_cancel()
 

@@ -98,6 +98,11 @@ def event_subject(queue: str, task_id: str, event_type: str) -> str:
     return f"{EVENTS_PREFIX}.{queue}.{task_id}.{event_type}"
 
 
+# the payload of a cancel-subject message that means "its record changed, claim it now"
+# (an empty payload is a cancel)
+CHANGED_SIGNAL = b"changed"
+
+
 def cancel_subject(task_id: str) -> str:
     return f"{CANCEL_PREFIX}.{task_id}"
 

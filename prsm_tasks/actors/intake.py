@@ -186,6 +186,7 @@ class Intake:
                 self._all_pairs.append(pair)
         self._pairs_by_consumer = {pair.consumer: pair for pair in self._all_pairs}
         self._pairs_by_token: dict[str, WorkPair] = {}
+        self._held: list[tuple[Msg, WorkPair]] = []
         self._wake = asyncio.Event()
         self._stopping = False
         self._last_check = time.monotonic()
@@ -227,6 +228,7 @@ class Intake:
         finally:
             await self._puller.stop()
             await self._stop_parking()
+            await self._release_held()  # stopping: handed back
 
     def _available(self) -> int:
         return self._free_slots() - self._puller.reserved
@@ -263,6 +265,8 @@ class Intake:
             pair.state = (
                 PairState.ACTIVE if msgs and _pending_after(msgs[-1]) > 0 else PairState.IDLE
             )
+        if self._held:
+            await self._release_held()
         return len(msgs)
 
     # --- parked pulls ----------------------------------------------------------------------
@@ -306,13 +310,33 @@ class Intake:
         self._pairs_by_token.pop(pair.park_token, None)
         if pair.state is PairState.PARKED:  # batch 1: that parked pull is answered
             pair.state = PairState.ACTIVE if _pending_after(msg) > 0 else PairState.IDLE
-        if self._stopping or self._available() <= 0:
-            await msg.nak()  # full: a peer, or our next sweep in priority order, takes it
-            pair.state = PairState.ACTIVE
-        else:
+        if not self._stopping and self._available() > 0:
             pair.last_pulled_at = time.monotonic()
             self._dispatch(msg, pair)
+        elif not self._stopping and self._free_slots() > 0:
+            self._held.append((msg, pair))  # a sweep's pull in flight may fill those slots
+        else:
+            await self._hand_back(msg, pair)
         self._wake.set()
+
+    async def _hand_back(self, msg: Msg, pair: WorkPair) -> None:
+        """Full: a peer, or our next sweep in priority order, takes it."""
+        if pair.state is not PairState.PARKED:
+            pair.state = PairState.ACTIVE
+        try:
+            await msg.nak()
+        except Exception as exc:  # the connection is closing: its lease lapses instead
+            log.debug("nak_failed", subject=pair.subject, error=repr(exc))
+
+    async def _release_held(self) -> None:
+        """After a sweep's pull: start what parked pulls brought meanwhile, if it fits."""
+        held, self._held = self._held, []
+        for msg, pair in held:
+            if not self._stopping and self._available() > 0:
+                pair.last_pulled_at = time.monotonic()
+                self._dispatch(msg, pair)
+            else:
+                await self._hand_back(msg, pair)
 
     def _replace_lost_parks(self, now: float) -> None:
         lost_before = now - self._park_s - PARK_GRACE_S

@@ -24,6 +24,7 @@ import concurrent.futures
 import contextlib
 import functools
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -76,6 +77,7 @@ class Runner(ProgressReporter):
         self.claim_lost = False  # a late claim found another owner: stop, write nothing
         self.rerun = False  # the record changed before the claim: run again as it is now
         self.started_sent = False
+        self.handing_back = False  # shutdown: a late claim in flight stops retrying
         self._claim_task: asyncio.Task[bool] | None = None
         self.lease_renewed_at = time.monotonic()
         self._thread_future: concurrent.futures.Future[Any] | None = None
@@ -97,6 +99,11 @@ class Runner(ProgressReporter):
             self.ctx.mark_cancelled()
         if self.task is not None and not self.task.done():
             self.task.cancel()
+
+    def claim_now(self) -> None:
+        """Its record changed (an edit): a run started before its claim claims it now."""
+        if not self.claim_written:
+            self._claim_late()
 
     def _time_out(self) -> None:
         self.timed_out = True
@@ -159,6 +166,7 @@ class Runner(ProgressReporter):
             if self.rerun:  # the record changed before our first write; we own it as it is now
                 self.rerun = self.started_sent = False
                 self._claim_task = None  # settled: the claim of the record as it now is
+                self._forget_progress()
                 await self._execute(spec)
         finally:
             if deps.running.get(task_id) is self:
@@ -209,37 +217,42 @@ class Runner(ProgressReporter):
         uncertain = False  # an earlier try failed in a way that may have stored it anyway
         while True:
             try:
-                self.rev = await self.deps.store.put_encoded(
-                    self.task_id, payload, last_rev=self.rev
-                )
-                break
-            except TransitionConflictError:
-                landed = await self._landed(payload) if uncertain else None
-                if landed is not None:
-                    self.rev = landed
+                try:
+                    self.rev = await self.deps.store.put_encoded(
+                        self.task_id, payload, last_rev=self.rev
+                    )
                     break
-                # changed since its message (new data or priority): we own it as it is now,
-                # and run it again from that; or cancelled, finished, owned elsewhere: step
-                # aside (_claim_current settled the message either way)
-                if await self._claim_current():
-                    self.rerun = True
-                else:
-                    self.claim_lost = True
-                self._stop_handler()
-                return False
+                except TransitionConflictError:
+                    landed = await self._landed(payload) if uncertain else None
+                    if landed is not None:
+                        self.rev = landed
+                        break
+                    # changed since its message: claim it as it is now (or step aside, as
+                    # _claim_current decides: it settles the message then); if its data is
+                    # what this run started from, the run goes on as that claim's attempt
+                    ran_with = (fields["task_type"], fields["task_data"])
+                    if await self._claim_current(may_take_over=False):
+                        current = self.fields
+                        assert current is not None
+                        if (current["task_type"], current["task_data"]) == ran_with:
+                            break
+                        self.rerun = True
+                    else:
+                        self.claim_lost = True
+                    self._stop_handler()
+                    return False
             except ServiceUnavailableError as exc:
-                if time.monotonic() > deadline:
+                if self.handing_back or time.monotonic() > deadline:
                     # no claim, so nobody may see it running: stop, and let it run again
                     log.error("late_claim_gave_up", task_id=self.task_id, error=exc.message)
                     self.claim_lost = True
                     self._stop_handler()
-                    with contextlib.suppress(Exception):
-                        await self.msg.nak()
+                    await self._settle(self.msg.nak)
                     return False
                 uncertain = True
                 await asyncio.sleep(delay_s)
                 delay_s = min(2.0, delay_s * 2)
-        self.claim_written = True
+        self.claim_written = True  # (also set by _claim_current)
         await self._publish_started()
         if self.progress_dirty:
             self.deps.on_progress(self)  # held back until the record said processing
@@ -254,6 +267,16 @@ class Runner(ProgressReporter):
             return None
         return rev if stored == payload else None
 
+    async def _settle(self, settle: Callable[[], Awaitable[None]]) -> None:
+        """ack or nak unless the message was settled already (a late claim may have)."""
+        if not self.msg.is_acked:
+            with contextlib.suppress(Exception):  # NATS away: the lease lapses instead
+                await settle()
+
+    def _forget_progress(self) -> None:
+        self.progress_value = self.progress_text = self.pending_texts = None
+        self.progress_dirty = self.progress_dirty_record = False
+
     def _stop_handler(self) -> None:
         if self.ctx is not None:
             self.ctx.mark_cancelled()
@@ -266,10 +289,15 @@ class Runner(ProgressReporter):
         if self.claim_written and not self.rerun:
             return True
         self._claim_late()
-        return self._claim_task is not None and await self._claim_task
+        # shielded: our own cancel (a shutdown) must not cut a claim write off half way
+        return self._claim_task is not None and await asyncio.shield(self._claim_task)
 
-    async def _claim_current(self) -> bool:
-        """The message's revision is stale (a retry, a redelivery, a cancel): read and decide."""
+    async def _claim_current(self, *, may_take_over: bool = True) -> bool:
+        """The message's revision is stale (a retry, a redelivery, a cancel): read and decide.
+
+        ``may_take_over=False`` (a late claim): a record processing elsewhere is a peer that
+        got our message after our lease lapsed, not a lost node: step aside, settle nothing.
+        """
         deps = self.deps
         seq = stream_sequence(self.msg)
         for _ in range(8):
@@ -289,6 +317,16 @@ class Runner(ProgressReporter):
                     await self.msg.nak(delay=record.not_before - now)
                     return False
                 claimed = models.claim(record, node_id=deps.node_id, now=now, message_seq=seq)
+            elif not may_take_over and _claimed_by(record, deps.node_id, seq):
+                # this run's own claim, stored though its reply was lost: carry on with it
+                # (only here: a restarted node of the same name must count its lost attempt)
+                self.fields, self.rev, self.claim_written = models.record_fields(record), rev, True
+                return True
+            elif not may_take_over:
+                log.warning(
+                    "late_claim_found_owner", task_id=self.task_id, owner=record.worker_node
+                )
+                return False
             elif not is_lapsed_lease(record, seq, delivery_count(self.msg)):
                 # a second work message for a task already claimed (a priority change, an
                 # idempotent re-publish after the duplicate window): the claimed one is real
@@ -423,7 +461,7 @@ class Runner(ProgressReporter):
     # --- outcomes --------------------------------------------------------------------------
 
     async def _complete(self, result: Any, result_bytes: int) -> None:
-        if self._claim_task is not None and not await self._claim_task:
+        if self._claim_task is not None and not await asyncio.shield(self._claim_task):
             return  # a late claim found the task changed, or owned elsewhere
         # progress the pump has not sent yet goes out before the outcome's event
         await self.publish_pending_progress()
@@ -522,6 +560,7 @@ class Runner(ProgressReporter):
 
     async def hand_back(self) -> None:
         """Shutdown: the task goes back to the queue for a peer, not counted as a retry."""
+        self.handing_back = True
         claim = self._claim_task
         if claim is not None and not claim.done():
             # let a late claim in flight settle: cut off, it might be stored unknown to us
@@ -529,7 +568,7 @@ class Runner(ProgressReporter):
                 await asyncio.wait_for(asyncio.shield(claim), HAND_BACK_CLAIM_WAIT_S)
         fields = self.fields
         if fields is None or not self.claim_written:  # not claimed: a peer may have it at once
-            await self.msg.nak()
+            await self._settle(self.msg.nak)
             return
         if fields["status"] != TaskStatus.PROCESSING:
             return  # its outcome (a retry, a final state) was written and the message settled
@@ -570,23 +609,27 @@ class Runner(ProgressReporter):
         uncertain = False  # an earlier try failed in a way that may have stored it anyway
         while True:
             try:
-                self.rev = await self.deps.store.put_encoded(
-                    self.task_id,
-                    payload,
-                    last_rev=self.rev,
-                    final=new_fields["status"] in FINAL_STATUSES,
-                )
-                self.fields = new_fields
-                return True
-            except TransitionConflictError:
-                landed = await self._landed(payload) if uncertain else None
-                if landed is not None:
-                    self.rev = landed
+                try:
+                    self.rev = await self.deps.store.put_encoded(
+                        self.task_id,
+                        payload,
+                        last_rev=self.rev,
+                        final=new_fields["status"] in FINAL_STATUSES,
+                    )
                     self.fields = new_fields
                     return True
-                if not self.claim_written:
-                    return False  # never claimed: the caller decides what the change means
-                return await self._lost_ownership()
+                except TransitionConflictError:
+                    landed = await self._landed(payload) if uncertain else None
+                    if landed is not None:
+                        self.rev = landed
+                        self.fields = new_fields
+                        return True
+                    if not self.claim_written:
+                        return False  # never claimed: the caller decides what that means
+                    if (rebased := await self._rebased(new_fields)) is not None:
+                        new_fields, payload = rebased, wire.pack(rebased)
+                        continue
+                    return await self._lost_ownership()
             except ServiceUnavailableError as exc:
                 if time.monotonic() > deadline:
                     log.error("final_write_gave_up", task_id=self.task_id, error=exc.message)
@@ -595,6 +638,18 @@ class Runner(ProgressReporter):
                 uncertain = True
                 await asyncio.sleep(delay_s)
                 delay_s = min(2.0, delay_s * 2)
+
+    async def _rebased(self, new_fields: Fields) -> Fields | None:
+        """Still our attempt, but someone edited its metadata (all the task list API may
+        change on a running task): the same outcome on top of the record as it now is."""
+        try:
+            record, rev = await self.deps.store.get(self.task_id)
+        except TaskNotFoundError:
+            return None
+        if not _claimed_by(record, self.deps.node_id, stream_sequence(self.msg)):
+            return None
+        self.rev = rev
+        return {**new_fields, "metadata": record.metadata}
 
     async def _lost_ownership(self) -> bool:
         try:
@@ -666,3 +721,14 @@ def _startable(fields: Fields, now: float) -> bool:
     """Enqueued and due: the work message's record may be claimed as it is."""
     not_before = fields["not_before"]
     return fields["status"] == TaskStatus.ENQUEUED and (not_before is None or not_before <= now)
+
+
+def _claimed_by(record: TaskRecord, node_id: str, message_seq: int) -> bool:
+    """Is ``record`` processing in an attempt this node started from message ``message_seq``?"""
+    last = record.attempts[-1] if record.attempts else None
+    return (
+        record.status is TaskStatus.PROCESSING
+        and last is not None
+        and last.node == node_id
+        and last.message_seq == message_seq
+    )

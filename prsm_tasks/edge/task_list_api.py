@@ -49,11 +49,11 @@ from prsm_tasks.errors import (
     UnprocessableError,
 )
 from prsm_tasks.models import TaskRecord, TaskStatus
-from prsm_tasks.store.cancels import forbid_unclaimed_start
+from prsm_tasks.store.cancels import forbid_unclaimed_start, signal_changed
 from prsm_tasks.store.external import Lease
 from prsm_tasks.store.reads import get_raw
 from prsm_tasks.store.type_index import Found
-from prsm_tasks.store.work import TaskOptions
+from prsm_tasks.store.work import NOT_STARTED, TaskOptions
 from prsm_tasks.wire import check_queue_name
 
 DEFAULT_LIMIT = 100
@@ -318,10 +318,13 @@ async def edit_fields(
         update["metadata"] = {**current.metadata, API_KEY: api}
         return current.model_copy(update=update)
 
-    if record.status is TaskStatus.ENQUEUED:
+    not_started = record.status in NOT_STARTED
+    if not_started:
         # nodes that take its work message from now on must not run that stale copy
         await forbid_unclaimed_start(state.store.requests, record.task_id)
     record, rev = await state.store.transition(record.task_id, change)
+    if not_started:
+        await signal_changed(state.nc, record.task_id)  # one running it unclaimed: claim now
     if record.band != old_band and record.status is TaskStatus.ENQUEUED:
         await request.app[API_STATE].external.republish(record, rev)
     return record, rev

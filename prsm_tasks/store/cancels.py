@@ -22,10 +22,11 @@ import asyncio
 import time
 
 import structlog
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from prsm_tasks import wire
-from prsm_tasks.bus import Requests
+from prsm_tasks.bus import Requests, nats_errors_as_prsm
 from prsm_tasks.errors import ServiceUnavailableError
 from prsm_tasks.store.watch import BucketWatch
 
@@ -34,6 +35,13 @@ log = structlog.get_logger("prsm.store.cancels")
 # clocks of nodes and servers may differ by this much
 CLOCK_MARGIN_S = 300.0
 WRITE_TIMEOUT_S = 10.0
+
+
+async def signal_changed(nc: NatsClient, task_id: str) -> None:
+    """After such a change: a node already running it unclaimed claims it now, and runs it
+    again if its data changed (see actors/runner.py)."""
+    with nats_errors_as_prsm("signalling a change"):
+        await nc.publish(wire.cancel_subject(task_id), wire.CHANGED_SIGNAL)
 
 
 async def forbid_unclaimed_start(requests: Requests, task_id: str) -> None:
@@ -54,20 +62,23 @@ class CancelMemory:
         self._max_age_s = memory_s - CLOCK_MARGIN_S
         self._cancelled: dict[str, float] = {}  # task id -> when we learnt it (monotonic)
         self._watch = BucketWatch(js, wire.CANCELS_BUCKET, self._on_entry)
-        self._live = False
+        self._live = asyncio.Event()
         self._generation = 0  # one per lost connection: a catch-up of an older one is void
         self._catch_up_task: asyncio.Task[None] | None = None
 
     @property
     def live(self) -> bool:
-        return self._live
+        return self._live.is_set()
 
-    async def start(self) -> None:
-        await self._watch.start()
-        self._live = True
+    async def start(self, *, timeout_s: float = 120.0) -> None:
+        """Replay the bucket; returns once the mirror is live (a reconnect meanwhile starts
+        the replay over, and this waits for that one)."""
+        self.reconnected()
+        async with asyncio.timeout(timeout_s):
+            await self._live.wait()
 
     async def stop(self) -> None:
-        self._live = False
+        self._live.clear()
         if self._catch_up_task is not None:
             self._catch_up_task.cancel()
         await self._watch.stop()
@@ -75,7 +86,7 @@ class CancelMemory:
     def allows_unclaimed_start(self, task_id: str, stored_at: float) -> bool:
         """May a task whose message was stored at ``stored_at`` (epoch s) run unclaimed?"""
         return (
-            self._live
+            self._live.is_set()
             and self._max_age_s > 0
             and task_id not in self._cancelled
             and time.time() - stored_at < self._max_age_s
@@ -86,7 +97,7 @@ class CancelMemory:
         self._remember(task_id)
 
     def disconnected(self) -> None:
-        self._live = False
+        self._live.clear()
         self._generation += 1
         if self._catch_up_task is not None:
             self._catch_up_task.cancel()
@@ -95,7 +106,7 @@ class CancelMemory:
     def reconnected(self) -> None:
         """Live again once a new mirror has replayed the bucket: the server may have lost
         the old one's consumer (a restart), which nats-py notices only much later."""
-        self._live = False
+        self._live.clear()
         self._generation += 1
         if self._catch_up_task is not None:
             self._catch_up_task.cancel()
@@ -111,7 +122,7 @@ class CancelMemory:
                 self._watch = BucketWatch(self._js, wire.CANCELS_BUCKET, self._on_entry)
                 await self._watch.start(catch_up_timeout_s=30.0)
                 if generation == self._generation:
-                    self._live = True
+                    self._live.set()
                 return
             except Exception as exc:  # still reconnecting: claim first meanwhile
                 log.debug("cancel_memory_catch_up_failed", error=repr(exc))

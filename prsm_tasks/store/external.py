@@ -43,7 +43,7 @@ from prsm_tasks.errors import (
     TransitionConflictError,
 )
 from prsm_tasks.models import BANDS_HIGH_TO_LOW, Band, ErrorInfo, TaskRecord, TaskStatus
-from prsm_tasks.store.cancels import forbid_unclaimed_start
+from prsm_tasks.store.cancels import forbid_unclaimed_start, signal_changed
 from prsm_tasks.store.events import EventPublisher, completed_data, event_payload
 from prsm_tasks.store.tasks import TaskStore
 
@@ -349,6 +349,7 @@ class ExternalWork:
         # its work message is still queued, and nodes must not start it from its stale copy
         await forbid_unclaimed_start(self._store.requests, task_id)
         started, _ = await self._store.transition(task_id, claim_record)
+        await signal_changed(self._nc, task_id)  # a node that started it unclaimed stops
         await self._events.publish(event_payload(started, "task_started", now=time.time()))
         return started
 

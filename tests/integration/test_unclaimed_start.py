@@ -247,3 +247,71 @@ async def _status_is(client: Client, task_id: str, status: TaskStatus) -> bool:
 
 async def _in_flight_is(node: Any, count: int) -> bool:
     return bool(node.in_flight == count)
+
+
+async def test_an_edit_that_keeps_the_data_does_not_run_it_again(
+    client: Client, queue: str, start_node: NodeFactory
+) -> None:
+    """What the task list API does on an edit of a task that has not started (forbid, CAS,
+    signal), while a node runs it unclaimed: the node claims it now and carries on."""
+    from prsm_tasks.store.cancels import forbid_unclaimed_start, signal_changed
+
+    started, edited = asyncio.Event(), asyncio.Event()
+    runs: list[str] = []
+
+    async def waits(ctx: TaskContext) -> str:
+        runs.append(ctx.task_id)
+        started.set()
+        async with asyncio.timeout(30):
+            await edited.wait()
+        return "done"
+
+    async with start_node({queue: waits}, claim_after_s=60.0):
+        record = await client.enqueue(queue, {})
+        async with asyncio.timeout(30):
+            await started.wait()
+        store, nc = client._store, client._nc
+        assert store is not None and nc is not None
+        await forbid_unclaimed_start(store.requests, record.task_id)
+        await store.transition(
+            record.task_id, lambda r: r.model_copy(update={"metadata": {"note": "edited"}})
+        )
+        await signal_changed(nc, record.task_id)
+        await eventually(
+            lambda: _status_is(client, record.task_id, TaskStatus.PROCESSING), within_s=30
+        )
+        edited.set()
+        final = await client.wait(record.task_id, timeout=30)
+    assert runs == [record.task_id]
+    assert final.status is TaskStatus.COMPLETED and final.result == "done"
+    assert final.metadata == {"note": "edited"}
+    assert [a.outcome for a in final.attempts] == [AttemptOutcome.COMPLETED]
+
+
+async def test_a_metadata_edit_of_a_running_task_keeps_its_outcome(
+    client: Client, queue: str, start_node: NodeFactory
+) -> None:
+    """The task list API may edit a running task's metadata: the node's final write goes on
+    top of that edit instead of losing the task."""
+    edited = asyncio.Event()
+
+    async def waits(ctx: TaskContext) -> str:
+        async with asyncio.timeout(30):
+            await edited.wait()
+        return "done"
+
+    async with start_node({queue: waits}, claim_after_s=0.01, lease_s=2.0):
+        record = await client.enqueue(queue, {})
+        await eventually(
+            lambda: _status_is(client, record.task_id, TaskStatus.PROCESSING), within_s=30
+        )
+        store = client._store
+        assert store is not None
+        await store.transition(
+            record.task_id, lambda r: r.model_copy(update={"metadata": {"note": "edited"}})
+        )
+        edited.set()
+        final = await client.wait(record.task_id, timeout=30)
+    assert final.status is TaskStatus.COMPLETED and final.result == "done"
+    assert final.metadata == {"note": "edited"}
+    assert [a.outcome for a in final.attempts] == [AttemptOutcome.COMPLETED]
