@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +54,28 @@ NATS_DOWN_ERRORS: tuple[type[BaseException], ...] = (
     asyncio.TimeoutError,
     OSError,
 )
+
+
+class Backoff:
+    """Pauses that double from ``first_s`` up to ``max_s``, for riding out NATS being away
+    (a reconnect, a restarted server) within ``patience_s``."""
+
+    def __init__(
+        self, *, patience_s: float = math.inf, first_s: float = 0.1, max_s: float = 2.0
+    ) -> None:
+        self._deadline = time.monotonic() + patience_s
+        self._delay_s = first_s
+        self._max_s = max_s
+        self.paused = False  # an earlier try failed (and may have done its work anyway)
+
+    @property
+    def exhausted(self) -> bool:
+        return time.monotonic() > self._deadline
+
+    async def pause(self) -> None:
+        self.paused = True
+        await asyncio.sleep(self._delay_s)
+        self._delay_s = min(self._max_s, self._delay_s * 2)
 
 
 @contextlib.contextmanager

@@ -43,6 +43,7 @@ from prsm_tasks.actors.support import (
     stored_at,
     stream_sequence,
 )
+from prsm_tasks.bus import Backoff
 from prsm_tasks.errors import (
     InvalidTaskDataError,
     PrsmError,
@@ -212,9 +213,7 @@ class Runner(ProgressReporter):
         fields = self.fields
         assert fields is not None
         payload = wire.pack(fields)
-        deadline = time.monotonic() + self.deps.lease_s
-        delay_s = 0.1
-        uncertain = False  # an earlier try failed in a way that may have stored it anyway
+        backoff = Backoff(patience_s=self.deps.lease_s)
         while True:
             try:
                 try:
@@ -223,7 +222,7 @@ class Runner(ProgressReporter):
                     )
                     break
                 except TransitionConflictError:
-                    landed = await self._landed(payload) if uncertain else None
+                    landed = await self._landed(payload) if backoff.paused else None
                     if landed is not None:
                         self.rev = landed
                         break
@@ -242,16 +241,14 @@ class Runner(ProgressReporter):
                     self._stop_handler()
                     return False
             except ServiceUnavailableError as exc:
-                if self.handing_back or time.monotonic() > deadline:
+                if self.handing_back or backoff.exhausted:
                     # no claim, so nobody may see it running: stop, and let it run again
                     log.error("late_claim_gave_up", task_id=self.task_id, error=exc.message)
                     self.claim_lost = True
                     self._stop_handler()
                     await self._settle(self.msg.nak)
                     return False
-                uncertain = True
-                await asyncio.sleep(delay_s)
-                delay_s = min(2.0, delay_s * 2)
+                await backoff.pause()
         self.claim_written = True  # (also set by _claim_current)
         await self._publish_started()
         if self.progress_dirty:
@@ -603,10 +600,8 @@ class Runner(ProgressReporter):
         return await self._write_unlocked(new_fields)
 
     async def _write_unlocked(self, new_fields: Fields) -> bool:
-        deadline = time.monotonic() + FINAL_WRITE_PATIENCE_S
-        delay_s = 0.1
+        backoff = Backoff(patience_s=FINAL_WRITE_PATIENCE_S)
         payload = wire.pack(new_fields)
-        uncertain = False  # an earlier try failed in a way that may have stored it anyway
         while True:
             try:
                 try:
@@ -619,7 +614,7 @@ class Runner(ProgressReporter):
                     self.fields = new_fields
                     return True
                 except TransitionConflictError:
-                    landed = await self._landed(payload) if uncertain else None
+                    landed = await self._landed(payload) if backoff.paused else None
                     if landed is not None:
                         self.rev = landed
                         self.fields = new_fields
@@ -631,13 +626,11 @@ class Runner(ProgressReporter):
                         continue
                     return await self._lost_ownership()
             except ServiceUnavailableError as exc:
-                if time.monotonic() > deadline:
+                if backoff.exhausted:
                     log.error("final_write_gave_up", task_id=self.task_id, error=exc.message)
                     return False  # unacked: the lease lapses and the task runs again
                 log.warning("final_write_retrying", task_id=self.task_id, error=exc.message)
-                uncertain = True
-                await asyncio.sleep(delay_s)
-                delay_s = min(2.0, delay_s * 2)
+                await backoff.pause()
 
     async def _rebased(self, new_fields: Fields) -> Fields | None:
         """Still our attempt, but someone edited its metadata (all the task list API may

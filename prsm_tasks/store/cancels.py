@@ -26,7 +26,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from prsm_tasks import wire
-from prsm_tasks.bus import Requests, nats_errors_as_prsm
+from prsm_tasks.bus import Backoff, Requests, nats_errors_as_prsm
 from prsm_tasks.errors import ServiceUnavailableError
 from prsm_tasks.store.watch import BucketWatch
 
@@ -115,7 +115,7 @@ class CancelMemory:
         )
 
     async def _catch_up(self, generation: int) -> None:
-        delay_s = 0.05
+        backoff = Backoff(first_s=0.05)
         while generation == self._generation:
             try:
                 await self._watch.stop()
@@ -126,8 +126,7 @@ class CancelMemory:
                 return
             except Exception as exc:  # still reconnecting: claim first meanwhile
                 log.debug("cancel_memory_catch_up_failed", error=repr(exc))
-            await asyncio.sleep(delay_s)
-            delay_s = min(2.0, delay_s * 2)
+            await backoff.pause()
 
     def _on_entry(self, key: str, value: bytes | None, revision: int) -> None:
         self._remember(key)

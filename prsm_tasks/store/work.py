@@ -22,7 +22,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js.kv import KeyValue
 
 from prsm_tasks import models, wire
-from prsm_tasks.bus import nats_errors_as_prsm
+from prsm_tasks.bus import Backoff, nats_errors_as_prsm
 from prsm_tasks.errors import (
     InvalidTaskDataError,
     PrsmError,
@@ -250,7 +250,7 @@ class WorkWriter:
         the caller retries (with its idempotency key, the retry publishes it). The same
         ``Nats-Msg-Id`` makes a publish that did land and is sent again harmless.
         """
-        delay_s = 0.1
+        backoff = Backoff()
         for attempt in range(PUBLISH_ATTEMPTS):
             try:
                 await self._publish_work(record, rev, payload, first=True)
@@ -258,8 +258,7 @@ class WorkWriter:
             except ServiceUnavailableError:
                 if attempt == PUBLISH_ATTEMPTS - 1:
                     raise
-                await asyncio.sleep(delay_s)
-                delay_s = min(2.0, delay_s * 2)
+                await backoff.pause()
 
     async def _publish_work(
         self, record: TaskRecord, rev: int, payload: bytes, *, first: bool
