@@ -23,7 +23,7 @@ from prsm_tasks.errors import PrsmError, TaskTimeoutError
 from prsm_tasks.messages import TaskEvent
 from prsm_tasks.models import FINAL_STATUSES, TaskRecord, TaskSpec
 from prsm_tasks.store.events import EventPublisher
-from prsm_tasks.store.tasks import TaskStore, decode_record
+from prsm_tasks.store.tasks import TaskStore
 from prsm_tasks.store.work import TaskOptions, WorkWriter
 
 log = structlog.get_logger("prsm.client")
@@ -33,6 +33,15 @@ WATCH_IDLE_S = 10.0
 # wait() needs no read; kept this long at most, and no more than this many
 EXPECTED_FOR_S = 300.0
 EXPECTED_MAX = 10_000
+
+
+def _final_record(data: bytes) -> TaskRecord | None:
+    """The record a watched write stored, if it is final (no model for the others; an empty
+    value is a delete or purge marker)."""
+    if not data:
+        return None
+    fields = wire.unpack(data)
+    return TaskRecord.model_validate(fields) if fields["status"] in FINAL_STATUSES else None
 
 
 class TaskWatch:
@@ -99,8 +108,9 @@ class TaskWatch:
         if futures is None:
             expected = self._expected.get(task_id)
             if expected is not None:
-                if msg.data and wire.unpack(msg.data)["status"] in FINAL_STATUSES:
-                    self._expected[task_id] = (expected[0], decode_record(msg.data))
+                final = _final_record(msg.data)
+                if final is not None:
+                    self._expected[task_id] = (expected[0], final)
             elif not self._waiters and time.monotonic() - self._idle_since > WATCH_IDLE_S:
                 # nobody waits any more: stop receiving every write of the cluster
                 async with self._lock:
@@ -109,10 +119,9 @@ class TaskWatch:
                         self._expected.clear()
                         await sub.unsubscribe()
             return
-        if not msg.data:
-            return  # delete/purge marker
-        if wire.unpack(msg.data)["status"] in FINAL_STATUSES:  # no model for the others
-            self._resolve(task_id, decode_record(msg.data))
+        final = _final_record(msg.data)
+        if final is not None:
+            self._resolve(task_id, final)
 
     def _resolve(self, task_id: str, record: TaskRecord) -> None:
         for future in self._waiters.pop(task_id, []):
