@@ -20,59 +20,204 @@ def split_comma_list(value: object) -> object:
 
 
 class Settings(BaseSettings):
+    """Every setting of every command; each field is read from the environment as
+    ``PRSM_<NAME>`` (comma separated for lists), and the CLI's flags override it. The
+    configuration page of the docs is generated from these fields and their descriptions."""
+
     model_config = SettingsConfigDict(env_prefix="PRSM_", extra="ignore")
 
     # where NATS is
-    servers: CommaList = Field(default_factory=lambda: ["nats://127.0.0.1:4222"])
-    replicas: int = Field(default=1, ge=1, le=5)
+    servers: CommaList = Field(
+        default_factory=lambda: ["nats://127.0.0.1:4222"],
+        description="NATS server URLs to connect to, comma separated.",
+    )
+    replicas: int = Field(
+        default=1,
+        ge=1,
+        le=5,
+        description="Replicas of every stream and bucket when they are created: 1 on one "
+        "server, 3 on a cluster.",
+    )
 
     # peer node
-    node_name: str | None = None
-    queues: CommaList = Field(default_factory=lambda: list(STANDARD_QUEUES))
-    capacity: int = Field(default=8, ge=1, le=10_000)
-    handlers: CommaList = Field(default_factory=list)
-    lease_seconds: float = Field(default=20.0, gt=0.5, le=3600)
-    grace_seconds: float = Field(default=30.0, ge=0, le=3600)
-    # a task still running this long after it started gets its claim (processing) written;
-    # one that ends sooner costs one record write. 0: claim every task before it starts
-    claim_after_seconds: float = Field(default=0.02, ge=0, le=60)
-    starvation_age_seconds: float = Field(default=30.0, gt=0)
-    advert_interval_seconds: float = Field(default=2.0, gt=0.05, le=60)
-    retry_backoff_base_seconds: float = Field(default=1.0, ge=0)
-    retry_backoff_max_seconds: float = Field(default=300.0, ge=0)
-    progress_record_interval_seconds: float = Field(default=1.0, ge=0)
-    progress_event_interval_seconds: float = Field(default=0.1, ge=0)
-    thread_pool_size: int = Field(default=32, ge=1, le=1024)
+    node_name: str | None = Field(
+        default=None,
+        description="The node's id in adverts and attempts; unset: host, pid and a random suffix.",
+    )
+    queues: CommaList = Field(
+        default_factory=lambda: list(STANDARD_QUEUES),
+        description="Queues a node serves, comma separated; on an edge, the configured "
+        "queues that `/enqueue` accepts even when no live node serves them.",
+    )
+    capacity: int = Field(
+        default=8, ge=1, le=10_000, description="Task slots of a node: how many run at once."
+    )
+    handlers: CommaList = Field(
+        default_factory=list,
+        description="Handler modules a node imports (`pkg.module`), comma separated.",
+    )
+    lease_seconds: float = Field(
+        default=20.0,
+        gt=0.5,
+        le=3600,
+        description="A node's lease on a running task (the work consumers' ack wait), "
+        "renewed every third of it; a dead node's tasks move on after about one lease.",
+    )
+    grace_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="On SIGTERM/SIGINT, how long running tasks may finish before the rest "
+        "are handed back to the queue.",
+    )
+    claim_after_seconds: float = Field(
+        default=0.02,
+        ge=0,
+        le=60,
+        description="A task still running this long after it started gets its claim "
+        "(`processing`) written; one that ends sooner costs one record write. 0 claims "
+        "every task before it starts.",
+    )
+    starvation_age_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A lower band whose oldest task has waited this long gets half of each "
+        "pull until it catches up.",
+    )
+    advert_interval_seconds: float = Field(
+        default=2.0,
+        gt=0.05,
+        le=60,
+        description="How often a node rewrites its capacity advert in `PRSM_NODES` (whose "
+        "keys expire after four of these, at least 10 s).",
+    )
+    retry_backoff_base_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="First delay of the exponential backoff (with jitter) before a failed "
+        "attempt is retried.",
+    )
+    retry_backoff_max_seconds: float = Field(
+        default=300.0, ge=0, description="Longest delay of the retry backoff."
+    )
+    progress_record_interval_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="Progress is written to the task record at most once per this interval "
+        "per task (plus the final write).",
+    )
+    progress_event_interval_seconds: float = Field(
+        default=0.1,
+        ge=0,
+        description="Value-only progress reports are coalesced to at most one "
+        "`progress_update` event per this interval per task; text changes always go out.",
+    )
+    thread_pool_size: int = Field(
+        default=32,
+        ge=1,
+        le=1024,
+        description="Threads of a node's pool for sync handlers.",
+    )
 
     # limits and retention
-    max_task_data_bytes: int = Field(default=1_048_576, ge=1024)
-    max_result_bytes: int = Field(default=1_048_576, ge=1024)
-    events_max_age_seconds: float = Field(default=86_400.0, gt=0)
-    events_max_bytes: int = Field(default=1_073_741_824, ge=1_048_576)
-    idempotency_ttl_seconds: float = Field(default=86_400.0, gt=0)
-    # a completed/failed/cancelled/timeout record is kept this long, then expires (0: for ever)
-    finished_task_retention_seconds: float = Field(default=7 * 86_400.0, ge=0)
+    max_task_data_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="Largest task data accepted, encoded, in bytes.",
+    )
+    max_result_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="Largest handler result stored, encoded, in bytes.",
+    )
+    events_max_age_seconds: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="How long `PRSM_EVENTS` keeps events (set when the stream is created).",
+    )
+    events_max_bytes: int = Field(
+        default=1_073_741_824,
+        ge=1_048_576,
+        description="Most bytes `PRSM_EVENTS` keeps; the oldest events go first (set when "
+        "the stream is created).",
+    )
+    idempotency_ttl_seconds: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="How long an idempotency key maps to its task (set when the bucket is "
+        "created).",
+    )
+    finished_task_retention_seconds: float = Field(
+        default=7 * 86_400.0,
+        ge=0,
+        description="A completed, failed, cancelled or timed-out record expires this long "
+        "after its final write; 0 keeps it for ever. Unfinished tasks never expire.",
+    )
 
     # the local all-in-one (`prsm-tasks up`)
-    data_dir: Path = Path(".prsm")
-    nats_port: int = Field(default=4222, ge=0, le=65535)
-    port: int = Field(default=8080, ge=0, le=65535)
-    host: str = "127.0.0.1"
+    data_dir: Path = Field(
+        default=Path(".prsm"),
+        description="Where `prsm-tasks up` keeps the embedded server's store, its JWT "
+        "secret and its endpoints file.",
+    )
+    nats_port: int = Field(
+        default=4222,
+        ge=0,
+        le=65535,
+        description="Port of the nats-server that `prsm-tasks up` starts; 0 picks a free one.",
+    )
+    port: int = Field(
+        default=8080,
+        ge=0,
+        le=65535,
+        description="HTTP port of an edge; 0 picks a free one (and the edge prints it).",
+    )
+    host: str = Field(default="127.0.0.1", description="Address an edge listens on.")
 
     # edge node (HTTP Task API)
-    jwt_secret: str | None = None  # HS256
-    jwt_public_key_file: Path | None = None  # RS256 with a PEM public key
-    jwt_jwks_url: str | None = None  # RS256 with keys from a JWKS endpoint
-    jwt_audience: str | None = None
-    jwt_issuer: str | None = None
-    rate_limit_per_second: float = Field(default=100.0, ge=0)  # per user on enqueue; 0: off
-    rate_limit_burst: int = Field(default=200, ge=1)
-    max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    disabled_queues: CommaList = Field(default_factory=list)
-    node_stale_seconds: float = Field(default=10.0, gt=0)
+    jwt_secret: str | None = Field(
+        default=None, description="HS256 secret that bearer tokens are signed with."
+    )
+    jwt_public_key_file: Path | None = Field(
+        default=None, description="PEM public key file for RS256 bearer tokens."
+    )
+    jwt_jwks_url: str | None = Field(
+        default=None, description="JWKS endpoint with the keys of RS256 bearer tokens."
+    )
+    jwt_audience: str | None = Field(
+        default=None, description="Audience (`aud`) a token must carry, if set."
+    )
+    jwt_issuer: str | None = Field(
+        default=None, description="Issuer (`iss`) a token must carry, if set."
+    )
+    rate_limit_per_second: float = Field(
+        default=100.0,
+        ge=0,
+        description="Enqueues per second per user on each edge (a token bucket); 0 turns "
+        "the limit off.",
+    )
+    rate_limit_burst: int = Field(
+        default=200, ge=1, description="Size of each user's token bucket."
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="Largest HTTP request body an edge reads (413 above it).",
+    )
+    disabled_queues: CommaList = Field(
+        default_factory=list,
+        description="Queues an edge refuses (400 `queue_not_available`), comma separated.",
+    )
+    node_stale_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="An edge counts a node as live while its advert is younger than this.",
+    )
 
-    log_format: Literal["console", "json"] = "console"
-    log_level: str = "info"
+    log_format: Literal["console", "json"] = Field(
+        default="console", description="Log lines for people (`console`) or machines (`json`)."
+    )
+    log_level: str = Field(default="info", description="Lowest log level written.")
 
     _split = field_validator("servers", "queues", "handlers", "disabled_queues", mode="before")(
         split_comma_list
