@@ -1,4 +1,4 @@
-"""`prsm-tasks up` starts an edge; the curl session of the README works when pasted."""
+"""`prsm-tasks up` starts an edge; the curl session of docs/getting-started.md works as pasted."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from pathlib import Path
 
 from tests.edge.conftest import read_url
 
-DOC = Path(__file__).resolve().parents[2] / "README.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "getting-started.md"
 SESSION = re.compile(r"<!-- session:start -->\s*```bash\n(.*?)```\s*<!-- session:end -->", re.S)
 
 
 def session_script(edge_url: str) -> str:
     match = SESSION.search(DOC.read_text())
-    assert match, "README.md lost its curl session block"
+    assert match, "docs/getting-started.md lost its curl session block"
     script = match.group(1)
     assert "EDGE=http://127.0.0.1:8080" in script
     return script.replace("EDGE=http://127.0.0.1:8080", f"EDGE={edge_url}")

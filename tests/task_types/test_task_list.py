@@ -1,5 +1,5 @@
 """The task list for external workers: create, read, list, report, delete; claims by two
-workers at once; a lapsed lease; the HTTP SDK worker loop of the README."""
+workers at once; a lapsed lease; the HTTP SDK worker loop of docs/task_types.md."""
 
 from __future__ import annotations
 
@@ -216,7 +216,7 @@ async def test_claims_stay_within_the_tenant_and_known_queues(
 
 
 def run_worker(url: str, bearer: str, task_type: str, stop_after: int) -> list[str]:
-    """The README's worker loop (plus a stop, for the test)."""
+    """The worker loop of docs/task_types.md (plus a stop, for the test)."""
     done: list[str] = []
     with SyncTaskAPI(url, bearer) as api:
         while len(done) < stop_after:
