@@ -1,21 +1,56 @@
-"""prsm_tasks: a distributed task queue for peer nodes on NATS JetStream."""
+"""prsm_tasks: a distributed task queue for peer nodes on NATS JetStream.
 
-from prsm_tasks.client.native import Client
-from prsm_tasks.errors import (
-    InvalidTaskDataError,
-    PayloadTooLargeError,
-    PrsmError,
-    ServiceUnavailableError,
-    TaskAlreadyFinishedError,
-    TaskNotFoundError,
-    TaskTimeoutError,
-    ValidationError,
-)
-from prsm_tasks.handlers import Cancelled, Fail, Retry, TaskContext, handler
-from prsm_tasks.messages import TaskEvent
-from prsm_tasks.models import TaskRecord, TaskSpec, TaskStatus
-from prsm_tasks.node import Node
-from prsm_tasks.tasks import BaseTask, ProgressHandle
+The names below are exported lazily: ``import prsm_tasks.client.http`` (the HTTP SDK) must not
+load the node, its actors or the edge, so each name is imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from prsm_tasks.client.native import Client
+    from prsm_tasks.errors import (
+        InvalidTaskDataError,
+        PayloadTooLargeError,
+        PrsmError,
+        ServiceUnavailableError,
+        TaskAlreadyFinishedError,
+        TaskNotFoundError,
+        TaskTimeoutError,
+        ValidationError,
+    )
+    from prsm_tasks.handlers import Cancelled, Fail, Retry, TaskContext, handler
+    from prsm_tasks.messages import TaskEvent
+    from prsm_tasks.models import TaskRecord, TaskSpec, TaskStatus
+    from prsm_tasks.node import Node
+    from prsm_tasks.tasks import BaseTask, ProgressHandle
+
+# exported name -> the module that defines it
+_EXPORTS = {
+    "BaseTask": "prsm_tasks.tasks",
+    "Cancelled": "prsm_tasks.handlers",
+    "Client": "prsm_tasks.client.native",
+    "Fail": "prsm_tasks.handlers",
+    "InvalidTaskDataError": "prsm_tasks.errors",
+    "Node": "prsm_tasks.node",
+    "PayloadTooLargeError": "prsm_tasks.errors",
+    "ProgressHandle": "prsm_tasks.tasks",
+    "PrsmError": "prsm_tasks.errors",
+    "Retry": "prsm_tasks.handlers",
+    "ServiceUnavailableError": "prsm_tasks.errors",
+    "TaskAlreadyFinishedError": "prsm_tasks.errors",
+    "TaskContext": "prsm_tasks.handlers",
+    "TaskEvent": "prsm_tasks.messages",
+    "TaskNotFoundError": "prsm_tasks.errors",
+    "TaskRecord": "prsm_tasks.models",
+    "TaskSpec": "prsm_tasks.models",
+    "TaskStatus": "prsm_tasks.models",
+    "TaskTimeoutError": "prsm_tasks.errors",
+    "ValidationError": "prsm_tasks.errors",
+    "handler": "prsm_tasks.handlers",
+}
 
 __all__ = [
     "BaseTask",
@@ -40,3 +75,16 @@ __all__ = [
     "ValidationError",
     "handler",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'prsm_tasks' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value  # the next lookup does not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
