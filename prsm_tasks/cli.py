@@ -30,7 +30,7 @@ log = structlog.get_logger("prsm.cli")
 
 T = TypeVar("T")
 
-EXAMPLE_HANDLERS = "nodes.examples"
+EXAMPLE_HANDLERS = "prsm_tasks.examples"
 JWT_SECRET_FILE = "jwt_secret"
 LOCAL_TOKEN_TTL_S = 86_400.0
 
@@ -109,6 +109,8 @@ async def cmd_up(settings: Settings) -> int:
             update={"servers": [server.url], "jwt_secret": local_jwt_secret(settings, data_dir)}
         )
         registry = import_handler_modules([EXAMPLE_HANDLERS, *settings.handlers])
+        own_queues = import_handler_modules(settings.handlers).queues
+        settings = settings.model_copy(update={"queues": up_queues(settings, own_queues)})
         node = build_node(settings, registry)
         stopping = asyncio.Event()
         install_stop_signals(stopping.set)
@@ -141,6 +143,12 @@ async def cmd_up(settings: Settings) -> int:
         remove_endpoints(data_dir)
         server.stop()
         print("prsm-tasks stopped", flush=True)
+
+
+def up_queues(settings: Settings, own_queues: list[str]) -> list[str]:
+    """What `up` serves: the examples' standard queues (or --queues / PRSM_QUEUES), plus every
+    queue of the --handlers modules, which the user loaded to have them served."""
+    return list(dict.fromkeys([*settings.queues, *own_queues]))
 
 
 def local_jwt_secret(settings: Settings, data_dir: Path) -> str | None:
