@@ -7,13 +7,15 @@ else.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import msgpack
+import orjson
 from ulid import ULID
 
-from prsm_tasks.errors import PayloadTooLargeError, ValidationError
+from prsm_tasks.errors import InvalidTaskDataError, PayloadTooLargeError, ValidationError
 from prsm_tasks.models import Band
 
 WORK_STREAM = "PRSM_WORK"
@@ -137,13 +139,91 @@ def pack_checked(value: Any, *, what: str, field: str, max_bytes: int) -> bytes:
     """Encode caller data, turning what msgpack refuses into a clear ValidationError."""
     try:
         data = msgpack.packb(value, use_bin_type=True, datetime=False)
-    except (TypeError, ValueError, OverflowError) as exc:
+    except OverflowError as exc:
+        parts = find_wide_integer(value)
+        if parts is None:
+            raise ValidationError(f"{what} is not serialisable: {exc}", field=field) from exc
+        raise wide_integer_error(field, parts) from exc
+    except (TypeError, ValueError) as exc:
         raise ValidationError(f"{what} is not serialisable: {exc}", field=field) from exc
     if len(data) > max_bytes:
         raise PayloadTooLargeError(
             f"{what} is {len(data)} bytes encoded, over the limit of {max_bytes}", field=field
         )
     return data
+
+
+# --- exact JSON -----------------------------------------------------------------------------
+
+# the integers the wire (msgpack) carries exactly: int64 and uint64. orjson reads a JSON
+# integer beyond them as a float, so 10**40 would reach a handler as 1e+40
+WIRE_INT_MIN = -(2**63)
+WIRE_INT_MAX = 2**64 - 1
+# an integer outside that range has at least 19 digits: only a body with such a run of
+# digits (in a number, a string or a float's mantissa) needs the second, exact read
+_LONG_DIGIT_RUN = re.compile(rb"[0-9]{19}")
+# body fields whose content is the caller's task data (an error there is invalid_task_data)
+TASK_DATA_FIELDS = frozenset({"task_data", "parameters"})
+
+
+def wide_integer_error(root: str, parts: tuple[str | int, ...]) -> ValidationError:
+    """The error for an integer the wire cannot carry at ``parts`` below ``root``: naming its
+    field, and ``invalid_task_data`` when it is inside the caller's task data."""
+    where = format_path(root, parts)
+    message = (
+        f"{where}: integer outside the range carried exactly "
+        f"({WIRE_INT_MIN}..{WIRE_INT_MAX}); send it as a string"
+    )
+    if TASK_DATA_FIELDS.intersection((root, *parts)):
+        return InvalidTaskDataError(message, field=where)
+    return ValidationError(message, field=where)
+
+
+def format_path(root: str, parts: tuple[str | int, ...]) -> str:
+    """``("tasks", 2, "task_data", "n")`` as ``tasks[2].task_data.n`` (after ``root``)."""
+    path = root
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else part)
+    return path
+
+
+def find_wide_integer(value: Any) -> tuple[str | int, ...] | None:
+    """The path to the first integer the wire cannot carry exactly, if there is one.
+
+    Iterative, so a deep document cannot exhaust the stack."""
+    pending: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(((*path, str(key)), child) for key, child in reversed(item.items()))
+        elif isinstance(item, list | tuple):
+            indexed = reversed(list(enumerate(item)))
+            pending.extend(((*path, index), child) for index, child in indexed)
+        elif isinstance(item, int) and not WIRE_INT_MIN <= item <= WIRE_INT_MAX:
+            return path  # (a bool is an int in range)
+    return None
+
+
+def loads_exact(raw: bytes) -> Any:
+    """A JSON document as orjson reads it, refusing an integer the wire cannot carry exactly.
+
+    Raises ``orjson.JSONDecodeError`` for invalid JSON, ``InvalidTaskDataError`` for such an
+    integer inside a task-data field (``task_data``, ``parameters``) and ``ValidationError``
+    elsewhere, naming the field either way (``tasks[2].task_data.n``)."""
+    data = orjson.loads(raw)
+    if _LONG_DIGIT_RUN.search(raw) is None:
+        return data
+    try:
+        exact = json.loads(raw)  # integers of any size, as written
+    except (ValueError, RecursionError) as exc:
+        # orjson read it but the exact read cannot (nesting near orjson's limit): refusing is
+        # the only way not to pass on a wide integer as a float
+        message = f"the request body cannot be read exactly: {exc}"
+        raise ValidationError(message, field="body") from exc
+    parts = find_wide_integer(exact)
+    if parts is None:
+        return data
+    raise wide_integer_error("", parts)
 
 
 def encode_work(record_rev: int, record_bytes: bytes, *, first: bool) -> bytes:

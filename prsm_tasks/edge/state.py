@@ -129,7 +129,7 @@ async def read_body(request: web.Request, model: type[M], *, max_bytes: int) -> 
     if not raw:
         raise ValidationError("the request body is empty; send a JSON object", field="body")
     try:
-        data = orjson.loads(raw)
+        data = wire.loads_exact(raw)  # exact: an integer the wire cannot carry is refused
     except orjson.JSONDecodeError as exc:
         raise ValidationError(f"the request body is not valid JSON: {exc}", field="body") from exc
     if not isinstance(data, dict):
