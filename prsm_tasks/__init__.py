@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from prsm_tasks.client.native import Client
+    from prsm_tasks.client.service import TaskService
     from prsm_tasks.errors import (
         InvalidTaskDataError,
         PayloadTooLargeError,
@@ -45,6 +46,7 @@ _EXPORTS = {
     "TaskEvent": "prsm_tasks.messages",
     "TaskNotFoundError": "prsm_tasks.errors",
     "TaskRecord": "prsm_tasks.models",
+    "TaskService": "prsm_tasks.client.service",
     "TaskSpec": "prsm_tasks.models",
     "TaskStatus": "prsm_tasks.models",
     "TaskTimeoutError": "prsm_tasks.errors",
@@ -69,6 +71,7 @@ __all__ = [
     "TaskEvent",
     "TaskNotFoundError",
     "TaskRecord",
+    "TaskService",
     "TaskSpec",
     "TaskStatus",
     "TaskTimeoutError",

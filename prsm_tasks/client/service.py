@@ -1,0 +1,133 @@
+"""``TaskService``: the in-process task service of seed 002, on top of the native client.
+
+::
+
+    service = TaskService(client, stream_base="https://edge.example.com")
+    service.register(DataProcessingTask, queue="data")        # as the node registers it
+    started = await service.start_task(DataProcessingTask, {"file_path": "/in.csv"})
+    started.task_id, started.stream_url                       # what the API answers (201)
+    events = await service.get_task_events(started.task_id, timeout=10.0)
+
+The tasks run on whichever peer node serves the queue, not in this process: the service only
+enqueues, reads and cancels, so it is as durable and as distributed as the rest of the system.
+``stream_url`` is the edge's SSE stream of the task (``/api/tasks/{task_id}/stream``), which
+a browser opens with ``EventSource``; relative when no ``stream_base`` is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from prsm_tasks.client.native import Client
+from prsm_tasks.errors import TaskAlreadyFinishedError, ValidationError
+from prsm_tasks.messages import TaskEvent
+from prsm_tasks.models import TaskRecord
+from prsm_tasks.tasks import BaseTask
+from prsm_tasks.wire import check_queue_name, check_task_type
+
+TaskKind = type[BaseTask] | BaseTask | str
+
+
+class StartedTask(BaseModel):
+    """What ``start_task`` answers: ``started.model_dump()`` is the API's 201 body."""
+
+    task_id: str
+    stream_url: str
+
+
+class TaskRoute(BaseModel):
+    """Where the tasks of one kind go: a queue, and the task type they are enqueued as."""
+
+    queue: str
+    task_type: str | None = None
+
+
+class TaskService:
+    """Start, follow and cancel tasks by their class (or type name) on a connected ``Client``."""
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        stream_base: str = "",
+        timeout_seconds: float = 300.0,
+        max_retries: int = 3,
+    ) -> None:
+        self.client = client
+        self.stream_base = stream_base.rstrip("/")
+        self.timeout_seconds = timeout_seconds
+        self.max_retries = max_retries
+        self._routes: dict[type[BaseTask] | str, TaskRoute] = {}
+
+    def register(
+        self, task: type[BaseTask] | str, *, queue: str, task_type: str | None = None
+    ) -> None:
+        """Route ``task`` (a ``BaseTask`` subclass or a task type name) to ``queue``: the same
+        arguments as ``Node.register`` on the nodes that run it. A name is also its type."""
+        if isinstance(task, str):
+            task_type = check_task_type(task_type or task)
+        elif not (isinstance(task, type) and issubclass(task, BaseTask)):
+            raise ValidationError(f"{task!r} is not a BaseTask subclass or a type name")
+        elif task_type is not None:
+            check_task_type(task_type)
+        self._routes[task] = TaskRoute(queue=check_queue_name(queue), task_type=task_type)
+
+    def route_of(self, task: TaskKind) -> TaskRoute:
+        key = type(task) if isinstance(task, BaseTask) else task
+        route = self._routes.get(key)
+        if route is None:
+            name = key if isinstance(key, str) else getattr(key, "__qualname__", repr(key))
+            raise ValidationError(
+                f"{name} is not registered with this TaskService: "
+                "call service.register(it, queue=...) as the nodes do",
+                field="task",
+            )
+        return route
+
+    def stream_url(self, task_id: str) -> str:
+        return f"{self.stream_base}/api/tasks/{task_id}/stream"
+
+    async def start_task(
+        self, task: TaskKind, params: Mapping[str, Any] | None = None, /, **kwargs: Any
+    ) -> StartedTask:
+        """Enqueue one task of this kind with ``params`` (and/or keyword arguments): the
+        parameters its ``execute`` takes. Checked and written before it returns."""
+        route = self.route_of(task)
+        record = await self.client.enqueue(
+            route.queue,
+            {**(params or {}), **kwargs},
+            task_type=route.task_type,
+            max_retries=self.max_retries,
+            timeout_seconds=self.timeout_seconds,
+        )
+        return StartedTask(task_id=record.task_id, stream_url=self.stream_url(record.task_id))
+
+    async def get_task_status(self, task_id: str) -> TaskRecord:
+        """The task's record as stored now (``status``, ``progress``, ``result``, ``error``)."""
+        return await self.client.status(task_id)
+
+    async def cancel_task(self, task_id: str) -> bool:
+        """Cancel the task; False when it had already finished (nothing changed)."""
+        try:
+            await self.client.cancel(task_id)
+        except TaskAlreadyFinishedError:
+            return False
+        return True
+
+    async def get_task_events(self, task_id: str, timeout: float = 10.0) -> list[TaskEvent]:  # noqa: ASYNC109
+        """The task's events from its first, until its final event or until ``timeout``
+        seconds have passed (then the events so far: check the last one's type)."""
+        events: list[TaskEvent] = []
+        with contextlib.suppress(TimeoutError):
+            async with (
+                asyncio.timeout(timeout),
+                contextlib.aclosing(self.client.events(task_id=task_id)) as stream,
+            ):
+                async for event in stream:
+                    events.append(event)
+        return events
