@@ -12,14 +12,18 @@ The tasks run on whichever peer node serves the queue, not in this process: the 
 enqueues, reads and cancels, so it is as durable and as distributed as the rest of the system.
 ``stream_url`` is the edge's SSE stream of the task (``/api/tasks/{task_id}/stream``), which
 a browser opens with ``EventSource``; relative when no ``stream_base`` is given.
+
+``SyncTaskService`` is the same for synchronous code (Flask, Django, scripts), as the seed
+uses it: ``service.start_task(DataProcessingTask, file_path=...)`` blocks until written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
-from typing import Any
+import threading
+from collections.abc import Coroutine, Mapping, Sequence
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -31,6 +35,7 @@ from prsm_tasks.tasks import BaseTask
 from prsm_tasks.wire import check_queue_name, check_task_type
 
 TaskKind = type[BaseTask] | BaseTask | str
+T = TypeVar("T")
 
 
 class StartedTask(BaseModel):
@@ -131,3 +136,76 @@ class TaskService:
                 async for event in stream:
                     events.append(event)
         return events
+
+
+class SyncTaskService:
+    """``TaskService`` for synchronous code, safe to share between threads: it runs its own
+    event loop in one thread (so the NATS connection keeps its heartbeats between calls),
+    and each method blocks until its answer. ``close()`` (or ``with``) ends that thread."""
+
+    def __init__(
+        self,
+        servers: str | Sequence[str],
+        *,
+        stream_base: str = "",
+        timeout_seconds: float = 300.0,
+        max_retries: int = 3,
+        **client_options: Any,
+    ) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="prsm-task-service", daemon=True
+        )
+        self._thread.start()
+        try:
+            client = self._call(Client(servers, **client_options).open())
+        except BaseException:
+            self._stop_loop()
+            raise
+        self.service = TaskService(
+            client,
+            stream_base=stream_base,
+            timeout_seconds=timeout_seconds,
+            max_retries=max_retries,
+        )
+
+    def _call(self, call: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(call, self._loop).result()
+
+    def _stop_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def close(self) -> None:
+        if self._loop.is_closed():
+            return
+        try:
+            self._call(self.service.client.close())
+        finally:
+            self._stop_loop()
+
+    def __enter__(self) -> SyncTaskService:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def register(
+        self, task: type[BaseTask] | str, *, queue: str, task_type: str | None = None
+    ) -> None:
+        self.service.register(task, queue=queue, task_type=task_type)
+
+    def start_task(
+        self, task: TaskKind, params: Mapping[str, Any] | None = None, /, **kwargs: Any
+    ) -> StartedTask:
+        return self._call(self.service.start_task(task, params, **kwargs))
+
+    def get_task_status(self, task_id: str) -> TaskRecord:
+        return self._call(self.service.get_task_status(task_id))
+
+    def cancel_task(self, task_id: str) -> bool:
+        return self._call(self.service.cancel_task(task_id))
+
+    def get_task_events(self, task_id: str, timeout: float = 10.0) -> list[TaskEvent]:
+        return self._call(self.service.get_task_events(task_id, timeout))

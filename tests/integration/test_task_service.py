@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from prsm_tasks import BaseTask, Client, InvalidTaskDataError, ProgressHandle, ValidationError
-from prsm_tasks.client.service import TaskService
+from prsm_tasks.client.service import StartedTask, SyncTaskService, TaskService
 from tests.conftest import NodeFactory
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "task-service.md"
@@ -101,3 +101,23 @@ async def test_events_stop_at_the_timeout(client: Client, queue: str) -> None:
     started = await service.start_task(SleepTask)  # no node serves the queue: never starts
     events = await service.get_task_events(started.task_id, timeout=1.0)  # returns at 1 s
     assert {event.event_type for event in events} <= {"task_enqueued"}
+
+
+def seed_002_flow(nats_url: str, queue: str) -> tuple[StartedTask, list[str], bool]:
+    """Seed 002's integration test, as synchronous code writes it."""
+    with SyncTaskService(nats_url, stream_base="http://edge.test") as task_service:
+        task_service.register(SleepTask, queue=queue)
+        response = task_service.start_task(SleepTask(), seconds=0.0)
+        events = task_service.get_task_events(response.task_id, timeout=30.0)
+        assert task_service.get_task_status(response.task_id).status == "completed"
+        return response, [e.event_type for e in events], task_service.cancel_task(response.task_id)
+
+
+async def test_the_sync_service_runs_seed_002s_flow(
+    nats_url: str, queue: str, start_node: NodeFactory
+) -> None:
+    async with start_node({queue: SleepTask}):
+        response, event_types, cancelled = await asyncio.to_thread(seed_002_flow, nats_url, queue)
+    assert "stream" in response.stream_url and response.stream_url.startswith("http://edge.test/")
+    assert any(event_type == "task_completed" for event_type in event_types)
+    assert cancelled is False
