@@ -1,21 +1,23 @@
 """One attempt of one task on this node, as an explicit state machine.
 
-    DELIVERED --(may start before its claim)--> UNCLAIMED --(ran long, progress, failed,
-        |                                          |          edited)--> CLAIMING
-        |                                          +--(completed in one write)--> WRITTEN
-        +--(claim written, or taken over)--> CLAIMED <--(claim stored)-- CLAIMING
-                                               |  ^                         |
-                           (record changed before |  | (run again)          +--(other owner,
-                            the claim: run again) v  |                      |   NATS gone)
-                                               CHANGED                      v
-        CLAIMED --(outcome stored: completed, failed, retry, hand-back)--> WRITTEN    LOST
-        any state --(the runner lets go of the message)--> SETTLED
+    phase       what it means                                   next
+    DELIVERED   the work message is in hand, record not judged  UNCLAIMED, CLAIMED, SETTLED
+    UNCLAIMED   the handler runs before its claim (late claim)  CLAIMING, CLAIMED, WRITTEN,
+                                                                LOST, SETTLED
+    CLAIMING    that claim is being written, the handler runs   CLAIMED, LOST, SETTLED
+    CLAIMED     the record says processing, owned by us         CHANGED, WRITTEN, LOST, SETTLED
+    CHANGED     claimed as the record now is after an edit:     CLAIMED (run again), WRITTEN,
+                the run starts over                             SETTLED
+    LOST        a canceller or another owner came first         SETTLED
+    WRITTEN     its outcome is stored (completed, failed,       SETTLED
+                timeout, cancelled, retry, handed back)
+    SETTLED     the runner let go of the message: over          -
 
-``UNCLAIMED`` is the late claim (see runner.py): short tasks run before their claim is
-written. ``CHANGED`` is a record edited (new data, new priority) before that claim: the
-attempt claimed it as it now is and runs again. ``LOST``: a canceller or another owner came
-first; the attempt writes nothing more. Why the handler was stopped (a cancel, its timeout,
-a shutdown) is kept beside the phase as ``stop``; it does not change who owns the record.
+A short task that completes before ``claim_after_s`` goes DELIVERED -> UNCLAIMED -> WRITTEN
+in one record write; a longer one DELIVERED -> UNCLAIMED -> CLAIMING -> CLAIMED -> WRITTEN;
+a redelivered or retried one DELIVERED -> CLAIMED -> WRITTEN (see runner.py). Why the
+handler was stopped (its timeout, a cancel, a shutdown) is kept beside the phase as
+``stop``: it does not change who owns the record.
 
 The parts that drive an attempt (claims.py, outcomes.py, progress.py, leases.py) move it
 only through ``move``, which refuses a transition the table does not list.
