@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import structlog
 from nats.aio.client import Client as NatsClient
@@ -67,7 +68,7 @@ class Node:
         options: NodeOptions | None = None,
         topology: bus.Topology | None = None,
         after_final: Callable[[TaskRecord], Awaitable[None]] | None = None,
-        **overrides: float,
+        **overrides: Any,
     ) -> None:
         self.options = dataclasses.replace(options or NodeOptions(), **overrides)
         if self.options.capacity < 1:

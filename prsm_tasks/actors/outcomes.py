@@ -15,7 +15,7 @@ import random
 import time
 import traceback
 from collections import Counter
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
@@ -110,7 +110,9 @@ class Outcomes:
         if not await self._claims.ensure_claimed(attempt):
             return
         record = current_record(attempt)
-        status = TaskStatus.TIMEOUT if timed_out else TaskStatus.FAILED
+        status: Literal[TaskStatus.FAILED, TaskStatus.TIMEOUT] = (
+            TaskStatus.TIMEOUT if timed_out else TaskStatus.FAILED
+        )
         info = error_info(exc)
         final = models.finish_unsuccessfully(record, status=status, error=info, now=time.time())
         if await self.write(attempt, models.record_fields(final)):
