@@ -62,25 +62,7 @@ def topology_of(settings: Settings) -> bus.Topology:
 
 
 def build_node(settings: Settings, registry: HandlerRegistry) -> Node:
-    return Node(
-        servers=settings.servers,
-        queues=settings.queues,
-        capacity=settings.capacity,
-        name=settings.node_name,
-        handlers=registry,
-        lease_s=settings.lease_seconds,
-        grace_s=settings.grace_seconds,
-        claim_after_s=settings.claim_after_seconds,
-        starvation_age_s=settings.starvation_age_seconds,
-        advert_interval_s=settings.advert_interval_seconds,
-        retry_base_s=settings.retry_backoff_base_seconds,
-        retry_max_s=settings.retry_backoff_max_seconds,
-        progress_record_interval_s=settings.progress_record_interval_seconds,
-        progress_event_interval_s=settings.progress_event_interval_seconds,
-        thread_pool_size=settings.thread_pool_size,
-        max_result_bytes=settings.max_result_bytes,
-        topology=topology_of(settings),
-    )
+    return Node.from_settings(settings, handlers=registry, topology=topology_of(settings))
 
 
 # --- commands ---------------------------------------------------------------------------------

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import os
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import structlog
 from nats.aio.client import Client as NatsClient
@@ -21,10 +23,16 @@ from nats.aio.msg import Msg
 
 from prsm_tasks import bus, wire
 from prsm_tasks.actors.advertiser import Advertiser, ResourceSampler, default_node_id, host_name
+from prsm_tasks.actors.announce import Announcer
+from prsm_tasks.actors.attempt import Attempt
 from prsm_tasks.actors.base import supervise
+from prsm_tasks.actors.claims import Claims
 from prsm_tasks.actors.intake import Intake, WorkPair
-from prsm_tasks.actors.runner import Runner
-from prsm_tasks.actors.support import RunnerDeps
+from prsm_tasks.actors.leases import LeaseKeeper
+from prsm_tasks.actors.outcomes import Outcomes
+from prsm_tasks.actors.progress import ProgressPump
+from prsm_tasks.actors.runner import Runner, RunnerDeps
+from prsm_tasks.config import NodeOptions, Settings
 from prsm_tasks.errors import HandlerError
 from prsm_tasks.handlers import DECLARED, HandlerFunc, HandlerRegistry, HandlerSpec
 from prsm_tasks.messages import NodeAd
@@ -46,35 +54,28 @@ def package_version() -> str:
 
 
 class Node:
+    """A peer node. Tuning comes as one ``NodeOptions`` (``from_settings`` for the CLI);
+    keyword overrides of its fields (``lease_s=3.0``) are a shorthand for tests and scripts."""
+
     def __init__(
         self,
         *,
         servers: str | list[str],
         queues: Iterable[str] | None = None,
-        capacity: int = 8,
         name: str | None = None,
         handlers: HandlerRegistry | Iterable[HandlerSpec] | None = None,
         use_declared_handlers: bool = False,
-        lease_s: float = 20.0,
-        grace_s: float = 30.0,
-        claim_after_s: float = 0.02,
-        starvation_age_s: float = 30.0,
-        advert_interval_s: float = 2.0,
-        retry_base_s: float = 1.0,
-        retry_max_s: float = 300.0,
-        progress_record_interval_s: float = 1.0,
-        progress_event_interval_s: float = 0.1,
-        thread_pool_size: int = 32,
-        max_result_bytes: int = 1_048_576,
-        park_s: float = 10.0,
+        options: NodeOptions | None = None,
         topology: bus.Topology | None = None,
         after_final: Callable[[TaskRecord], Awaitable[None]] | None = None,
+        **overrides: Any,
     ) -> None:
-        if capacity < 1:
-            raise HandlerError(f"capacity must be at least 1, got {capacity}")
+        self.options = dataclasses.replace(options or NodeOptions(), **overrides)
+        if self.options.capacity < 1:
+            raise HandlerError(f"capacity must be at least 1, got {self.options.capacity}")
         self.node_id = default_node_id(name)
         self.servers = servers
-        self.capacity = capacity
+        self.capacity = self.options.capacity
         self.registry = (
             handlers if isinstance(handlers, HandlerRegistry) else HandlerRegistry(handlers or ())
         )
@@ -82,18 +83,6 @@ class Node:
             for spec in DECLARED.specs():
                 self.registry.add(spec)
         self._queues = [wire.check_queue_name(q) for q in queues] if queues is not None else None
-        self.lease_s = lease_s
-        self.grace_s = grace_s
-        self.claim_after_s = claim_after_s
-        self.starvation_age_s = starvation_age_s
-        self.advert_interval_s = advert_interval_s
-        self.retry_base_s = retry_base_s
-        self.retry_max_s = retry_max_s
-        self.progress_record_interval_s = progress_record_interval_s
-        self.progress_event_interval_s = progress_event_interval_s
-        self.thread_pool_size = thread_pool_size
-        self.max_result_bytes = max_result_bytes
-        self.park_s = park_s
         self.topology = topology or bus.Topology()
         self.after_final = after_final
         self.started_at = time.time()
@@ -107,11 +96,22 @@ class Node:
         self._intake: Intake | None = None
         self._runners_tg: asyncio.TaskGroup | None = None
         self._runner_tasks: set[asyncio.Task[None]] = set()
-        self._progress_dirty: set[Runner] = set()
-        self._progress_wake = asyncio.Event()
         self._sampler = ResourceSampler()
         self._background: asyncio.Task[None] | None = None
         self._cancels: CancelMemory | None = None
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, handlers: HandlerRegistry, topology: bus.Topology
+    ) -> Node:
+        return cls(
+            servers=settings.servers,
+            queues=settings.queues,
+            name=settings.node_name,
+            handlers=handlers,
+            options=NodeOptions.from_settings(settings),
+            topology=topology,
+        )
 
     # --- declaring handlers ------------------------------------------------------------------
 
@@ -190,50 +190,32 @@ class Node:
         js = nc.jetstream(timeout=10.0)
         await bus.ensure_topology(js, self.topology)
         for queue in self.queues:
-            await bus.ensure_work_consumers(js, queue, lease_s=self.lease_s)
+            await bus.ensure_work_consumers(js, queue, lease_s=self.options.lease_s)
         store = await TaskStore.open(nc, js, final_ttl_s=self.topology.finished_task_ttl_s)
         await register_node_types(js, self.registry)  # its task types, and their checks
         events = EventPublisher(nc)
         await events.start()
         batches = await BatchCoordinator.open(nc=nc, js=js, store=store, events=events)
-        if self.claim_after_s > 0:
+        if self.options.claim_after_s > 0:
             self._cancels = CancelMemory(js, memory_s=self.topology.cancel_memory_s)
             await self._cancels.start()
         executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=self.thread_pool_size, thread_name_prefix="prsm-handler"
+            max_workers=self.options.thread_pool_size, thread_name_prefix="prsm-handler"
         )
-        self._deps = RunnerDeps(
-            node_id=self.node_id,
-            store=store,
-            events=events,
-            registry=self.registry,
-            executor=executor,
-            running=self.running,
-            lease_s=self.lease_s,
-            claim_after_s=self.claim_after_s,
-            cancels=self._cancels,
-            retry_base_s=self.retry_base_s,
-            retry_max_s=self.retry_max_s,
-            max_result_bytes=self.max_result_bytes,
-            progress_record_interval_s=self.progress_record_interval_s,
-            progress_event_interval_s=self.progress_event_interval_s,
-            on_progress=self._on_progress,
-            counters=self.counters,
-            after_final=self._after_final_hooks(batches),
-            after_final_all=self.after_final is not None,
-        )
+        self._deps = self._runner_deps(store, events, batches, executor)
+        lease_keeper = LeaseKeeper(self._attempts, self.options)
         advertiser = Advertiser(
             kv=await js.key_value(wire.NODES_BUCKET),
             build_ad=self.advert,
-            interval_s=self.advert_interval_s,
+            interval_s=self.options.advert_interval_s,
         )
         self._intake = Intake(
             nc=nc,
             queues=self.queues,
             free_slots=self.free_slots,
             dispatch=self._dispatch,
-            starvation_age_s=self.starvation_age_s,
-            park_s=self.park_s,
+            starvation_age_s=self.options.starvation_age_s,
+            park_s=self.options.park_s,
         )
         cancel_sub = await nc.subscribe(f"{wire.CANCEL_PREFIX}.*", cb=self._on_cancel)
         try:
@@ -242,8 +224,8 @@ class Node:
                 intake_task = actors.create_task(supervise("intake", self._intake.run))
                 loops = [
                     actors.create_task(supervise("advertiser", advertiser.run)),
-                    actors.create_task(supervise("lease_keeper", self._keep_leases)),
-                    actors.create_task(supervise("progress_pump", self._pump_progress)),
+                    actors.create_task(supervise("lease_keeper", lease_keeper.run)),
+                    actors.create_task(supervise("progress_pump", self._deps.pump.run)),
                 ]
                 await advertiser.publish_once()
                 log.info(
@@ -264,15 +246,57 @@ class Node:
                 await self._cancels.stop()
             executor.shutdown(wait=False, cancel_futures=True)
 
+    def _attempts(self) -> Iterator[Attempt]:
+        return (runner.attempt for runner in self.running.values())
+
+    def _runner_deps(
+        self,
+        store: TaskStore,
+        events: EventPublisher,
+        batches: BatchCoordinator,
+        executor: concurrent.futures.ThreadPoolExecutor,
+    ) -> RunnerDeps:
+        """The parts every runner of this node is composed with."""
+        options = self.options
+        announcer = Announcer(
+            events,
+            after_final=self._after_final_hooks(batches),
+            all_final=self.after_final is not None,
+        )
+        claims = Claims(
+            node_id=self.node_id,
+            store=store,
+            announcer=announcer,
+            cancels=self._cancels,
+            claim_after_s=options.claim_after_s,
+            lease_s=options.lease_s,
+        )
+        outcomes = Outcomes(
+            store=store, claims=claims, announcer=announcer, options=options, counters=self.counters
+        )
+        return RunnerDeps(
+            node_id=self.node_id,
+            options=options,
+            store=store,
+            registry=self.registry,
+            executor=executor,
+            running=self.running,
+            claims=claims,
+            outcomes=outcomes,
+            announcer=announcer,
+            pump=ProgressPump(options),
+        )
+
     async def _shut_down(
         self, intake_task: asyncio.Task[None], advertiser: Advertiser, events: EventPublisher
     ) -> None:
-        log.info("node_stopping", in_flight=self._in_flight, grace_s=self.grace_s)
+        grace_s = self.options.grace_s
+        log.info("node_stopping", in_flight=self._in_flight, grace_s=grace_s)
         assert self._intake is not None
         self._intake.stop()
         await intake_task
         try:
-            async with asyncio.timeout(self.grace_s):
+            async with asyncio.timeout(grace_s):
                 await self._idle.wait()
         except TimeoutError:
             log.warning("handing_back_tasks", count=len(self._runner_tasks))
@@ -294,13 +318,7 @@ class Node:
 
     async def _run_one(self, runner: Runner) -> None:
         try:
-            await runner.run()
-        except asyncio.CancelledError:
-            if not runner.cancel_requested:
-                try:
-                    await runner.hand_back()
-                except Exception as exc:  # shutting down: the lease lapses and a peer decides
-                    log.warning("hand_back_failed", task_id=runner.task_id, error=repr(exc))
+            await runner.run()  # a shutdown's cancellation hands its task back in there
         except Exception as exc:  # a bug or NATS away mid-claim: the lease lapses, a peer retries
             log.error("runner_crashed", task_id=runner.task_id, error=repr(exc), exc_info=True)
         finally:
@@ -308,7 +326,6 @@ class Node:
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._idle.set()
-            self._progress_dirty.discard(runner)
             if self._intake is not None:
                 self._intake.wake()
 
@@ -349,51 +366,6 @@ class Node:
                 await extra(record)
 
         return after_final
-
-    def _on_progress(self, runner: Runner) -> None:
-        self._progress_dirty.add(runner)
-        self._progress_wake.set()
-
-    # --- small actors ----------------------------------------------------------------------------
-
-    async def _keep_leases(self) -> None:
-        """Renew the lease of every task running longer than a third of it; flush progress."""
-        renew_after_s = self.lease_s / 3
-        tick_s = min(renew_after_s / 2, max(self.progress_record_interval_s, 0.05))
-        while True:
-            await asyncio.sleep(tick_s)
-            now = time.monotonic()
-            for runner in list(self.running.values()):
-                if now - runner.lease_renewed_at >= renew_after_s:
-                    try:
-                        await runner.renew_lease()
-                    except Exception as exc:  # reconnecting: the next tick tries again
-                        log.warning("lease_renew_failed", task_id=runner.task_id, error=repr(exc))
-                if runner.progress_dirty_record and (
-                    now - runner.progress_record_at >= self.progress_record_interval_s
-                ):
-                    await runner.write_progress_record(now_mono=now)
-
-    async def _pump_progress(self) -> None:
-        interval_s = self.progress_event_interval_s
-        while True:
-            await self._progress_wake.wait()
-            self._progress_wake.clear()
-            now = time.monotonic()
-            dirty, self._progress_dirty = self._progress_dirty, set()
-            for runner in dirty:
-                due = (
-                    runner.pending_texts
-                    or runner.progress_value == 1.0
-                    or now - runner.progress_event_at >= interval_s
-                )
-                if due:
-                    await runner.flush_progress(now_mono=now)
-                else:
-                    self._progress_dirty.add(runner)
-            if self._progress_dirty:
-                await asyncio.sleep(interval_s)
-                self._progress_wake.set()
 
     def advert(self) -> NodeAd:
         cpu, memory = self._sampler.sample()

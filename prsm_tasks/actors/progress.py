@@ -1,4 +1,4 @@
-"""Progress of a running task, coalesced (the Runner's half that handles ``ctx.progress``).
+"""Progress of a running task, coalesced: one reporter per attempt, one pump per node.
 
 Policy: every change of the progress text is published as its own ``progress_update`` event;
 value-only reports are coalesced to at most one event per ``progress_event_interval_s`` per
@@ -7,118 +7,155 @@ task's outcome event, so a final 1.0 is never lost. The task record's ``progress
 ``progress_text`` are written at most once per ``progress_record_interval_s`` (and with the
 final write). A handler reporting 10,000 times a second thus costs about ten events and one
 record write a second. Reports after a cancel or timeout are dropped.
+
+Most tasks never report progress: the runner makes a reporter on the first report only.
+Nothing is published or written before the attempt's claim is (the claim sends what waited).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+import time
 
 from prsm_tasks import models, wire
+from prsm_tasks.actors.announce import Announcer
+from prsm_tasks.actors.attempt import Attempt, Stop
+from prsm_tasks.config import NodeOptions
 from prsm_tasks.errors import ServiceUnavailableError, TransitionConflictError
 from prsm_tasks.models import Fields, TaskStatus
-
-if TYPE_CHECKING:
-    from prsm_tasks.actors.support import RunnerDeps
+from prsm_tasks.store.tasks import TaskStore
 
 
 class ProgressReporter:
-    """Coalesced progress state and its flushing; mixed into Runner, which provides the rest."""
+    def __init__(
+        self, attempt: Attempt, *, store: TaskStore, announcer: Announcer, pump: ProgressPump
+    ) -> None:
+        self._attempt = attempt
+        self._store = store
+        self._announcer = announcer
+        self._pump = pump
+        self.value: float | None = None
+        self.text: str | None = None
+        self.pending_texts: list[tuple[str, float | None]] | None = None  # not yet published
+        self.dirty = False  # reported since the last events
+        self.dirty_record = False  # reported since the record's last progress write
+        self.event_at = 0.0
+        self.record_at = 0.0
 
-    deps: RunnerDeps
-    fields: Fields | None
-    rev: int
-    task_id: str
-    cancel_requested: bool
-    timed_out: bool
-    claim_written: bool
-
-    # Class-level defaults: most tasks never report progress, and setting eight attributes
-    # on every runner is measurable at thousands of tasks a second. Writes go to the instance.
-    progress_value: float | None = None
-    progress_text: str | None = None
-    pending_texts: list[tuple[str, float | None]] | None = None  # texts not yet published
-    progress_dirty = False
-    progress_dirty_record = False
-    progress_event_at = 0.0
-    progress_record_at = 0.0
-    _write_lock: asyncio.Lock | None = None
-
-    @property
-    def is_final(self) -> bool:
-        raise NotImplementedError
-
-    async def _publish(self, event_type: str, data: dict[str, Any]) -> None:
-        raise NotImplementedError
-
-    def note_progress(self, value: float | None, text: str | None) -> None:
-        if self.is_final or self.cancel_requested or self.timed_out:
+    def note(self, value: float | None, text: str | None) -> None:
+        attempt = self._attempt
+        if attempt.is_final or attempt.stop in (Stop.CANCEL, Stop.TIMEOUT):
             return  # after a cancel the canceller's event is the last word
         if value is not None:
-            self.progress_value = value
-        if text is not None and text != self.progress_text:
-            self.progress_text = text
+            self.value = value
+        if text is not None and text != self.text:
+            self.text = text
             if self.pending_texts is None:
                 self.pending_texts = []
-            self.pending_texts.append((text, self.progress_value))
-        self.progress_dirty = True
-        self.deps.on_progress(self)
+            self.pending_texts.append((text, self.value))
+        self.dirty = True
+        self._pump.note(self)
 
-    def _has_progress(self) -> bool:
-        return self.progress_value is not None or self.progress_text is not None
+    def requeue(self) -> None:
+        """The claim is stored: what was held back for it may go out now."""
+        if self.dirty:
+            self._pump.note(self)
 
-    def _with_progress(self, fields: Fields) -> Fields:
-        if not self._has_progress():
+    def applied_to(self, fields: Fields) -> Fields:
+        if self.value is None and self.text is None:
             return fields
-        return models.progress_fields(fields, value=self.progress_value, text=self.progress_text)
+        return models.progress_fields(fields, value=self.value, text=self.text)
 
-    async def flush_progress(self, *, now_mono: float) -> None:
+    def due(self, now_mono: float, interval_s: float) -> bool:
+        return (
+            bool(self.pending_texts) or self.value == 1.0 or now_mono - self.event_at >= interval_s
+        )
+
+    async def flush(self, *, now_mono: float) -> None:
         """Publish pending progress events and, at most every interval, the record's progress."""
-        if self.is_final or not self.progress_dirty or not self.claim_written:
-            return  # without a claim yet: the claim re-queues this runner once written
-        await self.publish_pending_progress()
-        self.progress_event_at = now_mono
-        if now_mono - self.progress_record_at < self.deps.progress_record_interval_s:
-            self.progress_dirty_record = True
+        attempt = self._attempt
+        if attempt.is_final or not self.dirty or not attempt.owns_record:
+            return  # without a claim yet: the claim requeues this reporter once written
+        await self.publish_pending()
+        self.event_at = now_mono
+        if now_mono - self.record_at < self._pump.record_interval_s:
+            self.dirty_record = True
             return
-        await self.write_progress_record(now_mono=now_mono)
+        await self.write_record(now_mono=now_mono)
 
-    async def publish_pending_progress(self) -> None:
+    async def publish_pending(self) -> None:
         """Every text change as its own event, then the latest (text, value) if it differs.
 
         The trailing event is what keeps a value reported after the last text (the final
         1.0 of ``send_progress("saving", 0.9); send_progress_value(1.0)``) from being lost.
         """
-        if not self.progress_dirty or self.is_final or self.cancel_requested:
+        attempt = self._attempt
+        if not self.dirty or attempt.is_final or attempt.stop is Stop.CANCEL:
             return
-        if not self.claim_written:
-            return  # the claim is on its way (note_progress asked for it); it sends these
-        self.progress_dirty = False
+        if not attempt.owns_record:
+            return  # the claim is on its way (the first report asked for it); it sends these
+        self.dirty = False
         texts, self.pending_texts = self.pending_texts or [], None
         for text, value in texts:
-            await self._publish("progress_update", {"text": text, "value": value})
-        latest = (self.progress_text, self.progress_value)
+            await self._announcer.publish(
+                attempt, "progress_update", {"text": text, "value": value}
+            )
+        latest = (self.text, self.value)
         if not texts or texts[-1] != latest:
-            await self._publish("progress_update", {"text": latest[0], "value": latest[1]})
+            await self._announcer.publish(
+                attempt, "progress_update", {"text": latest[0], "value": latest[1]}
+            )
 
-    async def write_progress_record(self, *, now_mono: float) -> None:
-        if self.is_final:
-            return
-        if not self.claim_written:
-            return  # the claim goes first (note_progress asked for it)
-        if self._write_lock is None:
-            self._write_lock = asyncio.Lock()
-        async with self._write_lock:
-            fields = self.fields
+    async def write_record(self, *, now_mono: float) -> None:
+        attempt = self._attempt
+        if attempt.is_final or not attempt.owns_record:
+            return  # the claim goes first (the first report asked for it)
+        if attempt.write_lock is None:
+            attempt.write_lock = asyncio.Lock()
+        async with attempt.write_lock:
+            fields = attempt.fields
             if fields is None or fields["status"] != TaskStatus.PROCESSING:
                 return
-            updated = self._with_progress(fields)
+            updated = self.applied_to(fields)
             try:
-                self.rev = await self.deps.store.put_encoded(
-                    self.task_id, wire.pack(updated), last_rev=self.rev
+                rev = await self._store.put_encoded(
+                    attempt.task_id, wire.pack(updated), last_rev=attempt.rev
                 )
             except (TransitionConflictError, ServiceUnavailableError):
                 return  # cancelled or taken over (the final write will find out), or NATS away
-            self.fields = updated
-            self.progress_record_at = now_mono
-            self.progress_dirty_record = False
+            attempt.hold(updated, rev)
+            self.record_at = now_mono
+            self.dirty_record = False
+
+
+class ProgressPump:
+    """The node's actor that sends coalesced progress events of every attempt."""
+
+    def __init__(self, options: NodeOptions) -> None:
+        self.event_interval_s = options.progress_event_interval_s
+        self.record_interval_s = options.progress_record_interval_s
+        self._dirty: set[ProgressReporter] = set()
+        self._wake = asyncio.Event()
+
+    def note(self, reporter: ProgressReporter) -> None:
+        self._dirty.add(reporter)
+        self._wake.set()
+
+    def forget(self, reporter: object) -> None:
+        self._dirty.discard(reporter)
+
+    async def run(self) -> None:
+        interval_s = self.event_interval_s
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            now = time.monotonic()
+            dirty, self._dirty = self._dirty, set()
+            for reporter in dirty:
+                if reporter.due(now, interval_s):
+                    await reporter.flush(now_mono=now)
+                else:
+                    self._dirty.add(reporter)
+            if self._dirty:
+                await asyncio.sleep(interval_s)
+                self._wake.set()

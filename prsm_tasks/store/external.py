@@ -20,11 +20,9 @@ and no message is held: that claim has no timer (see docs/task_types.md).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import nats.js.errors
@@ -34,135 +32,39 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from prsm_tasks import models, wire
-from prsm_tasks.bus import NATS_DOWN_ERRORS, ensure_work_consumers, nats_errors_as_prsm
+from prsm_tasks.bus import ensure_work_consumers, nats_errors_as_prsm
 from prsm_tasks.errors import (
     ClaimLostError,
     IllegalTransitionError,
-    TaskAlreadyFinishedError,
     TaskNotFoundError,
     TransitionConflictError,
 )
 from prsm_tasks.models import BANDS_HIGH_TO_LOW, Band, ErrorInfo, TaskRecord, TaskStatus
+from prsm_tasks.ownership import (
+    EXTERNAL_PREFIX,
+    LEASE_KEY,
+    Lease,
+    Verdict,
+    held_by,
+    judge,
+    with_lease,
+    worker_node,
+)
 from prsm_tasks.store.cancels import forbid_unclaimed_start, signal_changed
 from prsm_tasks.store.events import EventPublisher, completed_data, event_payload
+from prsm_tasks.store.pulls import PULL_TIMEOUT_S, Pulls
 from prsm_tasks.store.tasks import TaskStore
+
+__all__ = ["EXTERNAL_PREFIX", "LEASE_KEY", "ExternalWork", "Lease", "with_lease", "worker_node"]
 
 log = structlog.get_logger("prsm.external")
 
-EXTERNAL_PREFIX = "external:"
-LEASE_KEY = "external"  # record.metadata[LEASE_KEY]: the claim of an external worker
 SCAN_LIMIT = 32  # messages one claim looks at before it answers "nothing for you"
-PULL_TIMEOUT_S = 5.0
 SETTLE_TIMEOUT_S = 5.0
 CAS_ATTEMPTS = 16
 CONSUMER_ACK_WAIT_S = 20.0  # what a peer node's default lease sets; only used to create them
 
 Eligible = Callable[[TaskRecord], bool]
-
-
-def worker_node(worker_id: str) -> str:
-    return EXTERNAL_PREFIX + worker_id
-
-
-@dataclass(frozen=True, kw_only=True)
-class Lease:
-    worker_id: str
-    lease_s: float
-    expires_at: float
-    ack_subject: str | None  # None: no work message is held (no timer)
-
-    @classmethod
-    def of(cls, record: TaskRecord) -> Lease | None:
-        held = record.metadata.get(LEASE_KEY)
-        if record.status is not TaskStatus.PROCESSING or not isinstance(held, dict):
-            return None
-        if record.worker_node != worker_node(str(held.get("worker_id"))):
-            return None  # a peer took the task over: the old claim is gone
-        return cls(
-            worker_id=str(held["worker_id"]),
-            lease_s=float(held["lease_s"]),
-            expires_at=float(held["expires_at"]),
-            ack_subject=held.get("ack_subject"),
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "worker_id": self.worker_id,
-            "lease_s": self.lease_s,
-            "expires_at": self.expires_at,
-            "ack_subject": self.ack_subject,
-        }
-
-
-def with_lease(record: TaskRecord, lease: Lease | None) -> TaskRecord:
-    metadata = {key: value for key, value in record.metadata.items() if key != LEASE_KEY}
-    if lease is not None:
-        metadata[LEASE_KEY] = lease.as_dict()
-    return record.model_copy(update={"metadata": metadata})
-
-
-class Pulls:
-    """No-wait pull requests of one claim, one at a time, answered on one wildcard inbox.
-
-    A delivered message carries its stream subject, not the inbox: it is matched to the
-    pending pull by the consumer name in its ack subject (as the node's intake does).
-    """
-
-    def __init__(self, nc: NatsClient) -> None:
-        self._nc = nc
-        self._prefix = nc.new_inbox() + "."
-        self._count = 0
-        # the pull in flight: (its reply subject, ".<consumer>.", the answer)
-        self._current: tuple[str, str, asyncio.Future[Msg]] | None = None
-        self._sub: Any = None
-
-    async def __aenter__(self) -> Pulls:
-        with nats_errors_as_prsm("subscribing for a claim"):
-            self._sub = await self._nc.subscribe(self._prefix + "*", cb=self._on_msg)
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._sub is not None:
-            try:
-                await self._sub.unsubscribe()
-            except NATS_DOWN_ERRORS as exc:
-                log.debug("claim_unsubscribe_failed", error=repr(exc))
-
-    async def _on_msg(self, msg: Msg) -> None:
-        current = self._current
-        is_status = not msg.data and bool(msg.headers) and "Status" in (msg.headers or {})
-        if current is not None and not current[2].done():
-            reply, consumer_token, future = current
-            if (is_status and msg.subject == reply) or (
-                not is_status and consumer_token in (msg.reply or "")
-            ):
-                future.set_result(msg)
-                return
-        if not is_status:  # an answer to a pull we gave up on: hand the message straight back
-            await msg.nak()
-
-    async def one(self, consumer: str) -> Msg | None:
-        self._count += 1
-        reply = f"{self._prefix}{self._count}"
-        future: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
-        self._current = (reply, f".{consumer}.", future)
-        try:
-            with nats_errors_as_prsm(f"pulling from {consumer}"):
-                await self._nc.publish(
-                    f"$JS.API.CONSUMER.MSG.NEXT.{wire.WORK_STREAM}.{consumer}",
-                    b'{"batch":1,"no_wait":true}',
-                    reply=reply,
-                )
-            async with asyncio.timeout(PULL_TIMEOUT_S):
-                msg = await future
-        except TimeoutError:
-            log.warning("claim_pull_timed_out", consumer=consumer)
-            return None
-        finally:
-            self._current = None
-        if not msg.data and msg.headers and "Status" in msg.headers:
-            return None  # 404 no messages (or 408/409): this consumer has nothing now
-        return msg
 
 
 class ExternalWork:
@@ -273,6 +175,7 @@ class ExternalWork:
             log.error("work_message_unreadable", error=repr(exc))
             await msg.term()
             return None
+        seq, deliveries = msg.metadata.sequence.stream, msg.metadata.num_delivered
         for _ in range(CAS_ATTEMPTS):
             try:
                 record, rev = await self._store.get(task_id)
@@ -280,27 +183,25 @@ class ExternalWork:
                 await msg.ack()  # deleted: nothing to run
                 return None
             now = time.time()
-            if record.is_final or record.status in (TaskStatus.WAITING, TaskStatus.SCHEDULED):
-                await msg.ack()  # the same rule as a peer node: a stale message
-                return None
-            redelivered = msg.metadata.num_delivered > 1
-            if record.status is TaskStatus.PROCESSING and not redelivered:
-                await msg.ack()  # a second message of a task already claimed
+            judgement = judge(record, message_seq=seq, deliveries=deliveries, now=now)
+            if judgement.verdict in (Verdict.STALE, Verdict.DUPLICATE):
+                await msg.ack()  # the same rules as a peer node's (prsm_tasks/ownership.py)
                 return None
             if not eligible(record):
                 return True
-            if record.status is TaskStatus.ENQUEUED:
-                if record.not_before is not None and record.not_before > now + 0.05:
-                    await msg.nak(delay=record.not_before - now)
-                    return None
-                claimed = models.claim(record, node_id=worker_node(worker_id), now=now)
+            if judgement.verdict is Verdict.NOT_DUE:
+                await msg.nak(delay=judgement.delay_s)
+                return None
+            owner = worker_node(worker_id)
+            if judgement.verdict is Verdict.CLAIM:
+                claimed = models.claim(record, node_id=owner, now=now, message_seq=seq)
             else:
                 lease = Lease.of(record)
                 if lease is not None and lease.expires_at > now:
                     await msg.nak(delay=lease.expires_at - now)  # renewed meanwhile: still held
                     return None
                 # a lease (a node's or a worker's) lapsed: take it over, counting the lost try
-                claimed = models.take_over(record, node_id=worker_node(worker_id), now=now)
+                claimed = models.take_over(record, node_id=owner, now=now, message_seq=seq)
             held = Lease(
                 worker_id=worker_id,
                 lease_s=lease_s,
@@ -385,26 +286,7 @@ class ExternalWork:
     @staticmethod
     def held_by(record: TaskRecord, worker_id: str | None) -> Lease:
         """The external claim on a running task (and that ``worker_id`` holds it, if given)."""
-        if record.is_final:
-            raise TaskAlreadyFinishedError(
-                f"Task {record.task_id} already finished with status {record.status}",
-                task_id=record.task_id,
-                status=str(record.status),
-            )
-        lease = Lease.of(record)
-        if lease is None:
-            where = f"on peer node {record.worker_node}" if record.worker_node else "nowhere"
-            raise ClaimLostError(
-                f"task {record.task_id} is {record.status} and held {where}, "
-                "not by an external worker",
-                task_id=record.task_id,
-            )
-        if worker_id is not None and lease.worker_id != worker_id:
-            raise ClaimLostError(
-                f"task {record.task_id} is held by worker {lease.worker_id}, not {worker_id}",
-                task_id=record.task_id,
-            )
-        return lease
+        return held_by(record, worker_id)
 
     async def finish(
         self,
