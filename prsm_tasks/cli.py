@@ -70,6 +70,9 @@ def build_node(settings: Settings, registry: HandlerRegistry) -> Node:
 
 async def cmd_node(settings: Settings) -> int:
     registry = import_handler_modules(settings.handlers or [EXAMPLE_HANDLERS])
+    if settings.handlers and "queues" not in settings.model_fields_set:
+        # the user loaded these handlers to have them served: every queue they declare
+        settings = settings.model_copy(update={"queues": registry.queues})
     node = build_node(settings, registry)
     install_stop_signals(node.stop)
     await node.run()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
+from prsm_tasks import Client
 from scripts.wheel_smoke import read_edge, run_to_completion, start_up, stop
 from tests.edge.up_handlers import OWN_QUEUE
 
@@ -46,3 +49,28 @@ async def test_up_serves_prsm_handlers_with_the_queues_given(tmp_path: Path) -> 
     )
     assert own["status"] == "completed" and own["result"] == {"doubled": 42}
     assert standard["status"] == "completed"
+
+
+async def test_node_with_handlers_serves_their_queues(nats_url: str, client: Client) -> None:
+    """`prsm-tasks node --handlers M` without --queues serves M's queues (not the standard)."""
+    command = str(Path(sys.executable).parent / "prsm-tasks")
+    node = await asyncio.create_subprocess_exec(
+        command,
+        "node",
+        "--servers",
+        nats_url,
+        "--handlers",
+        MODULE,
+        "--capacity",
+        "2",
+        env=user_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        task = await client.enqueue(OWN_QUEUE, {"n": 4})
+        final = await client.wait(task.task_id, timeout=60)
+        assert str(final.status) == "completed" and final.result == {"doubled": 8}
+    finally:
+        node.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(node.wait(), timeout=30)
