@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from prsm_tasks.errors import IllegalTransitionError
+from prsm_tasks.errors import IllegalTransitionError, PrsmError
 
 RECORD_VERSION = 1
 
@@ -164,15 +164,21 @@ class TaskRecord(BaseModel):
         return max(0.0, self.completed_at - self.started_at)
 
 
-def task_number(record: TaskRecord, rev: int) -> int:
+def task_number(record: TaskRecord | dict[str, Any], rev: int) -> int:
     """The task's integer id, for APIs that number tasks: its record's create revision.
 
-    ``rev`` is the revision ``record`` was read at. The bucket makes revisions unique, so
-    no counter is written per task. A record without ``created_rev`` has not been updated
-    since it was created (every update stores it, see ``numbered``), so its current
-    revision is its create revision.
+    ``record`` is the record (or its plain fields) read at revision ``rev``. The bucket makes
+    revisions unique, so no counter is written per task. A record without ``created_rev``
+    has not been updated since it was created (every update stores it, see ``numbered``),
+    so its current revision is its create revision. A read that did not learn the revision
+    (``rev`` 0) cannot number such a record: that is a bug of the caller, not a number.
     """
-    return record.created_rev or rev
+    created_rev = record.get("created_rev") if isinstance(record, dict) else record.created_rev
+    if created_rev:
+        return int(created_rev)
+    if rev <= 0:
+        raise PrsmError("a task's number needs the revision its record was read at")
+    return rev
 
 
 class TaskSpec(BaseModel):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from prsm_tasks import models, wire
+from prsm_tasks.errors import PrsmError
 from prsm_tasks.models import TaskRecord
 from prsm_tasks.store.tasks import decode_record, encode_record, encode_update
 
@@ -24,6 +27,18 @@ def test_a_never_updated_record_is_numbered_by_its_revision() -> None:
 
 def test_a_stored_number_wins_over_later_revisions() -> None:
     assert models.task_number(new_record(created_rev=7), 42) == 7
+
+
+def test_plain_fields_are_numbered_the_same() -> None:
+    fields = models.record_fields(new_record())
+    assert models.task_number(fields, 7) == 7
+    assert models.task_number({**fields, "created_rev": 3}, 7) == 3
+
+
+def test_a_read_without_its_revision_cannot_number_a_new_record() -> None:
+    with pytest.raises(PrsmError):
+        models.task_number(new_record(), 0)
+    assert models.task_number(new_record(created_rev=3), 0) == 3
 
 
 def test_numbered_sets_only_when_absent() -> None:
