@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from prsm_tasks.errors import IllegalTransitionError
+from prsm_tasks.errors import IllegalTransitionError, PrsmError
 
 RECORD_VERSION = 1
 
@@ -141,6 +141,9 @@ class TaskRecord(BaseModel):
     attempts: list[Attempt] = Field(default_factory=list)
     batch_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # the KV revision of the record's first write, stored by its first update (see
+    # ``task_number``); None on a record never updated, and on records older than the field
+    created_rev: int | None = None
 
     @property
     def band(self) -> Band:
@@ -159,6 +162,23 @@ class TaskRecord(BaseModel):
         if self.started_at is None or self.completed_at is None:
             return None
         return max(0.0, self.completed_at - self.started_at)
+
+
+def task_number(record: TaskRecord | dict[str, Any], rev: int) -> int:
+    """The task's integer id, for APIs that number tasks: its record's create revision.
+
+    ``record`` is the record (or its plain fields) read at revision ``rev``. The bucket makes
+    revisions unique, so no counter is written per task. A record without ``created_rev``
+    has not been updated since it was created (every update stores it, see ``numbered``),
+    so its current revision is its create revision. A read that did not learn the revision
+    (``rev`` 0) cannot number such a record: that is a bug of the caller, not a number.
+    """
+    created_rev = record.get("created_rev") if isinstance(record, dict) else record.created_rev
+    if created_rev:
+        return int(created_rev)
+    if rev <= 0:
+        raise PrsmError("a task's number needs the revision its record was read at")
+    return rev
 
 
 class TaskSpec(BaseModel):
@@ -352,6 +372,18 @@ def record_fields(record: TaskRecord) -> Fields:
     fields["attempts"] = [dict(attempt.__dict__) for attempt in record.attempts]
     if record.error is not None:
         fields["error"] = dict(record.error.__dict__)
+    return fields
+
+
+def numbered(fields: Fields, rev: int) -> Fields:
+    """``fields`` read at revision ``rev``, with ``created_rev`` set when absent (in place).
+
+    The fields form of ``task_number``: every record is stamped when it is read with its
+    revision, so each write derived from it (all CAS updates are) stores the number, and
+    the first update stores the create revision it is made against.
+    """
+    if not fields.get("created_rev"):
+        fields["created_rev"] = rev
     return fields
 
 

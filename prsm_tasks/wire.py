@@ -27,6 +27,9 @@ IDEMPOTENCY_BUCKET = "PRSM_IDEMPOTENCY"
 CANCELS_BUCKET = "PRSM_CANCELS"
 BATCHES_BUCKET = "PRSM_BATCHES"
 TYPES_BUCKET = "PRSM_TYPES"
+# secrets every edge of the deployment shares, one key each (see store/keys.py)
+KEYS_BUCKET = "PRSM_KEYS"
+STREAM_GRANT_KEY = "stream_grant.v1"
 
 WORK_PREFIX = "prsm.work"
 EVENTS_PREFIX = "prsm.events"

@@ -56,12 +56,13 @@ def encode_result(result: Any, *, max_bytes: int) -> tuple[Any, int]:
     return result, len(encoded)
 
 
-def read_fields(record_bytes: bytes) -> Fields:
-    """The stored record as plain data; a record of another version is validated first."""
+def read_fields(record_bytes: bytes, rev: int) -> Fields:
+    """The record stored at ``rev`` as plain data, numbered (every write of the run derives
+    from it, see ``store.tasks``); a record of another version is validated first."""
     fields = wire.unpack(record_bytes)
     if fields.get("v") != models.RECORD_VERSION:
         fields = models.record_fields(TaskRecord.model_validate(fields))
-    return fields
+    return models.numbered(fields, rev)
 
 
 @dataclass(kw_only=True)
@@ -145,7 +146,7 @@ class Runner:
         delivery = attempt.delivery
         try:
             rev, record_bytes, first_message = wire.decode_work(delivery.msg.data)
-            fields = read_fields(record_bytes)
+            fields = read_fields(record_bytes, rev)
         except Exception as exc:  # not ours to run: a corrupt message must not loop forever
             log.error("work_message_unreadable", error=repr(exc))
             await delivery.term()

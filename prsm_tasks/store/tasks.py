@@ -3,6 +3,11 @@
 Writes go straight to ``$KV.PRSM_TASKS.<task_id>`` as requests carrying
 ``Nats-Expected-Last-Subject-Sequence``: the same thing ``kv.update(last=rev)`` does, minus
 the PubAck objects it builds, because this is the hot path of every task.
+
+Every update stores the task's number (``created_rev``, see ``models.task_number``): a
+record is stamped with it when read at its revision (``decode_record``, and the runner's
+read of a work message), and ``put`` stamps whatever it is given, so the first update,
+made against the create revision, stores that revision.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from prsm_tasks.errors import (
     TaskNotFoundError,
     TransitionConflictError,
 )
-from prsm_tasks.models import TaskRecord, record_fields
+from prsm_tasks.models import TaskRecord, numbered, record_fields
 
 EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 MESSAGE_TTL = "Nats-TTL"
@@ -36,8 +41,14 @@ def encode_record(record: TaskRecord) -> bytes:
     return wire.pack(record_fields(record))
 
 
-def decode_record(data: bytes) -> TaskRecord:
-    return TaskRecord.model_validate(wire.unpack(data))
+def encode_update(record: TaskRecord, last_rev: int) -> bytes:
+    """The record as an update made against ``last_rev``: numbered when it was not yet."""
+    return wire.pack(numbered(record_fields(record), last_rev))
+
+
+def decode_record(data: bytes, rev: int) -> TaskRecord:
+    """The record stored at revision ``rev``, numbered (see ``models.task_number``)."""
+    return TaskRecord.model_validate(numbered(wire.unpack(data), rev))
 
 
 class TaskStore:
@@ -92,12 +103,14 @@ class TaskStore:
 
     async def put(self, record: TaskRecord, *, last_rev: int) -> int:
         return await self._write(
-            record.task_id, encode_record(record), last_rev, final=record.is_final
+            record.task_id, encode_update(record, last_rev), last_rev, final=record.is_final
         )
 
     async def put_encoded(
         self, task_id: str, payload: bytes, *, last_rev: int, final: bool = False
     ) -> int:
+        """The hot path's ``put``: ``payload`` packs fields derived from the record read at
+        ``last_rev`` through ``models.numbered``, so it carries the number already."""
         return await self._write(task_id, payload, last_rev, final=final)
 
     async def get_encoded(self, task_id: str) -> tuple[bytes, int]:
@@ -114,7 +127,7 @@ class TaskStore:
     async def get(self, task_id: str) -> tuple[TaskRecord, int]:
         """The current record and its revision; TaskNotFoundError when there is none."""
         value, revision = await self.get_encoded(task_id)
-        return decode_record(value), revision
+        return decode_record(value, revision), revision
 
     async def find(self, task_id: str) -> tuple[TaskRecord, int] | None:
         try:

@@ -34,7 +34,7 @@ from prsm_tasks.errors import (
 from prsm_tasks.models import TaskRecord, TaskSpec
 from prsm_tasks.store.cancels import forbid_unclaimed_start
 from prsm_tasks.store.events import EventPublisher, event_payload
-from prsm_tasks.store.tasks import TaskStore, encode_record
+from prsm_tasks.store.tasks import TaskStore, encode_record, encode_update
 
 log = structlog.get_logger("prsm.work")
 
@@ -216,7 +216,7 @@ class WorkWriter:
         record, rev = await self._store.get(task_id)
         while record.status is models.TaskStatus.WAITING:
             released = models.release(record, now=time.time())
-            payload = encode_record(released)
+            payload = encode_update(released, rev)
             try:
                 new_rev = await self._store.put_encoded(task_id, payload, last_rev=rev)
             except TransitionConflictError:  # cancelled or released by a peer meanwhile

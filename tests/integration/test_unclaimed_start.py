@@ -28,7 +28,7 @@ async def record_writes(client: Client) -> AsyncIterator[dict[str, list[TaskStat
 
     async def on_write(msg: Any) -> None:
         if msg.data:
-            record = decode_record(msg.data)
+            record = decode_record(msg.data, msg.metadata.sequence.stream)
             writes.setdefault(record.task_id, []).append(record.status)
 
     js = client._js

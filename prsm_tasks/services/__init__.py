@@ -1,0 +1,1 @@
+"""What every surface shares, below the HTTP edge and above the store: no aiohttp here."""
