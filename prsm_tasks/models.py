@@ -3,6 +3,10 @@
 The transition functions at the bottom are pure: they take a record and return the next one,
 or raise ``IllegalTransitionError``. Every KV write of a task record goes through one of them,
 so the rules live in one place and are unit- and property-tested without a server.
+
+Longer than our 400-line habit on purpose: the record, its statuses and each transition in
+both of its forms (the model and the hot path's plain fields, one defined through the other)
+are read and changed together; split, each rule would be half in one file and half in another.
 """
 
 from __future__ import annotations
