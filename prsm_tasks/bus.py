@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats
 import nats.errors
@@ -33,6 +33,9 @@ from nats.js.api import (
 from prsm_tasks import wire
 from prsm_tasks.errors import ServiceUnavailableError
 from prsm_tasks.models import BANDS_HIGH_TO_LOW
+
+if TYPE_CHECKING:
+    from prsm_tasks.config import Settings
 
 log = structlog.get_logger("prsm.bus")
 
@@ -168,6 +171,18 @@ class Topology:
     delete_marker_ttl_s: float = 600.0
     # how long a cancel of a queued task is remembered by nodes (see store/cancels.py)
     cancel_memory_s: float = 3600.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Topology:
+        return cls(
+            replicas=settings.replicas,
+            events_max_age_s=settings.events_max_age_seconds,
+            events_max_bytes=settings.events_max_bytes,
+            # an advert outlives a few missed intervals, never less than the default
+            node_ttl_s=max(10.0, settings.advert_interval_seconds * 4),
+            idempotency_ttl_s=settings.idempotency_ttl_seconds,
+            finished_task_ttl_s=settings.finished_task_retention_seconds,
+        )
 
 
 async def _add_or_keep_stream(js: JetStreamContext, config: StreamConfig) -> None:

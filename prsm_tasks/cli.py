@@ -50,19 +50,8 @@ def install_stop_signals(stop: Callable[[], None]) -> None:
         loop.add_signal_handler(signum, stop)
 
 
-def topology_of(settings: Settings) -> bus.Topology:
-    return bus.Topology(
-        replicas=settings.replicas,
-        events_max_age_s=settings.events_max_age_seconds,
-        events_max_bytes=settings.events_max_bytes,
-        node_ttl_s=max(10.0, settings.advert_interval_seconds * 4),
-        idempotency_ttl_s=settings.idempotency_ttl_seconds,
-        finished_task_ttl_s=settings.finished_task_retention_seconds,
-    )
-
-
 def build_node(settings: Settings, registry: HandlerRegistry) -> Node:
-    return Node.from_settings(settings, handlers=registry, topology=topology_of(settings))
+    return Node.from_settings(settings, handlers=registry)
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -166,7 +155,7 @@ def edge_config(settings: Settings) -> EdgeConfig:
         max_body_bytes=settings.max_body_bytes,
         max_task_data_bytes=settings.max_task_data_bytes,
         node_stale_s=settings.node_stale_seconds,
-        topology=topology_of(settings),
+        topology=bus.Topology.from_settings(settings),
     )
 
 

@@ -18,7 +18,6 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import structlog
-from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from prsm_tasks import bus, wire
@@ -40,6 +39,7 @@ from prsm_tasks.models import TaskRecord
 from prsm_tasks.store.batches import BatchCoordinator
 from prsm_tasks.store.cancels import CancelMemory
 from prsm_tasks.store.events import EventPublisher
+from prsm_tasks.store.opener import Connection, Stores, open_stores
 from prsm_tasks.store.tasks import TaskStore
 from prsm_tasks.type_registration import register_node_types
 
@@ -101,16 +101,14 @@ class Node:
         self._cancels: CancelMemory | None = None
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, *, handlers: HandlerRegistry, topology: bus.Topology
-    ) -> Node:
+    def from_settings(cls, settings: Settings, *, handlers: HandlerRegistry) -> Node:
         return cls(
             servers=settings.servers,
             queues=settings.queues,
             name=settings.node_name,
             handlers=handlers,
             options=NodeOptions.from_settings(settings),
-            topology=topology,
+            topology=bus.Topology.from_settings(settings),
         )
 
     # --- declaring handlers ------------------------------------------------------------------
@@ -171,31 +169,23 @@ class Node:
                 log.warning("queues_without_handler", queues=missing)
         if not self.queues:
             raise HandlerError("this node has no handler for any queue it was asked to serve")
-        nc = await bus.connect(
-            self.servers,
+        connection = Connection(
+            servers=self.servers,
             name=self.node_id,
+            topology=self.topology,
             on_reconnected=self._on_reconnected,
             on_disconnected=self._on_disconnected,
             internal_subjects_only=True,
         )
-        try:
-            await self._serve(nc)
-        finally:
-            try:
-                await nc.drain()
-            except Exception as exc:  # already closed by a failing server: nothing to drain
-                log.debug("drain_failed", error=repr(exc))
+        async with open_stores(connection) as stores:
+            await self._serve(stores)
 
-    async def _serve(self, nc: NatsClient) -> None:
-        js = nc.jetstream(timeout=10.0)
-        await bus.ensure_topology(js, self.topology)
+    async def _serve(self, stores: Stores) -> None:
+        nc, js = stores.nc, stores.js
         for queue in self.queues:
             await bus.ensure_work_consumers(js, queue, lease_s=self.options.lease_s)
-        store = await TaskStore.open(nc, js, final_ttl_s=self.topology.finished_task_ttl_s)
+        store, events, batches = stores.tasks, stores.events, stores.batches
         await register_node_types(js, self.registry)  # its task types, and their checks
-        events = EventPublisher(nc)
-        await events.start()
-        batches = await BatchCoordinator.open(nc=nc, js=js, store=store, events=events)
         if self.options.claim_after_s > 0:
             self._cancels = CancelMemory(js, memory_s=self.topology.cancel_memory_s)
             await self._cancels.start()

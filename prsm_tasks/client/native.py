@@ -7,6 +7,7 @@ task bucket that resolves every ``wait()`` of this process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
@@ -23,6 +24,7 @@ from prsm_tasks.errors import PrsmError, TaskTimeoutError
 from prsm_tasks.messages import TaskEvent
 from prsm_tasks.models import FINAL_STATUSES, TaskRecord, TaskSpec
 from prsm_tasks.store.events import EventPublisher
+from prsm_tasks.store.opener import Connection, open_stores
 from prsm_tasks.store.tasks import TaskStore
 from prsm_tasks.store.work import TaskOptions, WorkWriter
 
@@ -184,6 +186,7 @@ class Client:
         self._events: EventPublisher | None = None
         self._writer: WorkWriter | None = None
         self._watch: TaskWatch | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
 
     @classmethod
     async def connect(cls, servers: str | Sequence[str], **kwargs: Any) -> Client:
@@ -192,42 +195,27 @@ class Client:
         return client
 
     async def open(self) -> Client:
-        self._nc = await bus.connect(self.servers, name=self._name)
-        try:
-            self._js = self._nc.jetstream(timeout=10.0)
-            await bus.ensure_topology(self._js, self._topology)
-            self._store = await TaskStore.open(
-                self._nc, self._js, final_ttl_s=self._topology.finished_task_ttl_s
-            )
-            self._events = EventPublisher(self._nc)
-            await self._events.start()
-            with bus.nats_errors_as_prsm("opening the idempotency bucket"):
-                idempotency = await self._js.key_value(wire.IDEMPOTENCY_BUCKET)
-            self._writer = WorkWriter(
-                nc=self._nc,
-                store=self._store,
-                events=self._events,
-                idempotency=idempotency,
-                max_task_data_bytes=self.max_task_data_bytes,
-            )
-            self._watch = TaskWatch(self._js)
-        except BaseException:
-            await self._nc.close()
-            raise
+        stack = contextlib.AsyncExitStack()
+        connection = Connection(
+            servers=self.servers,
+            name=self._name,
+            topology=self._topology,
+            max_task_data_bytes=self.max_task_data_bytes,
+        )
+        stores = await stack.enter_async_context(open_stores(connection))
+        self._stack, self._nc, self._js = stack, stores.nc, stores.js
+        self._store, self._events, self._writer = stores.tasks, stores.events, stores.writer
+        self._watch = TaskWatch(self._js)
         return self
 
     async def close(self) -> None:
-        nc, self._nc = self._nc, None
-        if nc is None:
+        stack, self._stack = self._stack, None
+        self._nc = None
+        if stack is None:
             return
         if self._watch is not None:
             await self._watch.stop()
-        if self._events is not None:
-            await self._events.stop()
-        try:
-            await nc.drain()
-        except Exception as exc:  # the server may be gone; the socket closes either way
-            log.debug("client_drain_failed", error=repr(exc))
+        await stack.aclose()  # flushes the events, drains the connection
 
     async def __aenter__(self) -> Client:
         return await self.open()

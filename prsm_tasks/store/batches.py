@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -122,8 +121,11 @@ class BatchCoordinator:
         batch_id = wire.new_batch_id()
         prepared: list[PreparedTask] = []
         for index, (task_data, options) in enumerate(items):
-            options = dataclasses.replace(
-                options, batch_id=batch_id, metadata={BATCH_INDEX: index, BATCH_TRACKED: tracked}
+            options = options.model_copy(
+                update={
+                    "batch_id": batch_id,
+                    "metadata": {BATCH_INDEX: index, BATCH_TRACKED: tracked},
+                }
             )
             try:
                 prepared.append(

@@ -10,16 +10,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import nats.js.errors
+import pydantic
 import structlog
 from nats.aio.client import Client as NatsClient
 from nats.js.kv import KeyValue
+from pydantic import BaseModel, ConfigDict, Field
 
 from prsm_tasks import models, wire
 from prsm_tasks.bus import Backoff, nats_errors_as_prsm
@@ -49,59 +50,41 @@ NOT_STARTED = frozenset(
 PUBLISH_ATTEMPTS = 5
 
 
-@dataclass(frozen=True, kw_only=True)
-class TaskOptions:
-    priority: int = 5
-    max_retries: int = 3
-    timeout_seconds: float = 300.0
-    task_type: str | None = None
-    idempotency_key: str | None = None
+Priority = Annotated[int, Field(ge=1, le=10)]
+MaxRetries = Annotated[int, Field(ge=0, le=MAX_RETRIES_LIMIT)]
+TimeoutSeconds = Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False)]
+TaskTypeName = Annotated[str, Field(pattern=TASK_TYPE_RE.pattern)]
+IdempotencyKey = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class TaskOptions(BaseModel):
+    """How a task runs, besides its data: every path that creates a task builds one.
+
+    Constructing it is the check (strict: ``True`` is not a priority, ``"5"`` is not one
+    either); a bad value raises ValidationError naming its field. The HTTP bodies declare
+    their fields with the same types, so a body that validated gives valid options.
+    """
+
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+
+    priority: Priority = 5
+    max_retries: MaxRetries = 3
+    timeout_seconds: TimeoutSeconds = 300.0
+    task_type: TaskTypeName | None = None
+    idempotency_key: IdempotencyKey | None = None
     batch_id: str | None = None
     metadata: dict[str, Any] | None = None
 
-
-def check_priority(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10:
-        raise ValidationError(f"priority must be an integer 1..10, got {value!r}", field="priority")
-    return value
-
-
-def check_options(options: TaskOptions) -> TaskOptions:
-    check_priority(options.priority)
-    retries = options.max_retries
-    if (
-        isinstance(retries, bool)
-        or not isinstance(retries, int)
-        or not 0 <= retries <= MAX_RETRIES_LIMIT
-    ):
-        raise ValidationError(
-            f"max_retries must be an integer 0..{MAX_RETRIES_LIMIT}, got {retries!r}",
-            field="max_retries",
-        )
-    timeout = options.timeout_seconds
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, int | float)
-        or not math.isfinite(timeout)
-        or not 0 < timeout <= MAX_TIMEOUT_S
-    ):
-        raise ValidationError(
-            f"timeout_seconds must be a number in (0, {MAX_TIMEOUT_S:.0f}], got {timeout!r}",
-            field="timeout_seconds",
-        )
-    if options.task_type is not None and (
-        not isinstance(options.task_type, str) or not TASK_TYPE_RE.match(options.task_type)
-    ):
-        raise ValidationError(
-            f"task_type must match {TASK_TYPE_RE.pattern}, got {options.task_type!r}",
-            field="task_type",
-        )
-    key = options.idempotency_key
-    if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 255):
-        raise ValidationError(
-            "idempotency_key must be a string of 1..255 characters", field="idempotency_key"
-        )
-    return options
+    def __init__(self, **fields: Any) -> None:
+        try:
+            super().__init__(**fields)
+        except pydantic.ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(part) for part in first.get("loc", ())) or "options"
+            value = first.get("input")
+            raise ValidationError(
+                f"{field}: {first.get('msg', 'invalid value')}, got {value!r}", field=field
+            ) from exc
 
 
 def check_task_data(task_data: object, *, max_bytes: int) -> bytes:
@@ -151,8 +134,7 @@ class WorkWriter:
         task_id: str | None = None,
     ) -> PreparedTask:
         """Check everything and build the record; writes nothing."""
-        wire.check_queue_name(queue)
-        check_options(options)
+        wire.check_queue_name(queue)  # options were checked when they were made
         check_task_data(task_data, max_bytes=self.max_task_data_bytes)
         now = time.time()
         record = TaskRecord(

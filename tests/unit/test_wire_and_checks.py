@@ -6,6 +6,7 @@ import datetime as dt
 import math
 import time
 
+import pydantic
 import pytest
 
 from prsm_tasks import wire
@@ -15,7 +16,7 @@ from prsm_tasks.errors import (
     PrsmError,
     ValidationError,
 )
-from prsm_tasks.store.work import TaskOptions, check_options, check_task_data
+from prsm_tasks.store.work import TaskOptions, check_task_data
 
 
 @pytest.mark.parametrize("name", ["a", "ml_inference_queue", "q-1", "x" * 64, "0_9-z"])
@@ -50,25 +51,32 @@ def test_codec_round_trip() -> None:
 
 
 @pytest.mark.parametrize(
-    ("options", "field"),
+    ("fields", "field"),
     [
-        (TaskOptions(priority=0), "priority"),
-        (TaskOptions(priority=11), "priority"),
-        (TaskOptions(priority=True), "priority"),
-        (TaskOptions(priority="5"), "priority"),  # type: ignore[arg-type]
-        (TaskOptions(max_retries=-1), "max_retries"),
-        (TaskOptions(max_retries=1000), "max_retries"),
-        (TaskOptions(timeout_seconds=0), "timeout_seconds"),
-        (TaskOptions(timeout_seconds=math.inf), "timeout_seconds"),
-        (TaskOptions(timeout_seconds=math.nan), "timeout_seconds"),
-        (TaskOptions(task_type="has space"), "task_type"),
-        (TaskOptions(idempotency_key=""), "idempotency_key"),
+        ({"priority": 0}, "priority"),
+        ({"priority": 11}, "priority"),
+        ({"priority": True}, "priority"),
+        ({"priority": "5"}, "priority"),
+        ({"max_retries": -1}, "max_retries"),
+        ({"max_retries": 1000}, "max_retries"),
+        ({"timeout_seconds": 0}, "timeout_seconds"),
+        ({"timeout_seconds": math.inf}, "timeout_seconds"),
+        ({"timeout_seconds": math.nan}, "timeout_seconds"),
+        ({"task_type": "has space"}, "task_type"),
+        ({"idempotency_key": ""}, "idempotency_key"),
     ],
 )
-def test_bad_options_name_their_field(options: TaskOptions, field: str) -> None:
+def test_bad_options_name_their_field(fields: dict[str, object], field: str) -> None:
     with pytest.raises(ValidationError) as info:
-        check_options(options)
+        TaskOptions(**fields)
     assert info.value.field == field
+    assert info.value.status == 400
+
+
+def test_options_are_frozen() -> None:
+    options = TaskOptions(priority=7)
+    with pytest.raises(pydantic.ValidationError):
+        options.priority = 8  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(
