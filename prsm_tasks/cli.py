@@ -16,11 +16,11 @@ from typing import Any, TypeVar
 import structlog
 from rich.console import Console
 
-from prsm_tasks import bus
 from prsm_tasks.config import Settings
-from prsm_tasks.edge.app import RunningEdge, open_edge, serve_edge
-from prsm_tasks.edge.auth import AuthConfig, mint_token
-from prsm_tasks.edge.state import EdgeConfig
+from prsm_tasks.edge.app import open_edge, serve_edge
+from prsm_tasks.edge.http.app import RunningEdge
+from prsm_tasks.edge.http.auth import mint_token
+from prsm_tasks.edge.http.state import EdgeConfig
 from prsm_tasks.errors import PrsmError
 from prsm_tasks.handlers import HandlerRegistry, import_handler_modules
 from prsm_tasks.logging import configure_logging
@@ -97,7 +97,7 @@ async def cmd_up(settings: Settings) -> int:
                 f"  node:  {node.node_id} capacity={node.capacity} queues={len(node.queues)}",
                 flush=True,
             )
-            async with open_edge(edge_config(settings)) as edge:
+            async with open_edge(EdgeConfig.from_settings(settings)) as edge:
                 write_endpoints(data_dir, edge=edge.url)
                 print(f"  edge:  {edge.url}  (docs: {edge.url}/docs)", flush=True)
                 if settings.jwt_secret:
@@ -136,29 +136,6 @@ def local_jwt_secret(settings: Settings, data_dir: Path) -> str | None:
     return path.read_text().strip()
 
 
-def edge_config(settings: Settings) -> EdgeConfig:
-    return EdgeConfig(
-        servers=settings.servers,
-        host=settings.host,
-        port=settings.port,
-        auth=AuthConfig(
-            secret=settings.jwt_secret,
-            public_key_file=settings.jwt_public_key_file,
-            jwks_url=settings.jwt_jwks_url,
-            audience=settings.jwt_audience,
-            issuer=settings.jwt_issuer,
-        ),
-        queues=tuple(settings.queues),
-        disabled_queues=frozenset(settings.disabled_queues),
-        rate_limit_per_s=settings.rate_limit_per_second,
-        rate_limit_burst=settings.rate_limit_burst,
-        max_body_bytes=settings.max_body_bytes,
-        max_task_data_bytes=settings.max_task_data_bytes,
-        node_stale_s=settings.node_stale_seconds,
-        topology=bus.Topology.from_settings(settings),
-    )
-
-
 async def cmd_edge(settings: Settings) -> int:
     stopping = asyncio.Event()
     install_stop_signals(stopping.set)
@@ -166,7 +143,7 @@ async def cmd_edge(settings: Settings) -> int:
     def ready(edge: RunningEdge) -> None:
         print(f"  edge:  {edge.url}", flush=True)
 
-    await serve_edge(edge_config(settings), stop=stopping, on_ready=ready)
+    await serve_edge(EdgeConfig.from_settings(settings), stop=stopping, on_ready=ready)
     return 0
 
 

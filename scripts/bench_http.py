@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from prsm_tasks.cli import run_async  # noqa: E402
-from prsm_tasks.edge.auth import mint_token  # noqa: E402
+from prsm_tasks.edge.http.auth import mint_token  # noqa: E402
 from prsm_tasks.embedded import EmbeddedNats  # noqa: E402
 
 QUEUE = "bench"

@@ -32,7 +32,7 @@ import psutil
 
 from prsm_tasks import Client, Node, TaskContext
 from prsm_tasks.client.sse import read_messages
-from prsm_tasks.edge.auth import mint_token
+from prsm_tasks.edge.http.auth import mint_token
 from prsm_tasks.embedded import EmbeddedNats
 from prsm_tasks.handlers import HandlerRegistry
 from prsm_tasks.logging import configure_logging

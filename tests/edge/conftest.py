@@ -17,9 +17,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from prsm_tasks.edge.app import RunningEdge, open_edge
-from prsm_tasks.edge.auth import AuthConfig, mint_token
-from prsm_tasks.edge.state import EdgeConfig
+from prsm_tasks.edge.app import open_edge
+from prsm_tasks.edge.http.app import RunningEdge
+from prsm_tasks.edge.http.auth import AuthConfig, mint_token
+from prsm_tasks.edge.http.state import EdgeConfig
 
 SECRET = "edge-test-secret-0123456789abcdef"
 EDGE_LINE = re.compile(r"edge:\s+(http://\S+)")

@@ -8,7 +8,7 @@ from collections import Counter
 from typing import Any
 
 from prsm_tasks import Fail, TaskContext
-from prsm_tasks.edge.app import RunningEdge
+from prsm_tasks.edge.http.app import RunningEdge
 from tests.conftest import NodeFactory, eventually
 from tests.edge.conftest import Caller
 from tests.edge.test_errors import assert_error, count_tasks

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from prsm_tasks.edge.app import RunningEdge
+from prsm_tasks.edge.http.app import RunningEdge
 from tests.conftest import NodeFactory, eventually
 from tests.edge.conftest import Caller
 from tests.edge.handlers import echo, fail, slow
@@ -215,7 +215,7 @@ async def test_health_reports_from_real_data(
         await alice.post("/enqueue", {"queue_name": queue, "task_data": {}})
 
         async def node_seen() -> bool:
-            return node.node_id in edge.state.nodes.ads
+            return node.node_id in edge.services.nodes.ads
 
         await eventually(node_seen)
         answer = await alice.get("/health")

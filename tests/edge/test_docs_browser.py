@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from prsm_tasks.edge.app import RunningEdge, package_version
+from prsm_tasks.edge.http.app import RunningEdge, package_version
 
 try:
     from playwright.async_api import async_playwright, expect

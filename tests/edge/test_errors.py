@@ -11,8 +11,9 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from prsm_tasks.edge.app import RunningEdge, open_edge
-from prsm_tasks.edge.auth import AuthConfig
+from prsm_tasks.edge.app import open_edge
+from prsm_tasks.edge.http.app import RunningEdge
+from prsm_tasks.edge.http.auth import AuthConfig
 from prsm_tasks.embedded import EmbeddedNats
 from prsm_tasks.store.types import TaskTypeStore
 from tests.conftest import NodeFactory
@@ -168,7 +169,7 @@ async def test_task_type_schema_is_checked_at_the_edge(
     from tests.conftest import eventually
 
     async def known() -> bool:
-        return edge.state.types.resolve("acme", task_type) is not None
+        return edge.services.types.resolve("acme", task_type) is not None
 
     await eventually(known)
     assert_error(await bad({}), 400, "invalid_task_data", "task_data")
@@ -221,7 +222,7 @@ async def test_worker_unavailable_only_when_asked(
         from tests.conftest import eventually
 
         async def seen() -> bool:
-            return node.node_id in edge.state.nodes.ads
+            return node.node_id in edge.services.nodes.ads
 
         await eventually(seen)
         assert (await alice.post("/enqueue", body)).status == 200
@@ -240,7 +241,7 @@ async def test_disabled_and_unconfigured_queues(
         from tests.conftest import eventually
 
         async def seen() -> bool:
-            return node.node_id in bare.state.nodes.ads
+            return node.node_id in bare.services.nodes.ads
 
         await eventually(seen)
         alice = Caller(session, bare.url, token())
@@ -260,7 +261,7 @@ async def test_nats_down_is_503_and_health_unhealthy(
             from tests.conftest import eventually
 
             async def disconnected() -> bool:
-                return not lonely.state.nc.is_connected
+                return not lonely.services.stores.nc.is_connected
 
             await eventually(disconnected)
             assert_error(

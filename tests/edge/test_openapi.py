@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 
 from prsm_tasks import TaskContext
-from prsm_tasks.edge.app import RunningEdge
+from prsm_tasks.edge.http.app import RunningEdge
 from tests.conftest import NodeFactory
 from tests.edge.conftest import token
 

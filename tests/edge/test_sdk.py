@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from prsm_tasks.client.http import SyncTaskAPI, TaskAPI
-from prsm_tasks.edge.app import RunningEdge
+from prsm_tasks.edge.http.app import RunningEdge
 from prsm_tasks.errors import (
     ForbiddenError,
     InvalidTaskDataError,

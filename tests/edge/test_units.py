@@ -11,11 +11,11 @@ import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from prsm_tasks.edge.auth import AuthConfig, JwtVerifier
-from prsm_tasks.edge.errors import iso
-from prsm_tasks.edge.ratelimit import RateLimiter
-from prsm_tasks.edge.view import Entry, TaskView
+from prsm_tasks.edge.http.auth import AuthConfig, JwtVerifier
+from prsm_tasks.edge.http.ratelimit import RateLimiter
 from prsm_tasks.errors import RateLimitedError, UnauthorizedError
+from prsm_tasks.services.timestamps import iso
+from prsm_tasks.services.view import Entry, TaskView
 
 
 class Clock:
@@ -116,7 +116,7 @@ async def test_rs256_tokens_from_a_jwks_url() -> None:
 
 def test_view_keeps_a_final_state_against_late_writes() -> None:
     """The edge's own cancel shows at once; an older write arriving later cannot undo it."""
-    from prsm_tasks.edge.view import Entry, TaskView
+    from prsm_tasks.services.view import Entry, TaskView
 
     view = TaskView()
 

@@ -10,8 +10,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from prsm_tasks.edge.app import RunningEdge, open_edge
-from prsm_tasks.edge.state import EdgeConfig
+from prsm_tasks.edge.app import open_edge
+from prsm_tasks.edge.http.app import RunningEdge
+from prsm_tasks.edge.http.state import EdgeConfig
 from tests.edge.conftest import (  # noqa: F401 - fixtures used by these tests
     Answer,
     Caller,

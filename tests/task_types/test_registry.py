@@ -10,7 +10,7 @@ from typing import Any
 import nats
 
 from prsm_tasks import TaskContext
-from prsm_tasks.edge.app import RunningEdge
+from prsm_tasks.edge.http.app import RunningEdge
 from prsm_tasks.handlers import HandlerRegistry
 from tests.conftest import NodeFactory, eventually
 from tests.edge.conftest import token

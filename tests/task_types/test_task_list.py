@@ -10,7 +10,7 @@ from typing import Any
 
 from prsm_tasks import TaskContext
 from prsm_tasks.client.http import SyncTaskAPI
-from prsm_tasks.edge.app import RunningEdge
+from prsm_tasks.edge.http.app import RunningEdge
 from tests.conftest import NodeFactory, eventually
 from tests.edge.conftest import token
 from tests.edge.test_errors import assert_error

@@ -5,14 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from prsm_tasks.edge.api_common import as_api_error
-from prsm_tasks.edge.task_list_map import (
-    API_STATUS,
-    ENGINE_STATUSES,
-    api_priority,
-    engine_priority,
-    task_item,
-)
+from prsm_tasks.edge.surfaces.task_list.errors import as_api_error
 from prsm_tasks.errors import (
     InvalidParametersError,
     InvalidSchemaError,
@@ -23,6 +16,13 @@ from prsm_tasks.errors import (
     ValidationError,
 )
 from prsm_tasks.models import Band, TaskStatus, band_for_priority
+from prsm_tasks.services.task_list import (
+    API_STATUS,
+    ENGINE_STATUSES,
+    api_priority,
+    engine_priority,
+    task_item,
+)
 from prsm_tasks.store import types as types_module
 from prsm_tasks.store.type_index import TypeIndex
 from prsm_tasks.store.types import (

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from prsm_tasks import Client, InvalidTaskDataError, ValidationError
-from prsm_tasks.edge.app import RunningEdge
+from prsm_tasks.edge.http.app import RunningEdge
 from tests.edge.test_errors import assert_error, count_tasks
 from tests.task_types.conftest import Caller, register
 from tests.task_types.test_registry import work_messages

@@ -8,7 +8,6 @@ answered with the same body.
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,32 +27,15 @@ from prsm_tasks.errors import (
     UnauthorizedError,
     ValidationError,
 )
+from prsm_tasks.services.timestamps import now_iso
 
 log = structlog.get_logger("prsm.edge")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# a surface's own reading of an error before the one body renders it (400 -> 422, say)
+ErrorMapper = Callable[[PrsmError], PrsmError]
 REQUEST_ID = "X-Request-Id"
 JSON = "application/json"
-
-
-_SECONDS: dict[int, str] = {}  # whole seconds -> "YYYY-MM-DDTHH:MM:SS", formatted once
-
-
-def iso(ts: float | None) -> str | None:
-    """Epoch seconds -> UTC ISO-8601 ending in Z (millisecond precision)."""
-    if ts is None:
-        return None
-    whole = int(ts)
-    prefix = _SECONDS.get(whole)
-    if prefix is None:
-        if len(_SECONDS) > 100_000:
-            _SECONDS.clear()
-        prefix = _SECONDS[whole] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-    return f"{prefix}.{min(999, int((ts - whole) * 1000)):03d}Z"
-
-
-def now_iso() -> str:
-    return iso(time.time()) or ""
 
 
 def json_response(

@@ -21,9 +21,9 @@ import structlog
 from aiohttp import web
 
 from prsm_tasks import wire
-from prsm_tasks.edge.events_hub import EventHub, Listener, queue_filter, task_filter
 from prsm_tasks.errors import PrsmError, ValidationError
 from prsm_tasks.messages import TaskEvent
+from prsm_tasks.services.event_hub import EventHub, Listener, queue_filter, task_filter
 
 log = structlog.get_logger("prsm.edge.sse")
 

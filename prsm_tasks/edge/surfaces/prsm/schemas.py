@@ -1,47 +1,34 @@
-"""Pydantic models of every HTTP body the edge reads or writes (the OpenAPI comes from these).
-
-Requests are validated with them (strict types, unknown fields refused). Responses are built
-as plain dicts on the hot paths and documented by these models; the property test checks
-that what the edge sends matches them.
+"""The bodies of the PRSM Task API (seed 000) the edge reads or writes; the OpenAPI comes
+from these. The option fields use TaskOptions' own types (store/work.py), so a body that
+validated makes valid options.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from prsm_tasks.edge.http.schemas import (
+    CancelResponse,
+    ErrorResponse,
+    PublicStatus,
+    QueueName,
+    Ratio,
+    RequestBody,
+    ResponseBody,
+    StatusResponse,
+    TaskType,
+    Timestamp,
+)
+from prsm_tasks.store import work
 from prsm_tasks.store.batches import MAX_BATCH_TASKS
-from prsm_tasks.store.work import MAX_RETRIES_LIMIT, MAX_TIMEOUT_S
-from prsm_tasks.wire import QUEUE_NAME_RE
 
-PublicStatus = Literal["enqueued", "processing", "completed", "failed", "cancelled", "timeout"]
 HealthStatus = Literal["healthy", "degraded", "unhealthy"]
-Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
-QueueName = Annotated[
-    str,
-    Field(
-        pattern=QUEUE_NAME_RE.pattern,
-        description="[a-z0-9_-]{1,64}: a configured queue, or one a live node serves",
-        examples=["ml_inference_queue"],
-    ),
-]
-TaskType = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
-Priority = Annotated[
-    int, Field(ge=1, le=10, description="1-3 low, 4-6 normal, 7-9 high, 10 critical")
-]
-RetryCount = Annotated[int, Field(ge=0, le=MAX_RETRIES_LIMIT, description="max retries")]
-TimeoutSeconds = Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S)]
+Priority = Annotated[work.Priority, Field(description="1-3 low, 4-6 normal, 7-9 high, 10 critical")]
+RetryCount = Annotated[work.MaxRetries, Field(description="max retries")]
+TimeoutSeconds = work.TimeoutSeconds
 TaskData = Annotated[dict[str, Any], Field(description="the task's input: a JSON object")]
-Ratio = Annotated[float, Field(ge=0)]
-
-
-class RequestBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class ResponseBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 # --- requests ------------------------------------------------------------------------------
@@ -54,7 +41,7 @@ class EnqueueRequest(RequestBody):
     retry_count: RetryCount = 3
     timeout_seconds: TimeoutSeconds = 300.0
     task_type: TaskType | None = None
-    idempotency_key: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    idempotency_key: work.IdempotencyKey | None = None
     require_worker: bool = Field(
         default=False, description="503 worker_unavailable when no live node serves the queue"
     )
@@ -97,27 +84,6 @@ class EnqueueResponse(ResponseBody):
     stream_url: str
 
 
-class StatusResponse(ResponseBody):
-    success: Literal[True]
-    task_id: str
-    status: PublicStatus
-    progress: float
-    queue_name: str
-    priority: int
-    created_at: Timestamp
-    started_at: Timestamp | None
-    estimated_completion: Timestamp | None
-    worker_node: str | None
-    retry_count: int
-    max_retries: int
-    result: Any
-    error: str | None
-    task_type: str | None
-    progress_text: str | None
-    completed_at: Timestamp | None
-    batch_id: str | None
-
-
 class ResultResponse(ResponseBody):
     success: Literal[True]
     task_id: str
@@ -126,15 +92,6 @@ class ResultResponse(ResponseBody):
     execution_time_seconds: float | None
     completed_at: Timestamp
     worker_node: str | None
-
-
-class CancelResponse(ResponseBody):
-    success: Literal[True]
-    task_id: str
-    status: Literal["cancelled"]
-    message: str
-    was_processing: bool
-    cancelled_at: Timestamp
 
 
 class QueueStatistics(ResponseBody):
@@ -244,34 +201,6 @@ class HealthResponse(ResponseBody):
     system_metrics: SystemMetrics
     resource_utilization: ResourceUtilization
     queue_health: QueueHealth
-
-
-class TaskErrorInfo(ResponseBody):
-    type: str
-    message: str
-
-
-class FieldProblem(ResponseBody):
-    field: str = Field(description="the path of the failing field, e.g. task_data.image.width")
-    message: str
-
-
-class ErrorResponse(ResponseBody):
-    """The one error body of every path."""
-
-    error: str = Field(description="a stable code such as task_not_found")
-    message: str
-    code: int = Field(description="the HTTP status")
-    timestamp: Timestamp
-    task_id: str | None = None
-    field: str | None = Field(default=None, description="the request field at fault")
-    status: str | None = Field(default=None, description="the task's status (409 answers)")
-    task_error: TaskErrorInfo | None = None
-    errors: list[FieldProblem] | None = Field(
-        default=None, description="invalid_task_data: every failing field of the type's schema"
-    )
-    retry_after_seconds: int | None = None
-    request_id: str | None = None
 
 
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (

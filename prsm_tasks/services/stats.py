@@ -9,17 +9,24 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from prsm_tasks.edge.errors import iso
-from prsm_tasks.edge.mirrors import NodeView
-from prsm_tasks.edge.view import Entry, TaskView
+from prsm_tasks.errors import ServiceUnavailableError
 from prsm_tasks.messages import NodeAd
+from prsm_tasks.services.mirrors import NodeView
+from prsm_tasks.services.timestamps import iso
+from prsm_tasks.services.view import Entry, TaskView
+from prsm_tasks.store.reads import jetstream_usage
+
+if TYPE_CHECKING:
+    from prsm_tasks.services.access import Principal
+    from prsm_tasks.services.core import Services
 
 BAND_NAMES = ("critical", "high", "normal", "low")  # the order of TaskView lanes
 DAY_S = 86_400
+STORAGE_CACHE_S = 10.0  # JetStream's usage is read at most this often
 BACKLOG_DEGRADED_PER_SLOT = 10  # queued tasks per slot beyond which a queue is degraded
 
 
@@ -227,3 +234,51 @@ def health(
         },
         "queue_health": queue_counts,
     }
+
+
+def stats_of_queue(services: Services, principal: Principal, queue: str) -> dict[str, Any]:
+    """The caller's tenant's tasks in ``queue`` (a checked name): a queue with none of them
+    must take tasks (configured or served), else it is an unknown queue."""
+    has_tasks = (principal.tenant, queue) in services.view.tenant_queues
+    if not has_tasks and queue not in services.rules.disabled_queues:
+        services.check_queue(queue)
+    return queue_stats(
+        services.view, services.nodes, tenant=principal.tenant, queue=queue, now=time.time()
+    )
+
+
+async def nats_reachable(services: Services) -> bool:
+    nc = services.stores.nc
+    if not nc.is_connected:
+        return False
+    try:
+        await nc.flush(timeout=1)
+    except Exception:  # any failure of the round trip means NATS is not there for us
+        return False
+    return True
+
+
+async def health_of(services: Services) -> tuple[dict[str, Any], bool]:
+    """The health report, and whether NATS answered (the report says why not)."""
+    connected = await nats_reachable(services)
+    now = time.time()
+    read_at, used, limit = services.storage
+    if connected and now - read_at > STORAGE_CACHE_S:
+        try:
+            used, limit = await jetstream_usage(services.stores.js)
+            services.storage = (now, used, limit)
+        except ServiceUnavailableError:
+            connected = False
+    rules = services.rules
+    body = health(
+        services.view,
+        services.nodes,
+        services.host,
+        queues=set(rules.queues) - rules.disabled_queues,
+        connected=connected,
+        caught_up=services.caught_up,
+        storage_used=used,
+        storage_limit=limit,
+        now=now,
+    )
+    return body, connected

@@ -1,8 +1,8 @@
 """JWT bearer auth: HS256 with a shared secret, RS256 with a public key file or a JWKS URL.
 
-Claims: ``sub`` (user), ``tenant``, ``roles`` (a list; ``admin`` sees and cancels every task of
-its tenant), ``exp`` (required and checked). A verified token is remembered until it expires,
-so the hot paths pay one dict lookup instead of a signature check.
+Claims: ``sub`` (user), ``tenant``, ``roles`` (a list; services/access.py says what ``admin``
+and ``worker`` may do), ``exp`` (required and checked). A verified token is remembered until
+it expires, so the hot paths pay one dict lookup instead of a signature check.
 """
 
 from __future__ import annotations
@@ -11,31 +11,23 @@ import asyncio
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import jwt
 import structlog
 
 from prsm_tasks.errors import ServiceUnavailableError, UnauthorizedError, ValidationError
+from prsm_tasks.services.access import Principal
+
+if TYPE_CHECKING:
+    from prsm_tasks.config import Settings
 
 log = structlog.get_logger("prsm.edge.auth")
 
-ADMIN_ROLE = "admin"
 MAX_CLAIM_CHARS = 256
 JWKS_REFRESH_MIN_S = 30.0
 JWKS_TIMEOUT_S = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    user: str
-    tenant: str
-    roles: frozenset[str]
-
-    @property
-    def is_admin(self) -> bool:
-        return ADMIN_ROLE in self.roles
 
 
 def mint_token(
@@ -69,6 +61,16 @@ class AuthConfig:
     audience: str | None = None
     issuer: str | None = None
     leeway_s: float = 5.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AuthConfig:
+        return cls(
+            secret=settings.jwt_secret,
+            public_key_file=settings.jwt_public_key_file,
+            jwks_url=settings.jwt_jwks_url,
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+        )
 
     @property
     def configured(self) -> bool:

@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from prsm_tasks.edge.schemas import ErrorResponse
+from prsm_tasks.edge.http.schemas import ErrorResponse
 from prsm_tasks.errors import NotFoundError
 
 RouteHandler = Callable[..., Awaitable[web.StreamResponse]]

@@ -1,7 +1,7 @@
-"""Event routes of the edge: SSE streams and the task-centred compatibility routes.
+"""Event handlers: SSE streams and the task-centred compatibility routes.
 
 - ``GET /tasks/{task_id}/events`` (the ``stream_url`` of enqueue) and its alias
-  ``GET /api/tasks/{task_id}/stream``: one task's events as SSE (see ``sse.py``);
+  ``GET /api/tasks/{task_id}/stream``: one task's events as SSE (see ``http/sse.py``);
 - ``GET /events?queue_name=…``: every event the caller may see (their own tasks; a tenant
   admin: the tenant's), live, resumable with ``Last-Event-ID``;
 - ``GET /api/tasks/{task_id}/status``, ``POST /api/tasks/{task_id}/cancel``: the same answers
@@ -14,29 +14,27 @@ the ``access_token`` query parameter.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from prsm_tasks.edge import routes, task_list_api
-from prsm_tasks.edge.auth import Principal
-from prsm_tasks.edge.errors import iso, json_response
-from prsm_tasks.edge.events_hub import EventHub
-from prsm_tasks.edge.openapi import Param, Route
-from prsm_tasks.edge.schemas import CancelResponse, StatusResponse
-from prsm_tasks.edge.sse import (
+from prsm_tasks.edge.http.errors import json_response
+from prsm_tasks.edge.http.sse import (
     HEARTBEAT_S,
     Owner,
     OwnerCache,
     stream_task_events,
     stream_visible_events,
 )
-from prsm_tasks.edge.state import STATE, EdgeState
-from prsm_tasks.edge.view import FINAL, PENDING
+from prsm_tasks.edge.http.state import STATE, EdgeState
 from prsm_tasks.errors import TaskNotFoundError, TaskStillRunningError
+from prsm_tasks.services import task_list, tasks
+from prsm_tasks.services.access import Principal
+from prsm_tasks.services.event_hub import EventHub
+from prsm_tasks.services.timestamps import iso
+from prsm_tasks.services.view import FINAL, PENDING
 from prsm_tasks.store.reads import get_raw
-from prsm_tasks.wire import QUEUE_NAME_RE, TASK_ID_RE, check_queue_name
+from prsm_tasks.wire import check_queue_name
 
 
 class EventsState:
@@ -53,18 +51,21 @@ EVENTS: web.AppKey[EventsState] = web.AppKey("prsm_edge_events", EventsState)
 
 def open_events(
     *, heartbeat_s: float = HEARTBEAT_S
-) -> Any:  # a cleanup_ctx generator factory, appended after the edge state's
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The cleanup_ctx of this surface (after the edge state's: it uses its connection)."""
+
     async def events_ctx(app: web.Application) -> AsyncIterator[None]:
-        state = app[STATE]
-        hub = EventHub(state.nc, state.js)
+        services = app[STATE].services
+        nc = services.stores.nc
+        hub = EventHub(nc, services.stores.js)
         await hub.start()
 
         async def load_owner(task_id: str) -> Owner | None:
-            entry = state.view.entries.get(task_id)
+            entry = services.view.entries.get(task_id)
             if entry is not None:
                 return entry.user, entry.tenant
             try:
-                record, _ = await get_raw(state.nc, task_id)
+                record, _ = await get_raw(nc, task_id)
             except TaskNotFoundError:
                 return None
             return record.get("user"), record.get("tenant")
@@ -91,16 +92,15 @@ async def authenticate(request: web.Request, state: EdgeState) -> Principal:
     token = request.query.get("access_token")
     if not header and token:
         header = f"Bearer {token}"
-    principal = await state.verifier.verify_header(header)
-    state.check_connected()
-    return principal
+    return await state.authenticate(header)
 
 
 async def task_events(
     request: web.Request, state: EdgeState, principal: Principal | None
 ) -> web.StreamResponse:
     principal = principal or await authenticate(request, state)
-    task_id, record = await routes.read_own(state, request, principal)
+    task_id = request.match_info["task_id"]
+    record = await tasks.read_own(state.services, principal, task_id)
     events = request.app[EVENTS]
     return await stream_task_events(
         request,
@@ -144,22 +144,27 @@ async def all_events(
 async def api_status(
     request: web.Request, state: EdgeState, principal: Principal
 ) -> web.StreamResponse:
-    return await routes.status(request, state, principal)
+    task_id = request.match_info["task_id"]
+    record = await tasks.read_own(state.services, principal, task_id)
+    return json_response(tasks.status_report(state.services, task_id, record))
 
 
 async def api_cancel(
     request: web.Request, state: EdgeState, principal: Principal
 ) -> web.StreamResponse:
-    return await routes.cancel(request, state, principal)
+    task_id = request.match_info["task_id"]
+    return json_response(await tasks.cancel_own(state.services, principal, task_id))
 
 
 async def api_delete(
     request: web.Request, state: EdgeState, principal: Principal
 ) -> web.StreamResponse:
-    task_id, record = await routes.read_own(state, request, principal)
-    listed = task_list_api.created_here(record)  # POST /api/tasks: that API's answers
+    services = state.services
+    task_id = request.match_info["task_id"]
+    record = await tasks.read_own(services, principal, task_id)
+    listed = task_list.created_here(record)  # POST /api/tasks: that API's answers
     if listed and record["status"] in PENDING:  # it deletes pending tasks: cancelled first
-        record = await task_list_api.cancel_pending(state, task_id, principal)
+        record = await task_list.cancel_pending(services, task_id, principal)
     if record["status"] not in FINAL:
         raise TaskStillRunningError(
             f"task {task_id} is {record['status']}; cancel it first or wait until it ends",
@@ -168,7 +173,7 @@ async def api_delete(
         )
     events = request.app[EVENTS]
     await events.hub.purge_task(task_id, record["queue_name"])
-    await state.store.delete(task_id)
+    await services.stores.tasks.delete(task_id)
     events.owners.forget(task_id)
     if listed:
         return web.Response(status=204)
@@ -181,104 +186,3 @@ async def api_delete(
             "completed_at": iso(record.get("completed_at")),
         }
     )
-
-
-TASK_ID = Param(
-    name="task_id", where="path", schema={"type": "string", "pattern": TASK_ID_RE.pattern}
-)
-SSE_PARAMS = (
-    Param(
-        name="access_token",
-        where="query",
-        schema={"type": "string"},
-        description="the bearer token, for EventSource clients that cannot set headers",
-    ),
-    Param(
-        name="Last-Event-ID",
-        where="header",
-        schema={"type": "integer", "minimum": 0},
-        description="resume after this event id (a stream sequence)",
-    ),
-)
-SSE_CONTENT = {
-    "text/event-stream": {
-        "schema": {
-            "type": "string",
-            "description": "messages `event: task_event`, `id: <seq>`, `data: <event JSON>`",
-        }
-    }
-}
-
-ROUTES: tuple[Route, ...] = (
-    Route(
-        method="GET",
-        path="/tasks/{task_id}/events",
-        handler=task_events,
-        summary="A task's events as Server-Sent Events: its history, then live, until it ends",
-        tag="events",
-        auth=False,  # authenticated inside: Bearer header or access_token
-        errors=(400, 401, 403, 404, 503),
-        params=(TASK_ID, *SSE_PARAMS),
-        content=SSE_CONTENT,
-    ),
-    Route(
-        method="GET",
-        path="/events",
-        handler=all_events,
-        summary="Live events of every task you may see (admins: your tenant's), as SSE",
-        tag="events",
-        auth=False,
-        errors=(400, 401, 503),
-        params=(
-            Param(
-                name="queue_name",
-                where="query",
-                schema={"type": "string", "pattern": QUEUE_NAME_RE.pattern},
-            ),
-            *SSE_PARAMS,
-        ),
-        content=SSE_CONTENT,
-    ),
-    Route(
-        method="GET",
-        path="/api/tasks/{task_id}/stream",
-        handler=task_stream,
-        summary="The same SSE as /tasks/{task_id}/events (task-service compatible path)",
-        tag="compatibility",
-        auth=False,
-        errors=(400, 401, 403, 404, 503),
-        params=(TASK_ID, *SSE_PARAMS),
-        content=SSE_CONTENT,
-    ),
-    Route(
-        method="GET",
-        path="/api/tasks/{task_id}/status",
-        handler=api_status,
-        summary="The same answer as /status/{task_id}",
-        tag="compatibility",
-        response=StatusResponse,
-        errors=(403, 404, 503),
-        params=(TASK_ID,),
-    ),
-    Route(
-        method="POST",
-        path="/api/tasks/{task_id}/cancel",
-        handler=api_cancel,
-        summary="The same as DELETE /cancel/{task_id}",
-        tag="compatibility",
-        response=CancelResponse,
-        errors=(403, 404, 409, 503),
-        params=(TASK_ID,),
-    ),
-    Route(
-        method="DELETE",
-        path="/api/tasks/{task_id}",
-        handler=api_delete,
-        summary="Remove a finished task and its events (409 task_not_finished while it runs); "
-        "a task created by POST /api/tasks is cancelled first if pending, and answers 204",
-        tag="compatibility",
-        no_content=(204,),
-        errors=(403, 404, 409, 503),
-        params=(TASK_ID,),
-    ),
-)

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, RootModel
 
-from prsm_tasks.edge.schemas import QueueName, RequestBody, ResponseBody, TaskType, Timestamp
+from prsm_tasks.edge.http.schemas import QueueName, RequestBody, ResponseBody, TaskType, Timestamp
 
 ApiStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
 TypeId = Annotated[int, Field(ge=1, description="a task type id")]

@@ -1,0 +1,1 @@
+"""Events and the compatibility routes (seed 002): SSE streams, /api/tasks/{id}/…"""

@@ -1,0 +1,213 @@
+"""The PRSM Task API handlers (seed 000): enqueue, status, result, cancel, stats, list, bulk,
+health. Each parses its request, calls the services and answers this API's shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from prsm_tasks.edge.http.body import read_body
+from prsm_tasks.edge.http.errors import json_response
+from prsm_tasks.edge.http.state import EdgeState
+from prsm_tasks.edge.surfaces.prsm.schemas import BulkEnqueueRequest, EnqueueRequest
+from prsm_tasks.errors import ValidationError
+from prsm_tasks.services import listing, stats, tasks
+from prsm_tasks.services.access import Principal
+from prsm_tasks.services.timestamps import iso
+from prsm_tasks.services.view import Entry, public_status
+from prsm_tasks.store.work import TaskOptions
+from prsm_tasks.wire import check_queue_name
+
+MAX_OFFSET = 1_000_000_000
+
+
+def stream_url(request: web.Request, task_id: str) -> str:
+    return f"{request.scheme}://{request.host}/tasks/{task_id}/events"
+
+
+# --- enqueue -----------------------------------------------------------------------------------
+
+
+async def enqueue(request: web.Request, state: EdgeState, principal: Principal) -> web.Response:
+    services = state.services
+    body = await read_body(request, EnqueueRequest, max_bytes=state.config.max_body_bytes)
+    services.check_queue(body.queue_name, require_worker=body.require_worker)
+    # the body's fields have TaskOptions' own types: validated once, by the body
+    options = TaskOptions.model_construct(
+        priority=body.priority,
+        max_retries=body.retry_count,
+        timeout_seconds=body.timeout_seconds,
+        task_type=body.task_type,
+        idempotency_key=body.idempotency_key,
+    )
+    prepared = tasks.prepare(services, principal, body.queue_name, body.task_data, options)
+    state.limiter.take(principal.owner_key)
+    done = await tasks.submit(services, prepared)
+    record = done.record
+    return json_response(
+        {
+            "success": True,
+            "task_id": record.task_id,
+            "queue_name": record.queue_name,
+            "priority": record.priority,
+            "status": public_status(str(record.status)),
+            "estimated_wait_time_seconds": done.wait_s,
+            "position_in_queue": done.position,
+            "stream_url": stream_url(request, record.task_id),
+        }
+    )
+
+
+async def bulk_enqueue(
+    request: web.Request, state: EdgeState, principal: Principal
+) -> web.Response:
+    services = state.services
+    body = await read_body(request, BulkEnqueueRequest, max_bytes=state.config.max_body_bytes)
+    services.check_queue(body.queue_name, require_worker=body.require_worker)
+    items = [
+        (
+            task.task_data,
+            TaskOptions.model_construct(  # validated by the body, as in enqueue
+                priority=task.priority,
+                max_retries=task.retry_count,
+                timeout_seconds=task.timeout_seconds,
+                task_type=task.task_type,
+            ),
+        )
+        for task in body.tasks
+    ]
+    rules = tasks.BatchRules(
+        parallel=body.batch_options.parallel_execution,
+        max_concurrent=body.batch_options.max_concurrent,
+        fail_fast=body.batch_options.fail_fast,
+    )
+    prepared = tasks.prepare_batch(services, principal, body.queue_name, items, rules)
+    state.limiter.take(principal.owner_key, cost=len(items))
+    records = await tasks.submit_batch(services, prepared)
+    done_at = tasks.batch_completion(services, records, prepared.batch.limit)
+    return json_response(
+        {
+            "success": True,
+            "batch_id": prepared.batch.batch_id,
+            "task_ids": prepared.batch.task_ids,
+            "total_tasks": len(records),
+            "estimated_completion": iso(done_at),
+        }
+    )
+
+
+# --- one task --------------------------------------------------------------------------------
+
+
+async def status(request: web.Request, state: EdgeState, principal: Principal) -> web.Response:
+    task_id = request.match_info["task_id"]
+    record = await tasks.read_own(state.services, principal, task_id)
+    return json_response(tasks.status_report(state.services, task_id, record))
+
+
+async def result(request: web.Request, state: EdgeState, principal: Principal) -> web.Response:
+    task_id = request.match_info["task_id"]
+    record = await tasks.read_own(state.services, principal, task_id)
+    tasks.check_completed(task_id, record)
+    started, completed = record.get("started_at"), record.get("completed_at")
+    return json_response(
+        {
+            "success": True,
+            "task_id": task_id,
+            "status": "completed",
+            "result": record.get("result"),
+            "execution_time_seconds": round(max(0.0, completed - started), 6)
+            if started is not None and completed is not None
+            else None,
+            "completed_at": iso(completed),
+            "worker_node": record.get("worker_node"),
+        }
+    )
+
+
+async def cancel(request: web.Request, state: EdgeState, principal: Principal) -> web.Response:
+    task_id = request.match_info["task_id"]
+    return json_response(await tasks.cancel_own(state.services, principal, task_id))
+
+
+# --- many tasks ------------------------------------------------------------------------------
+
+
+async def queue_stats(request: web.Request, state: EdgeState, principal: Principal) -> web.Response:
+    queue = check_queue_name(request.match_info["queue_name"])
+    return json_response(stats.stats_of_queue(state.services, principal, queue))
+
+
+def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValidationError(f"{name} must be an integer, got {raw!r}", field=name) from exc
+    if not low <= value <= high:
+        raise ValidationError(f"{name} must be within {low}..{high}, got {value}", field=name)
+    return value
+
+
+def list_item(entry: Entry) -> dict[str, Any]:
+    execution_s = entry.execution_time_seconds
+    return {
+        "task_id": entry.task_id,
+        "queue_name": entry.queue,
+        "status": public_status(entry.status),
+        "priority": entry.priority,
+        "created_at": iso(entry.created_at),
+        "completed_at": iso(entry.completed_at),
+        "execution_time_seconds": round(execution_s, 6) if execution_s is not None else None,
+        "retry_count": entry.retry_count,
+    }
+
+
+async def list_tasks(request: web.Request, state: EdgeState, principal: Principal) -> web.Response:
+    wanted_status = request.query.get("status")
+    if wanted_status is not None and wanted_status not in listing.STATUS_FILTERS:
+        raise ValidationError(
+            f"status must be one of {', '.join(listing.PUBLIC_STATUSES)}, got {wanted_status!r}",
+            field="status",
+        )
+    queue = request.query.get("queue_name")
+    if queue is not None:
+        check_queue_name(queue)
+    limit = int_param(request, "limit", 50, 1, 100)
+    offset = int_param(request, "offset", 0, 0, MAX_OFFSET)
+    page = listing.list_tasks(
+        state.services, principal, queue=queue, status=wanted_status, limit=limit, offset=offset
+    )
+    summary = page.summary
+    return json_response(
+        {
+            "success": True,
+            "tasks": [list_item(entry) for entry in page.entries],
+            "pagination": {
+                "total_count": page.matching,
+                "limit": limit,
+                "offset": offset,
+                "has_more": offset + len(page.entries) < page.matching,
+            },
+            "summary": {
+                "total_tasks": summary.total,
+                "completed_tasks": summary.completed,
+                "failed_tasks": summary.failed,
+                "pending_tasks": summary.pending,
+                "success_rate": summary.success_rate,
+            },
+        }
+    )
+
+
+# --- health ----------------------------------------------------------------------------------
+
+
+async def health(
+    request: web.Request, state: EdgeState, principal: Principal | None
+) -> web.Response:
+    body, connected = await stats.health_of(state.services)
+    return json_response(body, status=200 if connected else 503)

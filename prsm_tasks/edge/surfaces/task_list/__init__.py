@@ -1,0 +1,1 @@
+"""The task list and task types (seed 001): /api/tasks, /api/task-types."""

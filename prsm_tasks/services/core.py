@@ -1,0 +1,130 @@
+"""The services of one edge process: the open stores, the mirrors kept from bucket watches,
+and the queue rules every surface applies.
+
+``open_services`` starts the watches (node adverts, task types, tasks) and stops them when
+its block ends; the stores it is given stay open (whoever opened them closes them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import structlog
+
+from prsm_tasks import wire
+from prsm_tasks.errors import (
+    QueueNotAvailableError,
+    ServiceUnavailableError,
+    WorkerUnavailableError,
+)
+from prsm_tasks.services.mirrors import NodeView, TypeView
+from prsm_tasks.services.stats import HostSampler
+from prsm_tasks.services.view import TaskView
+from prsm_tasks.store.external import ExternalWork
+from prsm_tasks.store.opener import Stores
+from prsm_tasks.store.types import TaskTypeStore
+from prsm_tasks.store.watch import BucketWatch
+from prsm_tasks.store.work import WorkWriter
+
+if TYPE_CHECKING:
+    from prsm_tasks.config import Settings
+
+log = structlog.get_logger("prsm.services")
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueRules:
+    """Which queues take tasks: the configured ones and those a live node serves, less the
+    ones the operator disabled."""
+
+    queues: tuple[str, ...] = wire.STANDARD_QUEUES
+    disabled_queues: frozenset[str] = frozenset()
+    node_stale_s: float = 10.0  # a node advert older than this is not live
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> QueueRules:
+        return cls(
+            queues=tuple(settings.queues),
+            disabled_queues=frozenset(settings.disabled_queues),
+            node_stale_s=settings.node_stale_seconds,
+        )
+
+
+@dataclass(kw_only=True)
+class Services:
+    stores: Stores
+    rules: QueueRules
+    type_store: TaskTypeStore
+    external: ExternalWork
+    nodes: NodeView
+    view: TaskView = field(default_factory=TaskView)
+    types: TypeView = field(default_factory=TypeView)
+    host: HostSampler = field(default_factory=HostSampler)
+    watches: list[BucketWatch] = field(default_factory=list)
+    storage: tuple[float, int | None, int | None] = (0.0, None, None)  # (read at, used, limit)
+    started_at: float = field(default_factory=time.time)
+
+    @property
+    def writer(self) -> WorkWriter:
+        return self.stores.writer
+
+    @property
+    def caught_up(self) -> bool:
+        return all(watch.caught_up.is_set() for watch in self.watches)
+
+    def check_connected(self) -> None:
+        """Fail at once while NATS is away, instead of waiting out a request timeout."""
+        if not self.stores.nc.is_connected:
+            raise ServiceUnavailableError("NATS is unreachable; try again shortly")
+
+    def check_enabled(self, queue: str, *, field: str | None = "queue_name") -> None:
+        if queue in self.rules.disabled_queues:
+            raise QueueNotAvailableError(f"queue {queue} is disabled by the operator", field=field)
+
+    def check_queue(self, queue: str, *, require_worker: bool = False) -> None:
+        """A queue (a name already checked) that takes tasks now; 400 or 503 otherwise."""
+        self.check_enabled(queue)
+        serving = self.nodes.serving(queue)
+        if queue not in self.rules.queues and not serving:
+            raise QueueNotAvailableError(
+                f"queue {queue} is not configured and no live node serves it", field="queue_name"
+            )
+        if require_worker and not serving:
+            raise WorkerUnavailableError(f"no live node serves queue {queue} right now")
+
+
+@contextlib.asynccontextmanager
+async def open_services(stores: Stores, rules: QueueRules) -> AsyncIterator[Services]:
+    """The services on ``stores``, their mirrors caught up with the buckets' watches."""
+    services = Services(
+        stores=stores,
+        rules=rules,
+        type_store=await TaskTypeStore.open(stores.js),
+        external=ExternalWork(
+            nc=stores.nc,
+            js=stores.js,
+            store=stores.tasks,
+            events=stores.events,
+            after_final=stores.writer.after_final,
+        ),
+        nodes=NodeView(stale_s=rules.node_stale_s),
+    )
+    services.host.network_mbps()  # the baseline the first health report compares with
+    try:
+        for bucket, sink in (
+            (wire.NODES_BUCKET, services.nodes.on_entry),
+            (wire.TYPES_BUCKET, services.types.on_entry),
+            (wire.TASKS_BUCKET, services.view.on_entry),
+        ):
+            watch = BucketWatch(stores.js, bucket, sink)
+            services.watches.append(watch)
+            await watch.start()
+        log.info("edge_view_ready", tasks=len(services.view.entries), nodes=len(services.nodes.ads))
+        yield services
+    finally:
+        for watch in services.watches:
+            await watch.stop()
