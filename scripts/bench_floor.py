@@ -27,9 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from prsm_tasks import wire  # noqa: E402
-from prsm_tasks.bus import Requests, Topology, ensure_topology, ensure_work_consumers  # noqa: E402
+from prsm_tasks.bus import ensure_work_consumers  # noqa: E402
 from prsm_tasks.cli import run_async  # noqa: E402
 from prsm_tasks.embedded import EmbeddedNats  # noqa: E402
+from prsm_tasks.store.opener import Connection, Stores, open_stores  # noqa: E402
 
 QUEUE = "floor"
 RESULT = b"r" * 400  # the node's write, told apart from the producer's by its size
@@ -70,9 +71,12 @@ run_async(main(sys.argv[1], sys.argv[2]))
 
 
 async def measure(url: str, samples: int) -> list[float]:
-    nc = await nats.connect(url)
-    js = nc.jetstream()
-    await ensure_topology(js, Topology())
+    async with open_stores(Connection(servers=url, name="bench-floor")) as stores:
+        return await measure_on(stores, url, samples)
+
+
+async def measure_on(stores: Stores, url: str, samples: int) -> list[float]:
+    js = stores.js
     await ensure_work_consumers(js, QUEUE, lease_s=20.0)
     consumer = wire.work_consumer(QUEUE, "normal")
     next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{wire.WORK_STREAM}.{consumer}"
@@ -89,7 +93,7 @@ async def measure(url: str, samples: int) -> list[float]:
     try:
         assert node.stdout is not None
         await node.stdout.readline()  # "ready"
-        requests = await Requests(nc).start()
+        requests = stores.tasks.requests
         written: dict[str, asyncio.Future[None]] = {}
 
         async def on_write(msg: nats.aio.msg.Msg) -> None:
@@ -125,7 +129,6 @@ async def measure(url: str, samples: int) -> list[float]:
     finally:
         node.kill()
         await node.wait()
-        await nc.close()
 
 
 def main() -> None:

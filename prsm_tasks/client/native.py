@@ -240,6 +240,7 @@ class Client:
         idempotency_key: str | None = None,
     ) -> TaskRecord:
         _, writer, watch = self._parts()
+        wire.check_queue_name(queue)
         options = TaskOptions(
             priority=priority,
             max_retries=max_retries,

@@ -114,7 +114,9 @@ class BatchCoordinator:
         tenant: str | None,
         field_prefix: str = "tasks",
     ) -> PreparedBatch:
-        """Check every task (all or nothing) and build the records; writes nothing."""
+        """Check every task (all or nothing) and build the records; writes nothing.
+
+        ``queue`` and the options come checked (see ``WorkWriter.prepare``)."""
         total = len(items)
         limit = batch_limit(total, parallel=parallel, max_concurrent=max_concurrent)
         tracked = fail_fast or limit < total

@@ -133,8 +133,11 @@ class WorkWriter:
         tenant: str | None = None,
         task_id: str | None = None,
     ) -> PreparedTask:
-        """Check everything and build the record; writes nothing."""
-        wire.check_queue_name(queue)  # options were checked when they were made
+        """Check the task data and build the record; writes nothing.
+
+        ``queue`` and ``options`` come checked, once, where they came in: a request body or
+        ``check_queue_name``, and the construction of TaskOptions.
+        """
         check_task_data(task_data, max_bytes=self.max_task_data_bytes)
         now = time.time()
         record = TaskRecord(
@@ -283,6 +286,7 @@ class WorkWriter:
         user: str | None = None,
         tenant: str | None = None,
     ) -> TaskRecord:
+        wire.check_queue_name(queue)
         return await self.submit(self.prepare(queue, task_data, options, user=user, tenant=tenant))
 
     async def enqueue_many(
@@ -296,6 +300,7 @@ class WorkWriter:
         window: int = 256,
     ) -> list[TaskRecord]:
         """Check every item first (all or nothing), then write them in pipelined windows."""
+        wire.check_queue_name(queue)
         prepared = [
             self._prepare_item(queue, item, defaults, index, user=user, tenant=tenant)
             for index, item in enumerate(items)
