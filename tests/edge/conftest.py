@@ -20,7 +20,9 @@ import pytest
 from prsm_tasks.edge.app import open_edge
 from prsm_tasks.edge.http.app import RunningEdge
 from prsm_tasks.edge.http.auth import AuthConfig, mint_token
-from prsm_tasks.edge.http.state import EdgeConfig
+from prsm_tasks.edge.http.state import EDGE_NAME, EdgeConfig
+from prsm_tasks.services.core import QueueRules
+from prsm_tasks.store.opener import Connection
 
 SECRET = "edge-test-secret-0123456789abcdef"
 EDGE_LINE = re.compile(r"edge:\s+(http://\S+)")
@@ -80,7 +82,7 @@ class Caller:
 def edge_config(nats_url: str) -> Callable[..., EdgeConfig]:
     def make(**overrides: Any) -> EdgeConfig:
         options: dict[str, Any] = {
-            "servers": [nats_url],
+            "connection": Connection(servers=[nats_url], name=EDGE_NAME),
             "auth": AuthConfig(secret=SECRET),
             "port": 0,
             "rate_limit_per_s": 10_000.0,
@@ -95,7 +97,9 @@ def edge_config(nats_url: str) -> Callable[..., EdgeConfig]:
 @pytest.fixture
 async def edge(edge_config: Callable[..., EdgeConfig], queue: str) -> AsyncIterator[RunningEdge]:
     """An edge whose configured queues include this test's queue."""
-    async with open_edge(edge_config(queues=(queue, "ml_inference_queue"))) as running:
+    async with open_edge(
+        edge_config(rules=QueueRules(queues=(queue, "ml_inference_queue")))
+    ) as running:
         yield running
 
 

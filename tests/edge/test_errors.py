@@ -14,7 +14,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from prsm_tasks.edge.app import open_edge
 from prsm_tasks.edge.http.app import RunningEdge
 from prsm_tasks.edge.http.auth import AuthConfig
+from prsm_tasks.edge.http.state import EDGE_NAME
 from prsm_tasks.embedded import EmbeddedNats
+from prsm_tasks.services.core import QueueRules
+from prsm_tasks.store.opener import Connection
 from prsm_tasks.store.types import TaskTypeStore
 from tests.conftest import NodeFactory
 from tests.edge.conftest import SECRET, Answer, Caller, token
@@ -194,7 +197,9 @@ async def test_task_type_schema_is_checked_at_the_edge(
 async def test_rate_limit_answers_429_with_retry_after(
     edge_config: Callable, session, queue: str
 ) -> None:
-    config = edge_config(queues=(queue,), rate_limit_per_s=0.5, rate_limit_burst=2)
+    config = edge_config(
+        rules=QueueRules(queues=(queue,)), rate_limit_per_s=0.5, rate_limit_burst=2
+    )
     async with open_edge(config) as limited:
         alice = Caller(session, limited.url, token("alice", "acme"))
         bob = Caller(session, limited.url, token("bob", "acme"))
@@ -231,13 +236,16 @@ async def test_worker_unavailable_only_when_asked(
 async def test_disabled_and_unconfigured_queues(
     edge_config: Callable, session, queue: str, start_node: NodeFactory
 ) -> None:
-    config = edge_config(queues=(queue,), disabled_queues=frozenset({queue}))
+    config = edge_config(rules=QueueRules(queues=(queue,), disabled_queues=frozenset({queue})))
     async with open_edge(config) as disabled_edge:
         alice = Caller(session, disabled_edge.url, token())
         answer = await alice.post("/enqueue", {"queue_name": queue, "task_data": {}})
         assert_error(answer, 400, "queue_not_available", "queue_name")
     served = queue + "-served"
-    async with start_node({served: echo}) as node, open_edge(edge_config(queues=())) as bare:
+    async with (
+        start_node({served: echo}) as node,
+        open_edge(edge_config(rules=QueueRules(queues=()))) as bare,
+    ):
         from tests.conftest import eventually
 
         async def seen() -> bool:
@@ -254,7 +262,9 @@ async def test_nats_down_is_503_and_health_unhealthy(
     server = EmbeddedNats(store_dir=tmp_path / "nats")
     server.start()
     try:
-        async with open_edge(edge_config(servers=[server.url])) as lonely:
+        async with open_edge(
+            edge_config(connection=Connection(servers=[server.url], name=EDGE_NAME))
+        ) as lonely:
             alice = Caller(session, lonely.url, token())
             assert (await alice.get("/tasks")).status == 200
             server.stop()

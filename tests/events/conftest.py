@@ -13,7 +13,9 @@ import pytest
 from prsm_tasks.edge.app import open_edge
 from prsm_tasks.edge.http.app import RunningEdge
 from prsm_tasks.edge.http.auth import AuthConfig, mint_token
-from prsm_tasks.edge.http.state import EdgeConfig
+from prsm_tasks.edge.http.state import EDGE_NAME, EdgeConfig
+from prsm_tasks.services.core import QueueRules
+from prsm_tasks.store.opener import Connection
 
 EdgeFactory = Callable[..., contextlib.AbstractAsyncContextManager[RunningEdge]]
 TokenFactory = Callable[..., str]
@@ -37,10 +39,10 @@ def start_edge(nats_url: str, jwt_secret: str, queue: str) -> EdgeFactory:
     @contextlib.asynccontextmanager
     async def start(**overrides: Any) -> AsyncIterator[RunningEdge]:
         options: dict[str, Any] = {
-            "servers": [nats_url],
+            "connection": Connection(servers=[nats_url], name=EDGE_NAME),
             "auth": AuthConfig(secret=jwt_secret),
             "port": 0,
-            "queues": (queue,),
+            "rules": QueueRules(queues=(queue,)),
             "rate_limit_per_s": 0.0,
         }
         options.update(overrides)

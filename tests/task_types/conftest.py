@@ -13,6 +13,7 @@ import pytest
 from prsm_tasks.edge.app import open_edge
 from prsm_tasks.edge.http.app import RunningEdge
 from prsm_tasks.edge.http.state import EdgeConfig
+from prsm_tasks.services.core import QueueRules
 from tests.edge.conftest import (  # noqa: F401 - fixtures used by these tests
     Answer,
     Caller,
@@ -35,7 +36,9 @@ async def second_edge(
     edge_config: Callable[..., EdgeConfig],  # noqa: F811 - the imported fixture
     queue: str,
 ) -> AsyncIterator[RunningEdge]:
-    async with open_edge(edge_config(queues=(queue, "ml_inference_queue"))) as running:
+    async with open_edge(
+        edge_config(rules=QueueRules(queues=(queue, "ml_inference_queue")))
+    ) as running:
         yield running
 
 

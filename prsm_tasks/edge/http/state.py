@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from prsm_tasks import bus, wire
 from prsm_tasks.config import Settings
 from prsm_tasks.edge.http.auth import AuthConfig, JwtVerifier
 from prsm_tasks.edge.http.ratelimit import RateLimiter
@@ -15,53 +14,35 @@ from prsm_tasks.services.access import Principal
 from prsm_tasks.services.core import QueueRules, Services
 from prsm_tasks.store.opener import Connection
 
+EDGE_NAME = "prsm-edge"  # of its NATS connection
+
 
 @dataclass(frozen=True, kw_only=True)
 class EdgeConfig:
-    servers: list[str]
+    """An edge's configuration: a slice of the settings for each part that reads one (the
+    connection and stores, the queue rules of the services, the token verifier), and the
+    HTTP server's own."""
+
+    connection: Connection
     auth: AuthConfig
+    rules: QueueRules = field(default_factory=QueueRules)
     host: str = "127.0.0.1"
     port: int = 8080
-    queues: tuple[str, ...] = wire.STANDARD_QUEUES
-    disabled_queues: frozenset[str] = frozenset()
     rate_limit_per_s: float = 100.0
     rate_limit_burst: int = 200
     max_body_bytes: int = 1_048_576
-    max_task_data_bytes: int = 1_048_576
-    node_stale_s: float = 10.0
-    topology: bus.Topology = field(default_factory=bus.Topology)
-    name: str = "prsm-edge"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EdgeConfig:
         return cls(
-            servers=settings.servers,
+            connection=Connection.from_settings(settings, name=EDGE_NAME),
+            auth=AuthConfig.from_settings(settings),
+            rules=QueueRules.from_settings(settings),
             host=settings.host,
             port=settings.port,
-            auth=AuthConfig.from_settings(settings),
-            queues=tuple(settings.queues),
-            disabled_queues=frozenset(settings.disabled_queues),
             rate_limit_per_s=settings.rate_limit_per_second,
             rate_limit_burst=settings.rate_limit_burst,
             max_body_bytes=settings.max_body_bytes,
-            max_task_data_bytes=settings.max_task_data_bytes,
-            node_stale_s=settings.node_stale_seconds,
-            topology=bus.Topology.from_settings(settings),
-        )
-
-    @property
-    def connection(self) -> Connection:
-        return Connection(
-            servers=self.servers,
-            name=self.name,
-            topology=self.topology,
-            max_task_data_bytes=self.max_task_data_bytes,
-        )
-
-    @property
-    def rules(self) -> QueueRules:
-        return QueueRules(
-            queues=self.queues, disabled_queues=self.disabled_queues, node_stale_s=self.node_stale_s
         )
 
 
