@@ -36,7 +36,7 @@ async def claim(
     *,
     type_name: str | None,
     worker_id: str,
-    lease_s: float | None,
+    lease_s: float,
 ) -> TaskRecord | None:
     """One pending task of ``queue`` the caller may work on (of ``type_name`` if given)."""
     services.check_enabled(queue, field=None)

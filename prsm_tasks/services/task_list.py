@@ -67,7 +67,8 @@ def external_worker(raw: dict[str, Any]) -> str | None:
 def task_item(raw: dict[str, Any], *, type_id: int | None) -> dict[str, Any]:
     """One task as the task list API shows it (``raw``: the record's stored fields)."""
     metadata = raw.get("metadata") or {}
-    given = metadata.get(API_KEY) if isinstance(metadata.get(API_KEY), dict) else {}
+    stored = metadata.get(API_KEY)
+    given: dict[str, Any] = stored if isinstance(stored, dict) else {}
     status = API_STATUS.get(raw["status"], "pending")
     error = raw.get("error")
     error_message = (
