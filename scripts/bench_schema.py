@@ -42,7 +42,8 @@ from prsm_tasks.cli import run_async  # noqa: E402
 from prsm_tasks.edge.http.auth import mint_token  # noqa: E402
 from prsm_tasks.embedded import EmbeddedNats  # noqa: E402
 from prsm_tasks.store.type_index import TypeIndex  # noqa: E402
-from prsm_tasks.store.types import TaskTypeRecord, jsonschema_rs  # noqa: E402
+from prsm_tasks.store.types import TaskTypeRecord  # noqa: E402
+from prsm_tasks.task_schemas import jsonschema_rs  # noqa: E402
 from scripts.bench_http import Connection, cpu_seconds, edge_address, spawn, stop  # noqa: E402
 
 QUEUE = "bench"

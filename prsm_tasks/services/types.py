@@ -19,7 +19,8 @@ from prsm_tasks.errors import (
 from prsm_tasks.services.access import Principal
 from prsm_tasks.services.core import Services
 from prsm_tasks.store.type_index import Found
-from prsm_tasks.store.types import TaskTypeRecord, check_schema, check_size, queue_of
+from prsm_tasks.store.types import TaskTypeRecord, check_size, queue_of
+from prsm_tasks.task_schemas import check_schema
 
 MAX_TYPE_ID = 2**63
 

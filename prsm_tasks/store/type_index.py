@@ -15,14 +15,8 @@ from typing import Any
 import structlog
 
 from prsm_tasks.errors import InvalidSchemaError, TaskTypeInactiveError
-from prsm_tasks.store.types import (
-    CompiledSchema,
-    TaskTypeRecord,
-    compile_schema,
-    decode_type,
-    type_id_of_key,
-    validate_task_data,
-)
+from prsm_tasks.store.types import TaskTypeRecord, decode_type, type_id_of_key
+from prsm_tasks.task_schemas import CompiledSchema, compile_schema, validate_task_data
 
 log = structlog.get_logger("prsm.types")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from prsm_tasks import task_schemas as schemas_module
 from prsm_tasks.edge.surfaces.task_list.errors import as_api_error
 from prsm_tasks.errors import (
     InvalidParametersError,
@@ -23,20 +24,21 @@ from prsm_tasks.services.task_list import (
     engine_priority,
     task_item,
 )
-from prsm_tasks.store import types as types_module
 from prsm_tasks.store.type_index import TypeIndex
 from prsm_tasks.store.types import (
     TaskTypeRecord,
-    check_schema,
-    compile_schema,
     encode_type,
     name_key,
     queue_for_type,
     queue_of,
     record_key,
-    schema_problems,
     scope_token,
     type_id_of_key,
+)
+from prsm_tasks.task_schemas import (
+    check_schema,
+    compile_schema,
+    schema_problems,
     validate_task_data,
 )
 from prsm_tasks.wire import QUEUE_NAME_RE
@@ -210,9 +212,9 @@ def test_the_fast_and_the_reference_check_agree(
     fast: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if not fast:
-        monkeypatch.setattr(types_module, "jsonschema_rs", None)
+        monkeypatch.setattr(schemas_module, "jsonschema_rs", None)
     compiled = compile_schema(SCHEMA)
-    assert (compiled.fast is not None) is (fast and types_module.jsonschema_rs is not None)
+    assert (compiled.fast is not None) is (fast and schemas_module.jsonschema_rs is not None)
     cases = [
         {"format": "mp4"},
         {"format": "mp4", "items": [{"name": "a"}], "size": {"width": 3}},
