@@ -1,5 +1,5 @@
-"""The task-type registry and the task list (/api/…) in the HTTP SDK: mixed into ``TaskAPI``
-and ``SyncTaskAPI`` (client/http.py).
+"""The task-type registry and the task list (/api/…) in the HTTP SDK: the bases of ``TaskAPI``
+and ``SyncTaskAPI`` (client/http.py), above the transport (client/transport.py).
 
 An external worker in ten lines::
 
@@ -17,23 +17,13 @@ An external worker in ten lines::
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
+from prsm_tasks.client.transport import HttpTransport, SyncTransport
 
 
-class TaskListCalls:
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: dict[str, Any] | None = None,
-        accept: tuple[int, ...] = (),
-    ) -> Any:
-        raise NotImplementedError
+class TaskListCalls(HttpTransport):
+    """The task-type registry and the task list (seed 001's routes under /api/)."""
 
     # --- task types ------------------------------------------------------------------------
 
@@ -143,11 +133,10 @@ class TaskListCalls:
         return await self.update_task(task_id, **fields)
 
 
-class SyncTaskListCalls:
-    _api: TaskListCalls
+class SyncTaskListCalls(SyncTransport):
+    """``TaskListCalls``, blocking."""
 
-    def _run(self, call: Awaitable[T]) -> T:
-        raise NotImplementedError
+    _api: TaskListCalls
 
     def create_task_type(self, name: str, parameters_schema: Any = None, **kw: Any) -> Any:
         return self._run(self._api.create_task_type(name, parameters_schema, **kw))
