@@ -24,6 +24,7 @@ from prsm_tasks.errors import PrsmError, TaskTimeoutError
 from prsm_tasks.messages import TaskEvent
 from prsm_tasks.models import FINAL_STATUSES, TaskRecord, TaskSpec
 from prsm_tasks.store.events import EventPublisher
+from prsm_tasks.store.keys import shared_key
 from prsm_tasks.store.opener import Connection, open_stores
 from prsm_tasks.store.tasks import TaskStore
 from prsm_tasks.store.work import TaskOptions, WorkWriter
@@ -207,6 +208,12 @@ class Client:
         self._store, self._events, self._writer = stores.tasks, stores.events, stores.writer
         self._watch = TaskWatch(self._js)
         return self
+
+    async def shared_key(self, name: str) -> bytes:
+        """The deployment's secret ``name`` (``store/keys.py``), e.g. the stream grants' key."""
+        if self._js is None:
+            raise PrsmError("client is not connected: use `async with Client(...)` or connect()")
+        return await shared_key(self._js, name)
 
     async def close(self) -> None:
         stack, self._stack = self._stack, None

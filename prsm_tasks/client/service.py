@@ -11,7 +11,10 @@
 The tasks run on whichever peer node serves the queue, not in this process: the service only
 enqueues, reads and cancels, so it is as durable and as distributed as the rest of the system.
 ``stream_url`` is the edge's SSE stream of the task (``/api/tasks/{task_id}/stream``), which
-a browser opens with ``EventSource``; relative when no ``stream_base`` is given.
+a browser opens with ``EventSource``; relative when no ``stream_base`` is given. It carries a
+stream grant (``?grant=``, services/grants.py) signed with the deployment's key, which the
+client reads from NATS once: EventSource sends no Authorization header, and the grant lets
+it read that one task's events, as the task's owner, for as long as the task may run.
 
 ``SyncTaskService`` is the same for synchronous code (Flask, Django, scripts), as the seed
 uses it: ``service.start_task(DataProcessingTask, file_path=...)`` blocks until written.
@@ -27,10 +30,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from prsm_tasks import wire
 from prsm_tasks.client.native import Client
 from prsm_tasks.errors import TaskAlreadyFinishedError, ValidationError
 from prsm_tasks.messages import TaskEvent
 from prsm_tasks.models import TaskRecord
+from prsm_tasks.services.grants import StreamGrants, grant_lifetime_s, with_grant
 from prsm_tasks.tasks import BaseTask
 from prsm_tasks.wire import check_queue_name, check_task_type
 
@@ -68,6 +73,7 @@ class TaskService:
         self.timeout_seconds = timeout_seconds
         self.max_retries = max_retries
         self._routes: dict[type[BaseTask] | str, TaskRoute] = {}
+        self._grants: StreamGrants | None = None
 
     def register(
         self, task: type[BaseTask] | str, *, queue: str, task_type: str | None = None
@@ -95,7 +101,16 @@ class TaskService:
         return route
 
     def stream_url(self, task_id: str) -> str:
+        """The task's stream, without a grant (for callers that send a bearer token)."""
         return f"{self.stream_base}/api/tasks/{task_id}/stream"
+
+    async def granted_stream_url(self, record: TaskRecord) -> str:
+        """The task's stream with a grant to read it as its owner (what EventSource needs)."""
+        if self._grants is None:
+            self._grants = StreamGrants(await self.client.shared_key(wire.STREAM_GRANT_KEY))
+        lifetime_s = grant_lifetime_s(record.timeout_seconds, record.max_retries)
+        grant = self._grants.sign(record.task_id, record.tenant, record.user, lifetime_s)
+        return with_grant(self.stream_url(record.task_id), grant)
 
     async def start_task(
         self, task: TaskKind, params: Mapping[str, Any] | None = None, /, **kwargs: Any
@@ -110,7 +125,7 @@ class TaskService:
             max_retries=self.max_retries,
             timeout_seconds=self.timeout_seconds,
         )
-        return StartedTask(task_id=record.task_id, stream_url=self.stream_url(record.task_id))
+        return StartedTask(task_id=record.task_id, stream_url=await self.granted_stream_url(record))
 
     async def get_task_status(self, task_id: str) -> TaskRecord:
         """The task's record as stored now (``status``, ``progress``, ``result``, ``error``)."""

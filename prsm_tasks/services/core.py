@@ -21,10 +21,12 @@ from prsm_tasks.errors import (
     ServiceUnavailableError,
     WorkerUnavailableError,
 )
+from prsm_tasks.services.grants import StreamGrants
 from prsm_tasks.services.mirrors import NodeView, TypeView
 from prsm_tasks.services.stats import HostSampler
 from prsm_tasks.services.view import TaskView
 from prsm_tasks.store.external import ExternalWork
+from prsm_tasks.store.keys import shared_key
 from prsm_tasks.store.opener import Stores
 from prsm_tasks.store.types import TaskTypeStore
 from prsm_tasks.store.watch import BucketWatch
@@ -61,6 +63,7 @@ class Services:
     type_store: TaskTypeStore
     external: ExternalWork
     nodes: NodeView
+    grants: StreamGrants  # signs the stream_url of enqueue, checks it at the stream
     view: TaskView = field(default_factory=TaskView)
     types: TypeView = field(default_factory=TypeView)
     host: HostSampler = field(default_factory=HostSampler)
@@ -112,6 +115,8 @@ async def open_services(stores: Stores, rules: QueueRules) -> AsyncIterator[Serv
             after_final=stores.writer.after_final,
         ),
         nodes=NodeView(stale_s=rules.node_stale_s),
+        # read once: every edge of the deployment signs and checks with the same key
+        grants=StreamGrants(await shared_key(stores.js, wire.STREAM_GRANT_KEY)),
     )
     services.host.network_mbps()  # the baseline the first health report compares with
     try:

@@ -18,6 +18,7 @@ from typing import Any
 from prsm_tasks import models
 from prsm_tasks.errors import TaskNotFoundError
 from prsm_tasks.models import TaskRecord
+from prsm_tasks.services import task_refs
 from prsm_tasks.services.access import Principal, check_access, check_task_id
 from prsm_tasks.services.core import Services
 from prsm_tasks.services.timestamps import iso
@@ -64,8 +65,9 @@ def external_worker(raw: dict[str, Any]) -> str | None:
     return None
 
 
-def task_item(raw: dict[str, Any], *, type_id: int | None) -> dict[str, Any]:
-    """One task as the task list API shows it (``raw``: the record's stored fields)."""
+def task_item(raw: dict[str, Any], *, type_id: int | None, number: int) -> dict[str, Any]:
+    """One task as the task list API shows it (``raw``: the record's stored fields): its
+    ``id`` is the task's number (``models.task_number``), ``task_id`` its id."""
     metadata = raw.get("metadata") or {}
     stored = metadata.get(API_KEY)
     given: dict[str, Any] = stored if isinstance(stored, dict) else {}
@@ -81,7 +83,8 @@ def task_item(raw: dict[str, Any], *, type_id: int | None) -> dict[str, Any]:
     worker_id = external_worker(raw)
     lease = metadata.get(LEASE_KEY) if worker_id is not None else None
     return {
-        "id": raw["task_id"],
+        "id": number,
+        "task_id": raw["task_id"],
         "task_type_id": type_id,
         "task_type": raw.get("task_type"),
         "status": status,
@@ -109,10 +112,14 @@ def type_id_for(services: Services, raw: dict[str, Any]) -> int | None:
     return found[0].id if found is not None else None
 
 
-def item_of(services: Services, record: TaskRecord | dict[str, Any]) -> dict[str, Any]:
-    """One task as the task list shows it, with the id of its type."""
+def item_of(
+    services: Services, record: TaskRecord | dict[str, Any], rev: int = 0
+) -> dict[str, Any]:
+    """One task (read at ``rev``; 0: not known) as the task list shows it, with the id of
+    its type."""
     raw = models.record_fields(record) if isinstance(record, TaskRecord) else record
-    return task_item(raw, type_id=type_id_for(services, raw))
+    number = task_refs.number_of(services, raw, rev)
+    return task_item(raw, type_id=type_id_for(services, raw), number=number)
 
 
 def check_listed_access(record: dict[str, Any], principal: Principal, task_id: str) -> None:
@@ -130,9 +137,10 @@ async def read_task(
 
 async def read_item(services: Services, task_id: str, principal: Principal) -> dict[str, Any]:
     check_task_id(task_id)
-    raw, _ = await get_raw(services.stores.tasks.requests, task_id)
+    # read with its revision: a task never updated is numbered by it
+    raw, rev = await get_raw(services.stores.nc, task_id)
     check_listed_access(raw, principal, task_id)
-    return item_of(services, raw)
+    return item_of(services, raw, rev)
 
 
 def prepare_task(
@@ -158,10 +166,12 @@ def prepare_task(
     )
 
 
-async def submit_task(services: Services, prepared: PreparedTask) -> dict[str, Any]:
+async def submit_task(services: Services, prepared: PreparedTask) -> TaskRecord:
+    """Write a prepared task and put it in the view at once, numbered: its ``id`` resolves
+    on this edge from the next request on, before the watch brings it."""
     created = await services.writer.submit(prepared)
     services.view.apply_record(created)
-    return item_of(services, created)
+    return created
 
 
 def chosen_ids(

@@ -12,11 +12,18 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from prsm_tasks.errors import TaskAlreadyFinishedError, TaskNotCompletedError
+from prsm_tasks import wire
+from prsm_tasks.errors import (
+    TaskAlreadyFinishedError,
+    TaskNotCompletedError,
+    TaskNotFoundError,
+    UnauthorizedError,
+)
 from prsm_tasks.models import TaskRecord
 from prsm_tasks.services import stats
 from prsm_tasks.services.access import Principal, check_access, check_task_id
 from prsm_tasks.services.core import Services
+from prsm_tasks.services.grants import grant_lifetime_s, with_grant
 from prsm_tasks.services.timestamps import iso
 from prsm_tasks.services.view import FINAL, public_status
 from prsm_tasks.store.batches import PreparedBatch
@@ -110,6 +117,35 @@ def batch_completion(services: Services, records: list[TaskRecord], limit: int) 
         return None
     waves = math.ceil(len(records) / max(1, min(limit, capacity)))
     return time.time() + wait_s + waves * average_s
+
+
+# --- stream grants ---------------------------------------------------------------------------
+
+
+def granted_stream_url(services: Services, url: str, record: TaskRecord) -> str:
+    """``url`` (a stream of ``record``'s events) with a grant to read it as the task's owner,
+    for as long as the task may run (services/grants.py): EventSource sends no headers."""
+    lifetime_s = grant_lifetime_s(record.timeout_seconds, record.max_retries)
+    grant = services.grants.sign(record.task_id, record.tenant, record.user, lifetime_s)
+    return with_grant(url, grant)
+
+
+async def read_granted(services: Services, task_id: str, grant: str) -> dict[str, Any]:
+    """The stored fields of the task a stream grant was signed for; 401 for any other task,
+    an expired or altered grant, and a task that is not there (a grant tells nothing)."""
+    refused = UnauthorizedError(
+        "the stream grant is invalid, expired or not for this task; "
+        "send Authorization: Bearer <token> instead"
+    )
+    if not wire.is_task_id(task_id):
+        raise refused
+    try:
+        record, _ = await get_raw(services.stores.tasks.requests, task_id)
+    except TaskNotFoundError:
+        raise refused from None
+    if not services.grants.check(grant, task_id, record.get("tenant"), record.get("user")):
+        raise refused
+    return record
 
 
 # --- one task --------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ class Entry:
     retry_count: int
     rev: int
     task_type: str | None = None  # the task list API (/api/tasks) lists typed tasks
+    number: int | None = None  # the task's integer id (models.task_number); None: not known
 
     @property
     def band_index(self) -> int:
@@ -94,6 +95,7 @@ class Entry:
             retry_count=int(raw.get("retry_count", 0)),
             rev=rev,
             task_type=raw.get("task_type"),
+            number=int(raw.get("created_rev") or rev) or None,
         )
 
     @classmethod
@@ -113,6 +115,7 @@ class Entry:
             retry_count=record.retry_count,
             rev=rev,
             task_type=record.task_type,
+            number=record.created_rev or rev or None,
         )
 
 
@@ -180,6 +183,8 @@ class Finished:
 class TaskView:
     def __init__(self) -> None:
         self.entries: dict[str, Entry] = {}
+        # task number -> task id (the task list's integer ids), as many as there are entries
+        self.numbers: dict[int, str] = {}
         self.owners: dict[tuple[str | None, str | None], Scope] = {}
         self.tenants: dict[str | None, Scope] = {}
         self.tenant_queues: dict[tuple[str | None, str], Scope] = {}
@@ -222,6 +227,9 @@ class TaskView:
             return
         if provisional_end:
             entry.rev = old.rev  # keep the watch's revision, so its later writes still order
+        if entry.number is None:
+            entry.number = old.number  # a copy that does not know it yet keeps the one known
+        self._number(entry)
         if entry.status in FINAL and old.status not in FINAL:
             self._note_finished(entry)
         self._unqueue(old)
@@ -238,6 +246,7 @@ class TaskView:
         if entry.status in FINAL:
             self._note_finished(entry)
         self.entries[entry.task_id] = entry
+        self._number(entry)
         self._scope(self.owners, (entry.tenant, entry.user)).add(entry)
         self._scope(self.tenants, entry.tenant).add(entry)
         self._scope(self.tenant_queues, (entry.tenant, entry.queue)).add(entry)
@@ -263,8 +272,14 @@ class TaskView:
         if at < len(lane) and lane[at][1] == entry.task_id:
             del lane[at]
 
+    def _number(self, entry: Entry) -> None:
+        if entry.number is not None:
+            self.numbers[entry.number] = entry.task_id
+
     def _remove(self, entry: Entry) -> None:
         del self.entries[entry.task_id]
+        if entry.number is not None and self.numbers.get(entry.number) == entry.task_id:
+            del self.numbers[entry.number]
         for scope in self._scopes_of(entry):
             scope.remove(entry)
         self._unqueue(entry)
@@ -339,6 +354,14 @@ class TaskView:
     def average_wait_s(self, queue: str | None) -> float | None:
         mean = self.wait_means.get(queue)
         return mean.mean if mean is not None else None
+
+    def task_of_number(self, number: int) -> str | None:
+        """The id of the task numbered ``number`` (see ``models.task_number``), if seen."""
+        return self.numbers.get(number)
+
+    def number_of(self, task_id: str) -> int | None:
+        entry = self.entries.get(task_id)
+        return entry.number if entry is not None else None
 
     def visible(self, tenant: str, user: str, *, admin: bool) -> Scope:
         scope = self.tenants.get(tenant) if admin else self.owners.get((tenant, user))

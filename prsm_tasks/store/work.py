@@ -159,7 +159,8 @@ class WorkWriter:
         return PreparedTask(record, encode_record(record))
 
     async def submit(self, prepared: PreparedTask) -> TaskRecord:
-        """Write a prepared task; returns once the record and the work message are stored."""
+        """Write a prepared task; returns once the record and the work message are stored,
+        numbered (``created_rev``, see ``models.task_number``)."""
         record, payload = prepared.record, prepared.payload
         if record.idempotency_key is not None:
             bound_id = await self._bind_idempotency_key(record)
@@ -181,7 +182,8 @@ class WorkWriter:
             )
         )
         await self._publish_created(record, rev, payload)
-        return record
+        # numbered as a read at its create revision would be: its number is known at once
+        return record.model_copy(update={"created_rev": rev})
 
     async def hold(self, prepared: PreparedTask) -> TaskRecord:
         """Store a prepared task as ``waiting``, with no work message: ``release`` sends it."""

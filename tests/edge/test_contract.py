@@ -48,7 +48,7 @@ async def test_enqueue_status_result_list_stats(
         assert body["queue_name"] == queue and body["priority"] == 7
         assert isinstance(body["position_in_queue"], int) and body["position_in_queue"] >= 1
         assert isinstance(body["estimated_wait_time_seconds"], float)  # a live node is known
-        assert body["stream_url"].endswith(f"/tasks/{body['task_id']}/events")
+        assert f"/tasks/{body['task_id']}/events?grant=g1." in body["stream_url"]
         task_id = body["task_id"]
 
         status = await final_status(alice, task_id)

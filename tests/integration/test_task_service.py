@@ -51,7 +51,7 @@ async def test_the_documented_example_runs(nats_url: str, tmp_path: Path) -> Non
     text = output.decode()
     assert process.returncode == 0, text
     assert "started: {'task_id': 'task_" in text
-    assert "/api/tasks/task_" in text and "/stream'}" in text
+    assert "/api/tasks/task_" in text and "/stream?grant=g1." in text
     events = re.search(r"events: (\[.*\])", text)
     assert events, text
     assert "'task_started'" in events.group(1)  # (task_enqueued comes from another publisher)
@@ -69,7 +69,8 @@ async def test_start_follow_and_cancel_by_class_and_type_name(
     node_handlers = {queue: SleepTask}
     async with start_node(node_handlers):
         started = await service.start_task(SleepTask(), seconds=0.0)
-        assert started.stream_url == f"/api/tasks/{started.task_id}/stream"
+        path, _, query = started.stream_url.partition("?")
+        assert path == f"/api/tasks/{started.task_id}/stream" and query.startswith("grant=g1.")
         events = await service.get_task_events(started.task_id, timeout=30.0)
         assert events[-1].event_type == "task_completed"
         assert (await service.get_task_status(started.task_id)).result == {"slept": 0.0}

@@ -293,5 +293,5 @@ async def test_nodes_check_the_schema_again_before_running(
         await eventually(failed)
     final = (await alice.get(f"/api/tasks/{task.body['id']}")).body
     assert "task_data" in final["error_message"] and "size" in final["error_message"]
-    status = (await alice.get(f"/status/{task.body['id']}")).body
+    status = (await alice.get(f"/status/{task.body['task_id']}")).body
     assert status["status"] == "failed"

@@ -41,16 +41,17 @@ async def test_a_task_from_creation_to_deletion(alice: Caller, type_name: str) -
     assert task["result"] is None and task["error_message"] is None
     assert task["updated_at"] is None and task["started_at"] is None
     assert task["queue_name"] == type_name  # a queue named after the type
-    task_id = task["id"]
+    task_id = task["task_id"]
 
     # a normal task of the system: /status shows it, in the critical band (50 -> 10)
     status = (await alice.get(f"/status/{task_id}")).body
     assert status["status"] == "enqueued" and status["priority"] == 10
     assert status["task_type"] == type_name and status["queue_name"] == type_name
 
+    assert "grant=" in task.pop("stream_url")  # the create answer's one extra field
     assert (await alice.get(f"/api/tasks/{task_id}")).body == task
     listed = (await alice.get("/api/tasks", task_type_id=kind["id"], status="pending")).body
-    assert [item["id"] for item in listed] == [task_id]
+    assert [item["task_id"] for item in listed] == [task_id]
     assert (await alice.get("/api/tasks", task_type_id=kind["id"], status="running")).body == []
 
     running = await put(alice, f"/api/tasks/{task_id}", {"status": "running"})
@@ -78,7 +79,9 @@ async def test_fail_cancel_and_delete_of_a_pending_task(alice: Caller, type_name
     await register(alice, type_name)
     params = {"format": "webm"}
     first, second, third = [
-        (await alice.post("/api/tasks", {"task_type": type_name, "parameters": params})).body["id"]
+        (await alice.post("/api/tasks", {"task_type": type_name, "parameters": params})).body[
+            "task_id"
+        ]
         for _ in range(3)
     ]
     failed = await put(
@@ -105,7 +108,7 @@ async def test_pending_edits_are_checked_and_may_change_the_band(
     await register(alice, type_name)
     task_id = (
         await alice.post("/api/tasks", {"task_type": type_name, "parameters": {"format": "mp4"}})
-    ).body["id"]
+    ).body["task_id"]
     bad = await put(alice, f"/api/tasks/{task_id}", {"parameters": {"format": 1}})
     assert_error(bad, 422, "invalid_task_data", "parameters.format")
     moved = await put(alice, f"/api/tasks/{task_id}", {"priority": 950, "metadata": {"m": 1}})
@@ -115,7 +118,7 @@ async def test_pending_edits_are_checked_and_may_change_the_band(
     claimed = await worker.post(
         "/api/tasks/claim", {"task_type": type_name, "worker_id": "w1", "lease_seconds": 30}
     )
-    assert claimed.status == 200 and claimed.body["id"] == task_id  # once, from either band
+    assert claimed.status == 200 and claimed.body["task_id"] == task_id  # once, from either band
     again = await worker.post("/api/tasks/claim", {"task_type": type_name, "worker_id": "w2"})
     assert again.status == 204
 
@@ -129,7 +132,7 @@ async def test_two_workers_claiming_at_once_get_different_tasks(
             await alice.post(
                 "/api/tasks", {"task_type": type_name, "parameters": {"format": "mp4"}}
             )
-        ).body["id"]
+        ).body["task_id"]
         for _ in range(2)
     }
     workers = [
@@ -146,7 +149,7 @@ async def test_two_workers_claiming_at_once_get_different_tasks(
         )
     )
     assert [answer.status for answer in answers] == [200, 200], [a.body for a in answers]
-    claimed = {answer.body["id"] for answer in answers}
+    claimed = {answer.body["task_id"] for answer in answers}
     assert claimed == ids
     assert {answer.body["worker_id"] for answer in answers} == {"w0", "w1"}
     assert all(answer.body["status"] == "running" for answer in answers)
@@ -154,7 +157,7 @@ async def test_two_workers_claiming_at_once_get_different_tasks(
     assert nothing.status == 204
     # the records say who runs them
     for answer in answers:
-        status = (await alice.get(f"/status/{answer.body['id']}")).body
+        status = (await alice.get(f"/status/{answer.body['task_id']}")).body
         assert status["status"] == "processing"
         assert status["worker_node"] == f"external:{answer.body['worker_id']}"
 
@@ -163,7 +166,7 @@ async def test_a_lapsed_lease_returns_the_task_to_the_queue(alice: Caller, type_
     await register(alice, type_name)
     task_id = (
         await alice.post("/api/tasks", {"task_type": type_name, "parameters": {"format": "mp4"}})
-    ).body["id"]
+    ).body["task_id"]
     worker = Caller(alice.session, alice.url, token("svc", "acme", roles=("worker",)))
     claim = {"task_type": type_name, "lease_seconds": 1}
     first = await worker.post("/api/tasks/claim", {**claim, "worker_id": "slow"})
@@ -181,7 +184,7 @@ async def test_a_lapsed_lease_returns_the_task_to_the_queue(alice: Caller, type_
     started = time.monotonic()
     await eventually(taken_over, interval_s=0.2)
     assert time.monotonic() - started >= 0.5  # not before the lease ran out
-    assert taken["id"] == task_id and taken["worker_id"] == "eager" and taken["attempt"] == 2
+    assert taken["task_id"] == task_id and taken["worker_id"] == "eager" and taken["attempt"] == 2
     late = await put(worker, f"/api/tasks/{task_id}", {"status": "completed", "worker_id": "slow"})
     assert_error(late, 409, "claim_lost")
     renewed = await put(
@@ -268,7 +271,7 @@ async def test_a_task_moved_to_another_band_runs_once(
                 "/api/tasks",
                 {"task_type": type_name, "parameters": {"format": "mp4"}, "priority": 500},
             )
-        ).body["id"]
+        ).body["task_id"]
         assert (await put(alice, f"/api/tasks/{task_id}", {"priority": priority})).status == 200
         moved_ids.append(task_id)
     async with start_node({queue: handler}):

@@ -195,13 +195,15 @@ def test_a_task_as_the_task_list_shows_it() -> None:
         "metadata": {"external": {"expires_at": 70.0}},
         "attempts": [{}],
     }
-    item = task_item(raw, type_id=3)
+    item = task_item(raw, type_id=3, number=7)
+    assert item["id"] == 7 and item["task_id"] == "task_01"
     assert item["status"] == "running" and item["priority"] == 501
     assert item["worker_id"] == "w1" and item["lease_expires_at"] == "1970-01-01T00:01:10.000Z"
     assert item["updated_at"] == item["started_at"] and item["attempt"] == 1
     done = task_item(
         {**raw, "status": "timeout", "error": {"message": "slow"}, "completed_at": 20.0},
         type_id=3,
+        number=7,
     )
     assert done["status"] == "failed" and done["error_message"] == "slow"
     assert done["worker_id"] is None and done["lease_expires_at"] is None

@@ -34,6 +34,7 @@ from prsm_tasks.edge.http.surface import Surface
 from prsm_tasks.errors import PrsmError
 from prsm_tasks.services.access import Principal
 from prsm_tasks.services.core import Services, open_services
+from prsm_tasks.services.grants import GRANT_PARAM
 from prsm_tasks.store.opener import open_stores
 
 log = structlog.get_logger("prsm.edge")
@@ -94,7 +95,9 @@ def bind(route: Route, surface: Surface | None) -> Callable[[web.Request], Any]:
         state = request.app[STATE]
         principal: Principal | None = None
         if route.auth:
-            principal = await state.authenticate(request.headers.get("Authorization"))
+            principal = await state.authenticate(
+                request.headers.get("Authorization"), grant_given=GRANT_PARAM in request.query
+            )
         try:
             return await route.handler(request, state, principal)
         except PrsmError as exc:

@@ -3,6 +3,11 @@
 ``{"error": <code>, "message", "code": <http status>, "timestamp", "task_id"?}``; nothing
 unexpected ever leaves as a 500 with a stack trace: it is logged with the request id and
 answered with the same body.
+
+Under ``/api/`` the body also carries ``"detail": <message>``: the clients of the task list
+document (seed 001) read FastAPI's ``detail``. The rule is the path's, not a surface's, so it
+holds for every route under ``/api/`` (the events surface's compatibility routes too) and for
+the errors no surface sees (an unknown ``/api/`` path, a wrong method).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # a surface's own reading of an error before the one body renders it (400 -> 422, say)
 ErrorMapper = Callable[[PrsmError], PrsmError]
 REQUEST_ID = "X-Request-Id"
+DETAIL_PREFIX = "/api/"  # paths whose error bodies carry "detail" too
 JSON = "application/json"
 
 
@@ -47,7 +53,7 @@ def json_response(
     return web.Response(body=orjson.dumps(body), status=status, headers=all_headers)
 
 
-def error_body(exc: PrsmError, *, request_id: str | None) -> dict[str, Any]:
+def error_body(exc: PrsmError, *, request_id: str | None, detail: bool = False) -> dict[str, Any]:
     body: dict[str, Any] = {
         "error": exc.code,
         "message": exc.message,
@@ -67,16 +73,19 @@ def error_body(exc: PrsmError, *, request_id: str | None) -> dict[str, Any]:
         body["retry_after_seconds"] = exc.retry_after_s
     if request_id is not None:
         body["request_id"] = request_id
+    if detail:
+        body["detail"] = exc.message
     return body
 
 
-def error_response(exc: PrsmError, *, request_id: str | None) -> web.Response:
+def error_response(exc: PrsmError, *, request_id: str | None, detail: bool = False) -> web.Response:
     headers = {REQUEST_ID: request_id} if request_id else {}
     if isinstance(exc, RateLimitedError):
         headers["Retry-After"] = str(exc.retry_after_s)
     if isinstance(exc, UnauthorizedError):
         headers["WWW-Authenticate"] = 'Bearer realm="prsm-tasks"'
-    return json_response(error_body(exc, request_id=request_id), status=exc.status, headers=headers)
+    body = error_body(exc, request_id=request_id, detail=detail)
+    return json_response(body, status=exc.status, headers=headers)
 
 
 def from_pydantic(exc: pydantic.ValidationError, *, prefix: str = "") -> ValidationError:
@@ -133,14 +142,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     request_id = request.headers.get(REQUEST_ID) or next_request_id()
     if len(request_id) > 64:
         request_id = request_id[:64]
+    detail = request.path.startswith(DETAIL_PREFIX)
     try:
         response = await handler(request)
     except PrsmError as exc:
-        return error_response(exc, request_id=request_id)
+        return error_response(exc, request_id=request_id, detail=detail)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error_response(from_http(exc), request_id=request_id)
+        return error_response(from_http(exc), request_id=request_id, detail=detail)
     except Exception as exc:  # a bug: log it with the request id, answer with the standard body
         log.error(
             "request_failed",
@@ -153,6 +163,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(
             PrsmError("internal error; quote the request id when reporting it"),
             request_id=request_id,
+            detail=detail,
         )
     if not response.prepared:
         response.headers[REQUEST_ID] = request_id

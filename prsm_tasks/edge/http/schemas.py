@@ -94,3 +94,6 @@ class ErrorResponse(ResponseBody):
     )
     retry_after_seconds: int | None = None
     request_id: str | None = None
+    detail: str | None = Field(
+        default=None, description="under /api/ only: the message again (FastAPI's field)"
+    )

@@ -37,6 +37,11 @@ Owner = tuple[str | None, str | None]  # (user, tenant) of a task
 OwnerLoader = Callable[[str], Awaitable[Owner | None]]
 
 
+def stream_url(request: web.Request, path: str) -> str:
+    """The absolute URL of ``path`` on the edge that answers ``request``."""
+    return f"{request.scheme}://{request.host}{path}"
+
+
 def last_event_id(request: web.Request) -> int:
     """``Last-Event-ID`` (header, or ``last_event_id`` query parameter); 0 when absent."""
     raw = request.headers.get("Last-Event-ID") or request.query.get("last_event_id") or ""

@@ -10,6 +10,7 @@ from aiohttp import web
 from prsm_tasks.config import Settings
 from prsm_tasks.edge.http.auth import AuthConfig, JwtVerifier
 from prsm_tasks.edge.http.ratelimit import RateLimiter
+from prsm_tasks.errors import UnauthorizedError
 from prsm_tasks.services.access import Principal
 from prsm_tasks.services.core import QueueRules, Services
 from prsm_tasks.store.opener import Connection
@@ -53,8 +54,18 @@ class EdgeState:
     verifier: JwtVerifier
     limiter: RateLimiter
 
-    async def authenticate(self, header: str | None) -> Principal:
-        """The caller of a bearer ``header``; 401 otherwise, 503 while NATS is away."""
+    async def authenticate(self, header: str | None, *, grant_given: bool) -> Principal:
+        """The caller of a bearer ``header``; 401 otherwise, 503 while NATS is away.
+
+        ``grant_given``: the request carries a stream grant and no header; a grant reads
+        its task's event stream only (those routes check it themselves), so it is refused
+        here by name rather than as a missing header.
+        """
+        if not header and grant_given:
+            raise UnauthorizedError(
+                "a stream grant is accepted only by the event stream of its task; "
+                "send Authorization: Bearer <token>"
+            )
         principal = await self.verifier.verify_header(header)
         self.services.check_connected()
         return principal

@@ -9,12 +9,16 @@
 - ``DELETE /api/tasks/{task_id}``: remove a finished task and its events (409 while running).
 
 A browser's EventSource cannot set headers, so the SSE routes also take the bearer token as
-the ``access_token`` query parameter.
+the ``access_token`` query parameter, and the two streams of one task take the stream grant
+that enqueue signs into ``stream_url`` (``?grant=``, services/grants.py) in place of
+credentials: it reads that task's events as its owner, and nothing else. The /api/ routes
+name a task by its id or its number (services/task_refs.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -28,9 +32,10 @@ from prsm_tasks.edge.http.sse import (
 )
 from prsm_tasks.edge.http.state import STATE, EdgeState
 from prsm_tasks.errors import TaskNotFoundError, TaskStillRunningError
-from prsm_tasks.services import task_list, tasks
+from prsm_tasks.services import task_list, task_refs, tasks
 from prsm_tasks.services.access import Principal
 from prsm_tasks.services.event_hub import EventHub
+from prsm_tasks.services.grants import GRANT_PARAM
 from prsm_tasks.services.timestamps import iso
 from prsm_tasks.services.view import FINAL, PENDING
 from prsm_tasks.store.reads import get_raw
@@ -86,21 +91,40 @@ async def close_streams(app: web.Application) -> None:
         events.hub.close_listeners()
 
 
-async def authenticate(request: web.Request, state: EdgeState) -> Principal:
+def credentials(request: web.Request) -> str | None:
     """Bearer header, or ``access_token`` in the query (EventSource cannot send headers)."""
     header = request.headers.get("Authorization")
     token = request.query.get("access_token")
-    if not header and token:
-        header = f"Bearer {token}"
-    return await state.authenticate(header)
+    return f"Bearer {token}" if not header and token else header
+
+
+async def authenticate(request: web.Request, state: EdgeState) -> Principal:
+    return await state.authenticate(credentials(request), grant_given=GRANT_PARAM in request.query)
+
+
+async def read_streamed(request: web.Request, state: EdgeState, task_id: str) -> dict[str, Any]:
+    """The record of the task whose events are asked for: read as the caller's, or, with no
+    credentials but a stream grant (the ``stream_url`` of enqueue), as its owner's."""
+    header = credentials(request)
+    grant = request.query.get(GRANT_PARAM)
+    if not header and grant is not None:
+        state.services.check_connected()
+        return await tasks.read_granted(state.services, task_id, grant)
+    principal = await state.authenticate(header, grant_given=False)
+    return await tasks.read_own(state.services, principal, task_id)
 
 
 async def task_events(
     request: web.Request, state: EdgeState, principal: Principal | None
 ) -> web.StreamResponse:
-    principal = principal or await authenticate(request, state)
     task_id = request.match_info["task_id"]
-    record = await tasks.read_own(state.services, principal, task_id)
+    record = await read_streamed(request, state, task_id)
+    return await stream_task(request, task_id, record)
+
+
+async def stream_task(
+    request: web.Request, task_id: str, record: dict[str, Any]
+) -> web.StreamResponse:
     events = request.app[EVENTS]
     return await stream_task_events(
         request,
@@ -115,7 +139,10 @@ async def task_events(
 async def task_stream(
     request: web.Request, state: EdgeState, principal: Principal | None
 ) -> web.StreamResponse:
-    return await task_events(request, state, principal)
+    """The same stream under /api/: the task named by its id or its number."""
+    task_id = task_refs.resolve(state.services, request.match_info["task_id"])
+    record = await read_streamed(request, state, task_id)
+    return await stream_task(request, task_id, record)
 
 
 async def all_events(
@@ -144,7 +171,7 @@ async def all_events(
 async def api_status(
     request: web.Request, state: EdgeState, principal: Principal
 ) -> web.StreamResponse:
-    task_id = request.match_info["task_id"]
+    task_id = task_refs.resolve(state.services, request.match_info["task_id"])
     record = await tasks.read_own(state.services, principal, task_id)
     return json_response(tasks.status_report(state.services, task_id, record))
 
@@ -152,7 +179,7 @@ async def api_status(
 async def api_cancel(
     request: web.Request, state: EdgeState, principal: Principal
 ) -> web.StreamResponse:
-    task_id = request.match_info["task_id"]
+    task_id = task_refs.resolve(state.services, request.match_info["task_id"])
     return json_response(await tasks.cancel_own(state.services, principal, task_id))
 
 
@@ -160,7 +187,7 @@ async def api_delete(
     request: web.Request, state: EdgeState, principal: Principal
 ) -> web.StreamResponse:
     services = state.services
-    task_id = request.match_info["task_id"]
+    task_id = task_refs.resolve(services, request.match_info["task_id"])
     record = await tasks.read_own(services, principal, task_id)
     listed = task_list.created_here(record)  # POST /api/tasks: that API's answers
     if listed and record["status"] in PENDING:  # it deletes pending tasks: cancelled first

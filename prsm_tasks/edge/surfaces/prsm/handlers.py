@@ -9,6 +9,7 @@ from aiohttp import web
 
 from prsm_tasks.edge.http.body import read_body
 from prsm_tasks.edge.http.errors import json_response
+from prsm_tasks.edge.http.sse import stream_url
 from prsm_tasks.edge.http.state import EdgeState
 from prsm_tasks.edge.surfaces.prsm.schemas import BulkEnqueueRequest, EnqueueRequest
 from prsm_tasks.errors import ValidationError
@@ -20,10 +21,6 @@ from prsm_tasks.store.work import TaskOptions
 from prsm_tasks.wire import check_queue_name
 
 MAX_OFFSET = 1_000_000_000
-
-
-def stream_url(request: web.Request, task_id: str) -> str:
-    return f"{request.scheme}://{request.host}/tasks/{task_id}/events"
 
 
 # --- enqueue -----------------------------------------------------------------------------------
@@ -54,7 +51,10 @@ async def enqueue(request: web.Request, state: EdgeState, principal: Principal) 
             "status": public_status(str(record.status)),
             "estimated_wait_time_seconds": done.wait_s,
             "position_in_queue": done.position,
-            "stream_url": stream_url(request, record.task_id),
+            # signed: a browser's EventSource opens it as it is, without a header
+            "stream_url": tasks.granted_stream_url(
+                services, stream_url(request, f"/tasks/{record.task_id}/events"), record
+            ),
         }
     )
 

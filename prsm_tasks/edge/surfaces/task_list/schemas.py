@@ -116,7 +116,8 @@ class TaskClaimRequest(RequestBody):
 
 
 class ApiTaskItem(ResponseBody):
-    id: str = Field(description="the task id (the same as /status/{task_id})")
+    id: int = Field(description="the task's number: /api/tasks/{id} takes it or the task id")
+    task_id: str = Field(description="the task id (the same as /status/{task_id})")
     task_type_id: int | None
     task_type: str | None
     status: ApiStatus
@@ -133,6 +134,13 @@ class ApiTaskItem(ResponseBody):
     worker_id: str | None = Field(description="the external worker holding it, if one does")
     lease_expires_at: Timestamp | None
     attempt: int
+
+
+class ApiTaskCreated(ApiTaskItem):
+    stream_url: str = Field(
+        description="the task's events as SSE, with a short-lived grant to read them "
+        "(EventSource opens it as it is)"
+    )
 
 
 class ApiTaskList(RootModel[list[ApiTaskItem]]):

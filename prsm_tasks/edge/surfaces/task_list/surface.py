@@ -9,6 +9,7 @@ from prsm_tasks.edge.surfaces.task_list import tasks, types
 from prsm_tasks.edge.surfaces.task_list.errors import map_error
 from prsm_tasks.edge.surfaces.task_list.schemas import (
     ApiTaskCreate,
+    ApiTaskCreated,
     ApiTaskItem,
     ApiTaskList,
     ApiTaskUpdate,
@@ -19,13 +20,15 @@ from prsm_tasks.edge.surfaces.task_list.schemas import (
     TaskTypeUpdate,
 )
 from prsm_tasks.services.task_list import ENGINE_STATUSES
+from prsm_tasks.services.task_refs import TASK_REF_PATTERN
 
 TYPE_ID = Param(name="task_type_id", where="path", schema={"type": "integer", "minimum": 1})
 TYPES_TAG = "task-types"
 TASK_ID = Param(
     name="task_id",
     where="path",
-    schema={"type": "string", "pattern": r"^task_[0-9a-z]{26}$"},
+    schema={"type": "string", "pattern": TASK_REF_PATTERN},
+    description="the task's number (its id in this API) or its task id",
 )
 TASKS_TAG = "task-list"
 
@@ -99,7 +102,7 @@ TASK_ROUTES: tuple[Route, ...] = (
         "invalid_task_data; an inactive type: 400)",
         tag=TASKS_TAG,
         request=ApiTaskCreate,
-        response=ApiTaskItem,
+        response=ApiTaskCreated,
         ok_status=201,
         errors=(400, 404, 413, 422, 429, 503),
     ),

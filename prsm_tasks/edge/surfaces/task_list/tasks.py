@@ -3,6 +3,7 @@
 A task created here is a normal task (the same record, ``/status/{id}``, SSE), checked
 against its type's schema and put on the type's queue. External workers claim tasks with
 ``POST /api/tasks/claim`` and report with ``PUT /api/tasks/{id}`` (services/external_tasks.py).
+A task's ``id`` here is its number; a path takes the number or the task id (task_refs.py).
 ``DELETE /api/tasks/{id}`` is the events surface's (one route for both APIs); a task created
 here gets this API's answer there (204).
 """
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from prsm_tasks.edge.http.body import read_body
 from prsm_tasks.edge.http.errors import json_response
+from prsm_tasks.edge.http.sse import stream_url
 from prsm_tasks.edge.http.state import EdgeState
 from prsm_tasks.edge.surfaces.task_list.params import int_param
 from prsm_tasks.edge.surfaces.task_list.schemas import (
@@ -23,7 +25,7 @@ from prsm_tasks.edge.surfaces.task_list.schemas import (
     TaskClaimRequest,
 )
 from prsm_tasks.errors import UnprocessableError
-from prsm_tasks.services import external_tasks, task_list, types
+from prsm_tasks.services import external_tasks, task_list, task_refs, tasks, types
 from prsm_tasks.services.access import Principal
 from prsm_tasks.services.core import Services
 from prsm_tasks.store.type_index import Found
@@ -56,11 +58,17 @@ async def create_task(request: web.Request, state: EdgeState, principal: Princip
         services, principal, found, body.parameters, priority=body.priority, metadata=body.metadata
     )
     state.limiter.take(principal.owner_key)
-    return json_response(await task_list.submit_task(services, prepared), status=201)
+    record = await task_list.submit_task(services, prepared)
+    url = stream_url(request, f"/api/tasks/{record.task_id}/stream")
+    created = {
+        **task_list.item_of(services, record),
+        "stream_url": tasks.granted_stream_url(services, url, record),
+    }
+    return json_response(created, status=201)
 
 
 async def get_task(request: web.Request, state: EdgeState, principal: Principal) -> web.Response:
-    task_id = request.match_info["task_id"]
+    task_id = task_refs.resolve(state.services, request.match_info["task_id"])
     return json_response(await task_list.read_item(state.services, task_id, principal))
 
 
@@ -119,7 +127,7 @@ async def claim_task(request: web.Request, state: EdgeState, principal: Principa
 
 async def update_task(request: web.Request, state: EdgeState, principal: Principal) -> web.Response:
     services = state.services
-    task_id = request.match_info["task_id"]
+    task_id = task_refs.resolve(services, request.match_info["task_id"])
     record, _ = await task_list.read_task(services, task_id, principal)
     body = await read_body(request, ApiTaskUpdate, max_bytes=state.config.max_body_bytes)
     report = external_tasks.Report(
