@@ -17,7 +17,7 @@ from tests.edge.test_errors import assert_error
 from tests.task_types.conftest import Caller, put, register
 
 ITEM_FIELDS = {
-    "id", "task_type_id", "status", "parameters", "priority", "metadata", "result",
+    "id", "task_id", "task_type_id", "status", "parameters", "priority", "metadata", "result",
     "error_message", "created_at", "updated_at", "started_at", "completed_at",
 }  # fmt: skip
 
