@@ -1,5 +1,6 @@
 """/docs in a real browser: Debian's chromium driven by Playwright renders the operations of
-/openapi.json with the edge's own files, asks no other host for anything, logs no error.
+/openapi.json with the edge's own files, asks no other host for anything, logs no error; and
+from that page, ``new EventSource(stream_url)`` follows a task to its end.
 
 Needs ``/usr/bin/chromium`` (``apt-get install chromium``; .ci/run installs it) and the
 ``playwright`` package of the dev extra. ``playwright install`` is never needed: Playwright
@@ -14,7 +15,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from prsm_tasks import TaskContext
 from prsm_tasks.edge.http.app import RunningEdge, package_version
+from tests.conftest import NodeFactory
+from tests.edge.conftest import Caller
 
 try:
     from playwright.async_api import async_playwright, expect
@@ -177,3 +181,61 @@ async def test_docs_render_in_chromium_from_the_edge_alone(
             deployed_watch.check(DEPLOYED_HOST)
         finally:
             await browser.close()
+
+
+async def two_steps(ctx: TaskContext) -> dict[str, int]:
+    await ctx.progress(0.5, "half way")
+    return {"steps": 2}
+
+
+# the seed's page: EventSource on the stream_url as enqueue answered it, until the final event
+FOLLOW_STREAM_JS = """
+(url) => new Promise((resolve, reject) => {
+  const seen = [];
+  const source = new EventSource(url);
+  const stop = () => { source.close(); reject(new Error('timeout: ' + JSON.stringify(seen))); };
+  const timer = setTimeout(stop, TIMEOUT_MS);
+  source.addEventListener('task_event', (message) => {
+    const event = JSON.parse(message.data);
+    seen.push([event.event_type, event.task_id]);
+    if (['task_completed', 'task_failed', 'task_cancelled'].includes(event.event_type)) {
+      clearTimeout(timer);
+      source.close();
+      resolve(seen);
+    }
+  });
+  source.onerror = () => {
+    if (source.readyState === EventSource.CLOSED) {
+      clearTimeout(timer);
+      reject(new Error('stream closed after ' + JSON.stringify(seen)));
+    }
+  };
+})
+""".replace("TIMEOUT_MS", str(WAIT_MS * 2))
+
+
+async def test_the_stream_url_opens_in_a_browser_eventsource(
+    edge: RunningEdge, start_node: NodeFactory, alice: Caller, queue: str
+) -> None:
+    """A page of the edge's origin follows a task with ``new EventSource(stream_url)``: no
+    header, the grant in the URL is all it has."""
+    require_browser()
+    async with start_node({queue: two_steps}, queues=[queue]):
+        enqueued = await alice.post("/enqueue", {"queue_name": queue, "task_data": {}})
+        assert enqueued.status == 200, enqueued.body
+        stream_url, task_id = enqueued.body["stream_url"], enqueued.body["task_id"]
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=WAIT_MS
+            )
+            try:
+                page = await browser.new_page()
+                watch = Watch(page)
+                await page.goto(edge.url + "/docs", timeout=WAIT_MS)
+                seen = await page.evaluate(FOLLOW_STREAM_JS, stream_url)
+            finally:
+                await browser.close()
+    kinds = [kind for kind, _ in seen]
+    assert kinds[0] == "task_enqueued" and kinds[-1] == "task_completed", seen
+    assert "progress_update" in kinds and {tid for _, tid in seen} == {task_id}
+    assert watch.bad_answers == [] and watch.page_errors == []
