@@ -7,10 +7,26 @@ from prsm_tasks.edge.http.openapi import Param, Route
 from prsm_tasks.edge.http.schemas import CancelResponse, StatusResponse
 from prsm_tasks.edge.http.surface import Surface
 from prsm_tasks.edge.surfaces.events import handlers
+from prsm_tasks.services.grants import GRANT_PARAM, MAX_GRANT_CHARS
+from prsm_tasks.services.task_refs import TASK_REF_PATTERN
 from prsm_tasks.wire import QUEUE_NAME_RE, TASK_ID_RE
 
 TASK_ID = Param(
     name="task_id", where="path", schema={"type": "string", "pattern": TASK_ID_RE.pattern}
+)
+# the /api/ routes take a task's number (the task list's integer id) too
+API_TASK_ID = Param(
+    name="task_id",
+    where="path",
+    schema={"type": "string", "pattern": TASK_REF_PATTERN},
+    description="the task id or the task's number",
+)
+GRANT = Param(
+    name=GRANT_PARAM,
+    where="query",
+    schema={"type": "string", "maxLength": MAX_GRANT_CHARS},
+    description="the stream grant of the stream_url enqueue answered: reads this task's "
+    "events without credentials (401 when expired, altered or for another task)",
 )
 SSE_PARAMS = (
     Param(
@@ -42,9 +58,9 @@ ROUTES: tuple[Route, ...] = (
         handler=handlers.task_events,
         summary="A task's events as Server-Sent Events: its history, then live, until it ends",
         tag="events",
-        auth=False,  # authenticated inside: Bearer header or access_token
+        auth=False,  # authenticated inside: Bearer header, access_token or a stream grant
         errors=(400, 401, 403, 404, 503),
-        params=(TASK_ID, *SSE_PARAMS),
+        params=(TASK_ID, *SSE_PARAMS, GRANT),
         content=SSE_CONTENT,
     ),
     Route(
@@ -73,7 +89,7 @@ ROUTES: tuple[Route, ...] = (
         tag="compatibility",
         auth=False,
         errors=(400, 401, 403, 404, 503),
-        params=(TASK_ID, *SSE_PARAMS),
+        params=(API_TASK_ID, *SSE_PARAMS, GRANT),
         content=SSE_CONTENT,
     ),
     Route(
@@ -84,7 +100,7 @@ ROUTES: tuple[Route, ...] = (
         tag="compatibility",
         response=StatusResponse,
         errors=(403, 404, 503),
-        params=(TASK_ID,),
+        params=(API_TASK_ID,),
     ),
     Route(
         method="POST",
@@ -94,7 +110,7 @@ ROUTES: tuple[Route, ...] = (
         tag="compatibility",
         response=CancelResponse,
         errors=(403, 404, 409, 503),
-        params=(TASK_ID,),
+        params=(API_TASK_ID,),
     ),
     Route(
         method="DELETE",
@@ -105,7 +121,7 @@ ROUTES: tuple[Route, ...] = (
         tag="compatibility",
         no_content=(204,),
         errors=(403, 404, 409, 503),
-        params=(TASK_ID,),
+        params=(API_TASK_ID,),
     ),
 )
 
