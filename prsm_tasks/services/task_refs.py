@@ -12,7 +12,6 @@ from typing import Any
 
 from prsm_tasks import models, wire
 from prsm_tasks.errors import TaskNotFoundError
-from prsm_tasks.services.access import check_task_id
 from prsm_tasks.services.core import Services
 
 # a bucket revision is a uint64: 20 digits at most; longer is no number of ours
@@ -29,19 +28,24 @@ def parse_number(ref: str) -> int | None:
     return number if number > 0 and ref == str(number) else None
 
 
+def find(services: Services, ref: str) -> str | None:
+    """The task id ``ref`` names (a task id, or a number this edge has seen), or None."""
+    if ref.isascii() and ref.isdigit():
+        number = parse_number(ref)
+        return services.view.task_of_number(number) if number is not None else None
+    return ref if wire.is_task_id(ref) else None
+
+
 def resolve(services: Services, ref: str) -> str:
-    """The task id ``ref`` names (a task id, or a number this edge has seen); 404 otherwise.
+    """The task id ``ref`` names; 404 ``task_not_found`` when it names none.
 
     Whose task it is is not checked here: the read that follows answers 404 for another
     tenant's task, whichever way it was named.
     """
-    if ref.isascii() and ref.isdigit():
-        number = parse_number(ref)
-        task_id = services.view.task_of_number(number) if number is not None else None
-        if task_id is None:
-            raise TaskNotFoundError(f"Task with ID {ref} not found", task_id=ref)
-        return task_id
-    return check_task_id(ref)
+    task_id = find(services, ref)
+    if task_id is None:
+        raise TaskNotFoundError(f"Task with ID {ref} not found", task_id=ref)
+    return task_id
 
 
 def number_of(services: Services, raw: dict[str, Any], rev: int = 0) -> int:

@@ -61,6 +61,11 @@ async def test_the_stream_url_streams_its_task_to_the_end_without_a_header(
         )
         status, again = await read_sse(http, api_stream)
         assert status == 200 and again == events
+        # and named by its number (the task list's id)
+        async with http.get(f"{edge.url}/api/tasks/{task['task_id']}", headers=alice) as read:
+            number = (await read.json())["id"]
+        by_number = api_stream.replace(task["task_id"], str(number))
+        assert (await read_sse(http, by_number)) == (200, events)
         # and the bearer token still works as before, in the header or the query
         plain = task["stream_url"].partition("?")[0]
         assert (await read_sse(http, plain, headers=alice)) == (200, events)
@@ -127,6 +132,10 @@ async def test_an_expired_tampered_or_foreign_grant_is_refused(
         ):
             status, body = await answer(http, "GET", with_grant(url, grant))
             assert status == 401 and body["error"] == "unauthorized", (grant, body)
+        # without credentials nothing tells which tasks exist: 401, never 404
+        for path in ("/api/tasks/987654321/stream", f"/api/tasks/{task_id}x/stream"):
+            assert (await answer(http, "GET", edge.url + path))[0] == 401, path
+            assert (await answer(http, "GET", with_grant(edge.url + path, good)))[0] == 401, path
         # a grant for a task that is not there tells nothing either: 401, not 404
         missing = "task_" + "0" * 26
         grant = now.sign(missing, "acme", "alice", 60.0)

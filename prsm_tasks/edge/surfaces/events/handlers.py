@@ -102,23 +102,31 @@ async def authenticate(request: web.Request, state: EdgeState) -> Principal:
     return await state.authenticate(credentials(request), grant_given=GRANT_PARAM in request.query)
 
 
-async def read_streamed(request: web.Request, state: EdgeState, task_id: str) -> dict[str, Any]:
-    """The record of the task whose events are asked for: read as the caller's, or, with no
-    credentials but a stream grant (the ``stream_url`` of enqueue), as its owner's."""
+async def read_streamed(
+    request: web.Request, state: EdgeState, *, by_number: bool
+) -> tuple[str, dict[str, Any]]:
+    """The id and record of the task whose events are asked for (``by_number``: the path may
+    name it by its number), read as the caller's; or, with no credentials but a stream grant
+    (the ``stream_url`` of enqueue), as its owner's. Credentials are checked before the task
+    is looked for: without them every answer is 401, whatever the path names."""
+    services = state.services
+    ref = request.match_info["task_id"]
     header = credentials(request)
     grant = request.query.get(GRANT_PARAM)
     if not header and grant is not None:
-        state.services.check_connected()
-        return await tasks.read_granted(state.services, task_id, grant)
+        services.check_connected()
+        task_id = task_refs.find(services, ref) if by_number else ref
+        record = await tasks.read_granted(services, task_id or "", grant)
+        return str(record["task_id"]), record
     principal = await state.authenticate(header, grant_given=False)
-    return await tasks.read_own(state.services, principal, task_id)
+    task_id = task_refs.resolve(services, ref) if by_number else ref
+    return task_id, await tasks.read_own(services, principal, task_id)
 
 
 async def task_events(
     request: web.Request, state: EdgeState, principal: Principal | None
 ) -> web.StreamResponse:
-    task_id = request.match_info["task_id"]
-    record = await read_streamed(request, state, task_id)
+    task_id, record = await read_streamed(request, state, by_number=False)
     return await stream_task(request, task_id, record)
 
 
@@ -140,8 +148,7 @@ async def task_stream(
     request: web.Request, state: EdgeState, principal: Principal | None
 ) -> web.StreamResponse:
     """The same stream under /api/: the task named by its id or its number."""
-    task_id = task_refs.resolve(state.services, request.match_info["task_id"])
-    record = await read_streamed(request, state, task_id)
+    task_id, record = await read_streamed(request, state, by_number=True)
     return await stream_task(request, task_id, record)
 
 
