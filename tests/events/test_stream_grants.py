@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 
 from prsm_tasks import Client, TaskContext, wire
+from prsm_tasks.client.service import TaskService
 from prsm_tasks.services.grants import GRANT_PARAM, StreamGrants, with_grant
 from tests.conftest import NodeFactory
 from tests.events.conftest import EdgeFactory, TokenFactory
@@ -149,3 +150,19 @@ async def answer_stream_status(http: aiohttp.ClientSession, url: str) -> int:
     """The status a stream opens with (the task is pending: the stream stays open)."""
     async with http.get(url) as response:
         return response.status
+
+
+async def test_the_task_service_stream_url_opens_on_an_edge(
+    start_node: NodeFactory,
+    start_edge: EdgeFactory,
+    http: aiohttp.ClientSession,
+    client: Client,
+    queue: str,
+) -> None:
+    async with start_node({queue: halves}, queues=[queue]), start_edge() as edge:
+        service = TaskService(client, stream_base=edge.url)
+        service.register("halves", queue=queue)
+        started = await service.start_task("halves")
+        status, events = await read_sse(http, started.stream_url)  # no Authorization header
+        assert status == 200 and kinds(events)[-1] == "task_completed"
+        assert {event["task_id"] for _, event in events} == {started.task_id}
