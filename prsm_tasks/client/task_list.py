@@ -21,6 +21,9 @@ from typing import Any
 
 from prsm_tasks.client.transport import HttpTransport, SyncTransport
 
+# a task as /api/tasks paths name it: its number (the ``id`` answered) or its task id
+TaskRef = int | str
+
 
 class TaskListCalls(HttpTransport):
     """The task-type registry and the task list (seed 001's routes under /api/)."""
@@ -75,7 +78,7 @@ class TaskListCalls(HttpTransport):
         body["task_type_id" if isinstance(task_type, int) else "task_type"] = task_type
         return await self.request("POST", "/api/tasks", json=body)
 
-    async def get_task(self, task_id: str) -> dict[str, Any]:
+    async def get_task(self, task_id: TaskRef) -> dict[str, Any]:
         return await self.request("GET", f"/api/tasks/{task_id}")
 
     async def task_list(
@@ -84,12 +87,12 @@ class TaskListCalls(HttpTransport):
         params = {"task_type_id": task_type_id, "status": status, "limit": limit}
         return await self.request("GET", "/api/tasks", params=params)
 
-    async def update_task(self, task_id: str, **fields: Any) -> dict[str, Any]:
+    async def update_task(self, task_id: TaskRef, **fields: Any) -> dict[str, Any]:
         """``status``, ``priority``, ``parameters``, ``metadata``, ``result``,
         ``error_message``, ``worker_id``, ``lease_seconds``."""
         return await self.request("PUT", f"/api/tasks/{task_id}", json=fields)
 
-    async def delete_task(self, task_id: str) -> None:
+    async def delete_task(self, task_id: TaskRef) -> None:
         await self.request("DELETE", f"/api/tasks/{task_id}")
 
     async def claim_task(
@@ -109,7 +112,7 @@ class TaskListCalls(HttpTransport):
         return await self.request("POST", "/api/tasks/claim", json=body)
 
     async def renew_lease(
-        self, task_id: str, *, worker_id: str, lease_seconds: float | None = None
+        self, task_id: TaskRef, *, worker_id: str, lease_seconds: float | None = None
     ) -> dict[str, Any]:
         fields: dict[str, Any] = {"status": "running", "worker_id": worker_id}
         if lease_seconds is not None:
@@ -117,7 +120,7 @@ class TaskListCalls(HttpTransport):
         return await self.update_task(task_id, **fields)
 
     async def complete_task(
-        self, task_id: str, result: Any = None, *, worker_id: str | None = None
+        self, task_id: TaskRef, result: Any = None, *, worker_id: str | None = None
     ) -> dict[str, Any]:
         fields: dict[str, Any] = {"status": "completed", "result": result}
         if worker_id is not None:
@@ -125,7 +128,7 @@ class TaskListCalls(HttpTransport):
         return await self.update_task(task_id, **fields)
 
     async def fail_task(
-        self, task_id: str, error_message: str, *, worker_id: str | None = None
+        self, task_id: TaskRef, error_message: str, *, worker_id: str | None = None
     ) -> dict[str, Any]:
         fields: dict[str, Any] = {"status": "failed", "error_message": error_message}
         if worker_id is not None:
@@ -156,26 +159,26 @@ class SyncTaskListCalls(SyncTransport):
     def create_task(self, task_type: str | int, parameters: Any = None, **kw: Any) -> Any:
         return self._run(self._api.create_task(task_type, parameters, **kw))
 
-    def get_task(self, task_id: str) -> dict[str, Any]:
+    def get_task(self, task_id: TaskRef) -> dict[str, Any]:
         return self._run(self._api.get_task(task_id))
 
     def task_list(self, **filters: Any) -> list[dict[str, Any]]:
         return self._run(self._api.task_list(**filters))
 
-    def update_task(self, task_id: str, **fields: Any) -> dict[str, Any]:
+    def update_task(self, task_id: TaskRef, **fields: Any) -> dict[str, Any]:
         return self._run(self._api.update_task(task_id, **fields))
 
-    def delete_task(self, task_id: str) -> None:
+    def delete_task(self, task_id: TaskRef) -> None:
         self._run(self._api.delete_task(task_id))
 
     def claim_task(self, **options: Any) -> dict[str, Any] | None:
         return self._run(self._api.claim_task(**options))
 
-    def renew_lease(self, task_id: str, **options: Any) -> dict[str, Any]:
+    def renew_lease(self, task_id: TaskRef, **options: Any) -> dict[str, Any]:
         return self._run(self._api.renew_lease(task_id, **options))
 
-    def complete_task(self, task_id: str, result: Any = None, **options: Any) -> dict[str, Any]:
+    def complete_task(self, task_id: TaskRef, result: Any = None, **options: Any) -> dict[str, Any]:
         return self._run(self._api.complete_task(task_id, result, **options))
 
-    def fail_task(self, task_id: str, error_message: str, **options: Any) -> dict[str, Any]:
+    def fail_task(self, task_id: TaskRef, error_message: str, **options: Any) -> dict[str, Any]:
         return self._run(self._api.fail_task(task_id, error_message, **options))
