@@ -211,7 +211,7 @@ async def list_items(
     for start in range(0, len(chosen), READ_WINDOW):
         window = chosen[start : start + READ_WINDOW]
         reads = await asyncio.gather(
-            *(get_raw(services.stores.tasks.requests, task_id) for task_id in window),
+            *(read_numbered(services, task_id) for task_id in window),
             return_exceptions=True,
         )
         for read in reads:
@@ -219,8 +219,18 @@ async def list_items(
                 continue  # deleted since the index saw it
             if isinstance(read, BaseException):
                 raise read
-            items.append(item_of(services, read[0]))
+            items.append(item_of(services, *read))
     return items
+
+
+async def read_numbered(services: Services, task_id: str) -> tuple[dict[str, Any], int]:
+    """A task's fields, and the revision read at when its number is not known otherwise: the
+    shared inbox reads no revision, and a task never updated is numbered by it."""
+    raw, rev = await get_raw(services.stores.tasks.requests, task_id)
+    if raw.get("created_rev") or services.view.number_of(task_id) is not None:
+        return raw, rev
+    # rare: a task this edge wrote in a batch, not yet seen by its watch
+    return await get_raw(services.stores.nc, task_id)
 
 
 def created_here(record: dict[str, Any]) -> bool:

@@ -189,10 +189,11 @@ class WorkWriter:
         """Store a prepared task as ``waiting``, with no work message: ``release`` sends it."""
         record = prepared.record.model_copy(update={"status": models.TaskStatus.WAITING})
         try:
-            await self._store.create(record)
+            rev = await self._store.create(record)
         except TransitionConflictError:
             record, _ = await self._store.get(record.task_id)
-        return record
+            return record
+        return record.model_copy(update={"created_rev": rev})  # numbered, as submit's
 
     async def release(self, task_id: str) -> TaskRecord | None:
         """waiting -> enqueued, then its work message; the released record, or None.

@@ -91,3 +91,25 @@ async def test_numbers_of_other_tenants_and_odd_spellings_are_not_found(
         assert answer.status in (404, 422), (ref, answer.status, answer.body)
         assert answer.body["error"] == "task_not_found", (ref, answer.body)
         assert (await alice.get(f"/api/tasks/{ref}/status")).status == 404, ref
+
+
+async def test_tasks_of_a_bulk_enqueue_are_numbered_at_once(
+    alice: Caller, queue: str, type_name: str
+) -> None:
+    """Written by this edge in a batch (some held back by max_concurrent): listed with their
+    numbers at once, and each number resolves."""
+    kind = await register(alice, type_name)
+    tasks = [{"task_data": {"format": "mp4"}, "task_type": type_name} for _ in range(4)]
+    bulk = await alice.post(
+        "/bulk/enqueue",
+        {"queue_name": queue, "tasks": tasks, "batch_options": {"max_concurrent": 2}},
+    )
+    assert bulk.status == 200, bulk.body
+    listed = await alice.get("/api/tasks", task_type_id=kind["id"])
+    assert listed.status == 200, listed.body
+    assert sorted(item["task_id"] for item in listed.body) == sorted(bulk.body["task_ids"])
+    numbers = [item["id"] for item in listed.body]
+    assert all(isinstance(number, int) for number in numbers) and len(set(numbers)) == 4
+    for item in listed.body:
+        by_number = await alice.get(f"/api/tasks/{item['id']}")
+        assert by_number.status == 200 and by_number.body["task_id"] == item["task_id"]
