@@ -23,8 +23,8 @@ from tests.edge.test_errors import assert_error
 from tests.task_types.conftest import Caller
 
 EVIL = "^(a+)+$"
-# seconds on a backtracking engine: about 4x more with every 2 more a's (26: ~5 s)
-HOSTILE = "a" * 30 + "!"
+# ~20 s on a backtracking engine, 4x more with every 2 more a's (24: 1.3 s, 26: 5 s)
+HOSTILE = "a" * 28 + "!"
 HOSTILE_SCHEMA = {
     "type": "object",
     "properties": {"s": {"type": "string", "pattern": EVIL}},
@@ -38,7 +38,7 @@ BOUND_S = 5.0
 def hostile_cases() -> list[dict[str, object]]:
     return [
         {"s": HOSTILE},  # pattern
-        {"s": "a", HOSTILE: 1},  # propertyNames (and patternProperties does not match)
+        {"s": "a", HOSTILE: 1},  # propertyNames, and patternProperties does not match it
         {"s": "a", "t": 1},  # fine
     ]
 
@@ -57,7 +57,6 @@ async def test_hostile_data_is_refused_while_other_clients_are_served(
         alice.post(
             "/enqueue", {"queue_name": queue, "task_type": type_name, "task_data": {"s": HOSTILE}}
         ),
-        alice.post("/api/tasks", {"task_type": type_name, "parameters": {"s": "a", HOSTILE: 1}}),
     )
     waits: list[float] = []
     while not hostile.done() or not waits:  # every /health while the hostile ones are served
@@ -65,11 +64,10 @@ async def test_hostile_data_is_refused_while_other_clients_are_served(
         health = await other.get("/health")
         waits.append(time.monotonic() - started)
         assert health.status == 200, health.body
-    api, enqueue, names = await hostile
+    api, enqueue = await hostile
     assert max(waits) < BOUND_S, waits
     assert_error(api, 422, "invalid_task_data", "parameters.s")
     assert_error(enqueue, 400, "invalid_task_data", "task_data.s")
-    assert_error(names, 422, "invalid_task_data", "parameters")
     assert "does not match" in api.body["errors"][0]["message"]
 
 
