@@ -163,7 +163,7 @@ def pack_checked(value: Any, *, what: str, field: str, max_bytes: int) -> bytes:
 # how deeply a caller's document may nest: task data and results, a type's schema and
 # metadata, any part of a request body. Every answer that carries one adds a few levels of its
 # own, and JSON is written by orjson, which stops at 254: deeper input would be stored and
-# then answer 500 wherever it is shown (docs/configuration.md, "Limits")
+# then answer 500 wherever it is shown (docs/configuration.md, "Fixed limits")
 MAX_DEPTH = 64
 # the levels of a request body around such a document: {"tasks": [{"task_data": ...}]}
 BODY_ENVELOPE_DEPTH = 3
@@ -198,21 +198,19 @@ def _path_of(parents: list[tuple[int, str | int]], node: int) -> tuple[str | int
     return tuple(reversed(path))
 
 
-def depth_error(field: str, *, limit: int = MAX_DEPTH) -> ValidationError:
-    """The error for ``field`` nested too deeply: ``invalid_task_data`` inside task data."""
-    message = f"{field} is nested deeper than {limit} levels"
-    if TASK_DATA_FIELDS.intersection(field.replace("[", ".").split(".")):
-        return InvalidTaskDataError(message, field=field)
-    return ValidationError(message, field=field)
+def depth_error(field: str, error: type[ValidationError] | None = None) -> ValidationError:
+    """The error for ``field`` nested too deeply: ``invalid_task_data`` inside task data,
+    unless the caller names the class."""
+    if error is None:
+        in_task_data = TASK_DATA_FIELDS.intersection(field.replace("[", ".").split("."))
+        error = InvalidTaskDataError if in_task_data else ValidationError
+    return error(f"{field} is nested deeper than {MAX_DEPTH} levels", field=field)
 
 
 def check_depth(value: Any, *, field: str, error: type[ValidationError] | None = None) -> None:
     """Refuse ``value`` (the content of ``field``) if it nests more than ``MAX_DEPTH`` levels."""
-    if nested_too_deep(value, MAX_DEPTH) is None:
-        return
-    if error is None:
-        raise depth_error(field)
-    raise error(f"{field} is nested deeper than {MAX_DEPTH} levels", field=field)
+    if nested_too_deep(value, MAX_DEPTH) is not None:
+        raise depth_error(field, error)
 
 
 def body_field(parts: tuple[str | int, ...]) -> str:
