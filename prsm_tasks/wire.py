@@ -139,7 +139,9 @@ def unpack(data: bytes) -> Any:
 
 
 def pack_checked(value: Any, *, what: str, field: str, max_bytes: int) -> bytes:
-    """Encode caller data, turning what msgpack refuses into a clear ValidationError."""
+    """Encode caller data, turning what msgpack refuses into a clear ValidationError: too
+    deep (``MAX_DEPTH``), an integer it cannot carry, a type it cannot encode, too large."""
+    check_depth(value, field=field)
     try:
         data = msgpack.packb(value, use_bin_type=True, datetime=False)
     except OverflowError as exc:
@@ -154,6 +156,81 @@ def pack_checked(value: Any, *, what: str, field: str, max_bytes: int) -> bytes:
             f"{what} is {len(data)} bytes encoded, over the limit of {max_bytes}", field=field
         )
     return data
+
+
+# --- depth ----------------------------------------------------------------------------------
+
+# how deeply a caller's document may nest: task data and results, a type's schema and
+# metadata, any part of a request body. Every answer that carries one adds a few levels of its
+# own, and JSON is written by orjson, which stops at 254: deeper input would be stored and
+# then answer 500 wherever it is shown (docs/configuration.md, "Fixed limits")
+MAX_DEPTH = 64
+# the levels of a request body around such a document: {"tasks": [{"task_data": ...}]}
+BODY_ENVELOPE_DEPTH = 3
+_CONTAINERS = (dict, list, tuple)
+
+
+def nested_too_deep(value: Any, limit: int) -> tuple[str | int, ...] | None:
+    """The path to the first container nested more than ``limit`` levels deep (a container is
+    one level, a scalar none), or None. Iterative, visiting each container once: linear time
+    and no recursion whatever the input."""
+    if not isinstance(value, _CONTAINERS):
+        return None
+    parents: list[tuple[int, str | int]] = [(-1, "")]  # per container: (parent, its key)
+    pending: list[tuple[Any, int, int]] = [(value, 1, 0)]  # (container, depth, its node)
+    while pending:
+        item, depth, node = pending.pop()
+        if depth > limit:
+            return _path_of(parents, node)
+        children = item.items() if isinstance(item, dict) else enumerate(item)
+        for key, child in children:
+            if isinstance(child, _CONTAINERS):
+                parents.append((node, key if isinstance(key, int) else str(key)))
+                pending.append((child, depth + 1, len(parents) - 1))
+    return None
+
+
+def _path_of(parents: list[tuple[int, str | int]], node: int) -> tuple[str | int, ...]:
+    path: list[str | int] = []
+    while node > 0:
+        node, key = parents[node]
+        path.append(key)
+    return tuple(reversed(path))
+
+
+def depth_error(field: str, error: type[ValidationError] | None = None) -> ValidationError:
+    """The error for ``field`` nested too deeply: ``invalid_task_data`` inside task data,
+    unless the caller names the class."""
+    if error is None:
+        in_task_data = TASK_DATA_FIELDS.intersection(field.replace("[", ".").split("."))
+        error = InvalidTaskDataError if in_task_data else ValidationError
+    return error(f"{field} is nested deeper than {MAX_DEPTH} levels", field=field)
+
+
+def check_depth(value: Any, *, field: str, error: type[ValidationError] | None = None) -> None:
+    """Refuse ``value`` (the content of ``field``) if it nests more than ``MAX_DEPTH`` levels."""
+    if nested_too_deep(value, MAX_DEPTH) is not None:
+        raise depth_error(field, error)
+
+
+def body_field(parts: tuple[str | int, ...]) -> str:
+    """The body field a path lies in: ``task_data``, ``tasks[2].task_data``."""
+    if not parts or isinstance(parts[0], int):
+        return "body"
+    head = parts[:3] if len(parts) > 1 and isinstance(parts[1], int) else parts[:1]
+    return format_path("", head)
+
+
+def check_body_depth(data: Any, raw: bytes) -> None:
+    """A body whose fields nest deeper than ``MAX_DEPTH`` is refused, naming the field.
+
+    A body with fewer brackets than that cannot be so deep (bytes.count is cheap)."""
+    limit = MAX_DEPTH + BODY_ENVELOPE_DEPTH
+    if raw.count(b"{") + raw.count(b"[") <= limit:
+        return
+    parts = nested_too_deep(data, limit)
+    if parts is not None:
+        raise depth_error(body_field(parts))
 
 
 # --- exact JSON -----------------------------------------------------------------------------
@@ -212,8 +289,10 @@ def loads_exact(raw: bytes) -> Any:
 
     Raises ``orjson.JSONDecodeError`` for invalid JSON, ``InvalidTaskDataError`` for such an
     integer inside a task-data field (``task_data``, ``parameters``) and ``ValidationError``
-    elsewhere, naming the field either way (``tasks[2].task_data.n``)."""
+    elsewhere, naming the field either way (``tasks[2].task_data.n``); the same for a field
+    nested deeper than ``MAX_DEPTH`` (``task_data is nested deeper than 64 levels``)."""
     data = orjson.loads(raw)
+    check_body_depth(data, raw)
     if _LONG_DIGIT_RUN.search(raw) is None:
         return data
     try:

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from prsm_tasks import wire
 from prsm_tasks.errors import IllegalTransitionError, TaskAlreadyFinishedError, UnprocessableError
 from prsm_tasks.models import TaskRecord, TaskStatus
 from prsm_tasks.services.access import Principal
@@ -76,6 +77,8 @@ def check_report(task_id: str, record: TaskRecord, report: Report) -> str:
     """The status the task is in (as the task list says it); 409 or 422 for a report that
     does not fit it."""
     given, current = report.given, API_STATUS[record.status]
+    for name in given & {"result", "parameters", "metadata"}:
+        wire.check_depth(getattr(report, name), field=name)
     target = report.status or current
     if record.is_final:
         raise TaskAlreadyFinishedError(

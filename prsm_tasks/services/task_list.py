@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from prsm_tasks import models
+from prsm_tasks import models, wire
 from prsm_tasks.errors import TaskNotFoundError
 from prsm_tasks.models import TaskRecord
 from prsm_tasks.services import task_refs
@@ -153,6 +153,8 @@ def prepare_task(
     metadata: dict[str, Any] | None,
 ) -> PreparedTask:
     """A task of an active type, its parameters checked against the type's schema."""
+    wire.check_depth(parameters, field="parameters")  # named as the caller knows them
+    wire.check_depth(metadata, field="metadata")
     services.types.validate(found, parameters, root="parameters", api=True)
     record = found[0]
     services.check_enabled(record.queue, field=None)

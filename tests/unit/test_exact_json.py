@@ -74,9 +74,38 @@ def test_packing_names_the_wide_integer() -> None:
     assert type(refused.value) is ValidationError and refused.value.field == "result.r"
 
 
-def test_a_body_too_deep_to_read_exactly_is_refused_not_passed_on() -> None:
-    depth = 1000  # orjson reads up to 1024 levels; the exact read hits the recursion limit
-    with pytest.raises(ValidationError) as refused:
-        wire.loads_exact(b"[" * depth + b"12345678901234567890" + b"]" * depth)
-    assert refused.value.field == "body"
-    assert wire.loads_exact(b"[" * depth + b"1" + b"]" * depth)  # no long number: fast path
+def test_a_body_nested_beyond_the_limit_is_refused_naming_its_field() -> None:
+    depth = 1000  # orjson reads up to 1024 levels, but writes at most 254
+    for digits in (b"12345678901234567890", b"1"):
+        with pytest.raises(ValidationError) as refused:
+            wire.loads_exact(b"[" * depth + digits + b"]" * depth)
+        assert refused.value.field == "body"
+    deep = b'{"a": ' * 300 + b"1" + b"}" * 300
+    for body, field in (
+        (b'{"task_data": ' + deep + b"}", "task_data"),
+        (b'{"tasks": [{"task_data": {}}, {"task_data": ' + deep + b"}]}", "tasks[1].task_data"),
+        (b'{"metadata": ' + deep + b"}", "metadata"),
+    ):
+        with pytest.raises(ValidationError) as refused:
+            wire.loads_exact(body)
+        assert refused.value.field == field
+        assert f"nested deeper than {wire.MAX_DEPTH} levels" in refused.value.message
+        assert isinstance(refused.value, InvalidTaskDataError) is ("task_data" in field)
+
+
+def test_depth_is_measured_exactly_and_without_recursion() -> None:
+    value: object = 1
+    for level in range(wire.MAX_DEPTH):  # one level each, dicts and lists in turn
+        value = {"a": value} if level % 2 else [value]
+    assert wire.nested_too_deep(value, wire.MAX_DEPTH) is None
+    wire.pack_checked(value, what="task_data", field="task_data", max_bytes=10**6)
+    assert wire.nested_too_deep([value], wire.MAX_DEPTH) is not None
+    with pytest.raises(InvalidTaskDataError) as refused:
+        wire.pack_checked({"x": value}, what="task_data", field="task_data", max_bytes=10**6)
+    assert refused.value.field == "task_data"
+    very_deep: object = []
+    for _ in range(100_000):  # far beyond any recursion limit
+        very_deep = [very_deep]
+    assert wire.nested_too_deep(very_deep, 3) == (0, 0, 0)
+    body = {"tasks": [{"task_data": {"a": [1] * 5}}] * 3}
+    assert wire.loads_exact(orjson.dumps(body)) == body
