@@ -139,6 +139,9 @@ class WorkWriter:
         ``check_queue_name``, and the construction of TaskOptions.
         """
         check_task_data(task_data, max_bytes=self.max_task_data_bytes)
+        # the queue becomes a subject: also one read from storage (a type stored before names
+        # were checked in full) is checked before a record is written
+        wire.check_queue_name(queue)
         now = time.time()
         record = TaskRecord(
             task_id=task_id or wire.new_task_id(),

@@ -1,0 +1,32 @@
+"""Names are checked in full: a trailing newline (which ``$`` lets through) is refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from prsm_tasks import wire
+from prsm_tasks.errors import PrsmError
+from prsm_tasks.store import types
+
+TASK_ID = "task_01m8pgjm3jdjpxpdxahy1hd4p3"
+
+
+@pytest.mark.parametrize("name", ["abc\n", "abc\n\n", "\nabc"])
+def test_names_ending_in_a_newline_are_refused(name: str) -> None:
+    for check in (wire.check_queue_name, wire.check_task_type, types.check_type_name):
+        with pytest.raises(PrsmError):
+            check(name)
+    with pytest.raises(PrsmError):
+        types.queue_of("ok", {"queue_name": name})
+    assert not wire.is_task_id(TASK_ID + name)
+    assert not wire.is_batch_id("batch_01m8pgjm3jdjpxpdxahy1hd4p3" + name)
+    assert types.scope_token(name).startswith("h-")  # hashed, never a key token with "\n"
+    assert types.name_token(name).startswith("x-")
+    with pytest.raises(PrsmError):
+        wire.event_subject("q", TASK_ID, "task_enqueued" + name)
+
+
+def test_good_names_still_pass() -> None:
+    assert wire.check_queue_name("abc") == "abc"
+    assert wire.is_task_id(TASK_ID)
+    assert wire.event_subject("q", TASK_ID, "task_enqueued").endswith(".task_enqueued")
