@@ -97,6 +97,15 @@ def check_task_data(task_data: object, *, max_bytes: int) -> bytes:
     return wire.pack_checked(task_data, what="task_data", field="task_data", max_bytes=max_bytes)
 
 
+def idempotency_digest(tenant: str | None, user: str | None, key: str | None) -> str:
+    """The bucket key of an idempotency key, per tenant and user.
+
+    A JSON array keeps the parts apart: no character inside a part can shift them, and a
+    missing tenant (null) is not the tenant "None". (Keys written under the earlier NUL-joined
+    digest are not found by this one; they expire within the bucket's TTL.)"""
+    return hashlib.sha256(json.dumps([tenant, user, key]).encode()).hexdigest()[:40]
+
+
 @dataclass(frozen=True)
 class PreparedTask:
     record: TaskRecord
@@ -266,9 +275,7 @@ class WorkWriter:
 
     async def _bind_idempotency_key(self, record: TaskRecord) -> str:
         """Bind the key (per tenant and user) to this task id; the id it is bound to."""
-        digest = hashlib.sha256(
-            f"{record.tenant}\x00{record.user}\x00{record.idempotency_key}".encode()
-        ).hexdigest()[:40]
+        digest = idempotency_digest(record.tenant, record.user, record.idempotency_key)
         try:
             with nats_errors_as_prsm("recording an idempotency key"):
                 await self._idempotency.create(digest, record.task_id.encode())

@@ -6,7 +6,9 @@ import pytest
 
 from prsm_tasks import wire
 from prsm_tasks.errors import PrsmError
+from prsm_tasks.services.access import Principal
 from prsm_tasks.store import types
+from prsm_tasks.store.work import idempotency_digest
 
 TASK_ID = "task_01m8pgjm3jdjpxpdxahy1hd4p3"
 
@@ -30,3 +32,17 @@ def test_good_names_still_pass() -> None:
     assert wire.check_queue_name("abc") == "abc"
     assert wire.is_task_id(TASK_ID)
     assert wire.event_subject("q", TASK_ID, "task_enqueued").endswith(".task_enqueued")
+
+
+def test_idempotency_digest_keeps_its_parts_apart() -> None:
+    # a NUL inside a claim could shift the parts; the tenant "None" was the missing tenant
+    assert idempotency_digest("a\x00b", "c", "k") != idempotency_digest("a", "b\x00c", "k")
+    assert idempotency_digest("t", "u\x00k", "x") != idempotency_digest("t", "u", "k\x00x")
+    assert idempotency_digest("None", "u", "k") != idempotency_digest(None, "u", "k")
+    assert idempotency_digest("t", "u", "k") == idempotency_digest("t", "u", "k")
+
+
+def test_rate_limit_buckets_keep_tenant_and_user_apart() -> None:
+    first = Principal(user="b\x00c", tenant="a", roles=frozenset())
+    second = Principal(user="c", tenant="a\x00b", roles=frozenset())
+    assert first.owner_key != second.owner_key
