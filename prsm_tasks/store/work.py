@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from prsm_tasks import models, wire
 from prsm_tasks.bus import Backoff, nats_errors_as_prsm
 from prsm_tasks.errors import (
+    IdempotencyKeyTaskDeletedError,
     InvalidTaskDataError,
     PrsmError,
     ServiceUnavailableError,
@@ -185,7 +186,13 @@ class WorkWriter:
         try:
             rev = await self._store.create_encoded(record.task_id, payload)
         except TransitionConflictError:
-            return await self._resume(*await self._store.get(record.task_id))
+            found = await self._store.find(record.task_id)
+            if found is None:  # the key's task was created, then deleted (a purge marker)
+                raise IdempotencyKeyTaskDeletedError(
+                    f"the task {record.task_id} of this idempotency key was deleted; use a new key",
+                    task_id=record.task_id,
+                ) from None
+            return await self._resume(*found)
         # sent before the work, so task_enqueued comes before the node's task_started
         await self._events.publish_now(
             event_payload(

@@ -8,7 +8,7 @@ from prsm_tasks import wire
 from prsm_tasks.errors import PrsmError
 from prsm_tasks.services.access import Principal
 from prsm_tasks.store import types
-from prsm_tasks.store.work import idempotency_digest
+from prsm_tasks.store.work import TaskOptions, WorkWriter, idempotency_digest
 
 TASK_ID = "task_01m8pgjm3jdjpxpdxahy1hd4p3"
 
@@ -46,3 +46,17 @@ def test_rate_limit_buckets_keep_tenant_and_user_apart() -> None:
     first = Principal(user="b\x00c", tenant="a", roles=frozenset())
     second = Principal(user="c", tenant="a\x00b", roles=frozenset())
     assert first.owner_key != second.owner_key
+
+
+def test_a_stored_queue_with_a_newline_is_refused_before_any_write() -> None:
+    # a type stored before names were checked in full may still carry one
+    writer = WorkWriter(
+        nc=None,  # type: ignore[arg-type]  # prepare writes nothing
+        store=None,  # type: ignore[arg-type]
+        events=None,  # type: ignore[arg-type]
+        idempotency=None,  # type: ignore[arg-type]
+        max_task_data_bytes=1024,
+    )
+    with pytest.raises(PrsmError):
+        writer.prepare("abc\n", {}, TaskOptions())
+    assert writer.prepare("abc", {}, TaskOptions()).record.queue_name == "abc"
