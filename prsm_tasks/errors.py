@@ -87,6 +87,13 @@ class TaskStillRunningError(ConflictError):
     code = "task_not_finished"
 
 
+class IdempotencyKeyTaskDeletedError(ConflictError):
+    """The task this idempotency key created was deleted; the key stays bound to it for its
+    TTL, so a retry cannot quietly create the task again: use a new key."""
+
+    code = "idempotency_key_task_deleted"
+
+
 class IllegalTransitionError(ConflictError):
     """The state machine refuses this change (for example, leaving a final state)."""
 

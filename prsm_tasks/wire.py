@@ -35,6 +35,10 @@ WORK_PREFIX = "prsm.work"
 EVENTS_PREFIX = "prsm.events"
 CANCEL_PREFIX = "prsm.control.cancel"
 
+# Every name check is a full match (``fullmatch``): with ``match``, ``$`` also matches before
+# a trailing newline, and "abc\n" would pass, then break the subject it is put in. The
+# patterns keep ``^...$``: the OpenAPI document and pydantic publish them, and there ``$``
+# (ECMA-262, Rust regex) is the end of the text, as ``fullmatch`` makes it here.
 QUEUE_NAME_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
 TASK_ID_RE = re.compile(r"^task_[0-9a-z]{26}$")
 TASK_TYPE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
@@ -56,7 +60,7 @@ STANDARD_QUEUES: tuple[str, ...] = (
 
 
 def check_queue_name(queue: object) -> str:
-    if not isinstance(queue, str) or not QUEUE_NAME_RE.match(queue):
+    if not isinstance(queue, str) or not QUEUE_NAME_RE.fullmatch(queue):
         raise ValidationError(
             f"queue name must match {QUEUE_NAME_RE.pattern}, got {queue!r}", field="queue_name"
         )
@@ -64,7 +68,7 @@ def check_queue_name(queue: object) -> str:
 
 
 def check_task_type(task_type: object) -> str:
-    if not isinstance(task_type, str) or not TASK_TYPE_RE.match(task_type):
+    if not isinstance(task_type, str) or not TASK_TYPE_RE.fullmatch(task_type):
         raise ValidationError(
             f"task_type must match {TASK_TYPE_RE.pattern}, got {task_type!r}", field="task_type"
         )
@@ -72,7 +76,7 @@ def check_task_type(task_type: object) -> str:
 
 
 def is_task_id(value: str) -> bool:
-    return bool(TASK_ID_RE.match(value))
+    return isinstance(value, str) and TASK_ID_RE.fullmatch(value) is not None
 
 
 def new_task_id() -> str:
@@ -87,7 +91,7 @@ BATCH_ID_RE = re.compile(r"^batch_[0-9a-z]{26}$")
 
 
 def is_batch_id(value: str) -> bool:
-    return bool(BATCH_ID_RE.match(value))
+    return isinstance(value, str) and BATCH_ID_RE.fullmatch(value) is not None
 
 
 def work_subject(queue: str, band: Band | str) -> str:
@@ -99,7 +103,16 @@ def work_consumer(queue: str, band: Band | str) -> str:
     return f"prsm_{queue}_{band}"
 
 
+# one token of a subject: no dot, no wildcard, nothing the protocol reads as a separator
+# (a newline in a PUB line makes the server drop the connection, and every publish with it)
+SUBJECT_TOKEN_RE = re.compile(r"^[^\x00-\x20\x7f.*>]{1,256}$")
+
+
 def event_subject(queue: str, task_id: str, event_type: str) -> str:
+    """The subject of a task event; ValidationError if a part is not one subject token."""
+    for field, token in (("queue_name", queue), ("task_id", task_id), ("event_type", event_type)):
+        if not isinstance(token, str) or not SUBJECT_TOKEN_RE.fullmatch(token):
+            raise ValidationError(f"{field} {token!r} is not a subject token", field=field)
     return f"{EVENTS_PREFIX}.{queue}.{task_id}.{event_type}"
 
 
@@ -328,6 +341,6 @@ NODE_NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.=-]{0,127}$")
 
 def check_node_name(name: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9_.=-]", "-", name)
-    if not NODE_NAME_RE.match(cleaned):
+    if not NODE_NAME_RE.fullmatch(cleaned):
         raise ValidationError(f"invalid node name {name!r}", field="node_name")
     return cleaned

@@ -6,6 +6,7 @@ user's task of their tenant is forbidden (403) unless their role lets them see i
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,7 @@ class Principal:
     @property
     def owner_key(self) -> str:
         """The key of this caller's rate-limit bucket."""
-        return f"{self.tenant}\x00{self.user}"
+        return json.dumps([self.tenant, self.user])  # no separator a claim could contain
 
 
 def check_access(

@@ -35,7 +35,7 @@ async def shared_key(js: JetStreamContext, name: str) -> bytes:
 
     Safe when several edges start at once: each tries to create it; every one gets the same.
     """
-    if not KEY_NAME_RE.match(name):
+    if not KEY_NAME_RE.fullmatch(name):
         raise ValidationError(f"key name must match {KEY_NAME_RE.pattern}", field="name")
     with nats_errors_as_prsm(f"opening the {wire.KEYS_BUCKET} bucket"):
         try:

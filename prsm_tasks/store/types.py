@@ -56,13 +56,13 @@ def scope_token(tenant: str | None) -> str:
     """A tenant as one KV key token: readable when it can be, else a digest."""
     if tenant is None:
         return SYSTEM_SCOPE
-    if _PLAIN_TOKEN.match(tenant):
+    if _PLAIN_TOKEN.fullmatch(tenant):
         return f"t-{tenant}"
     return "h-" + hashlib.sha256(tenant.encode()).hexdigest()[:40]
 
 
 def name_token(name: str) -> str:
-    if _PLAIN_TOKEN.match(name):
+    if _PLAIN_TOKEN.fullmatch(name):
         return f"n-{name}"
     return "x-" + name.encode().hex()  # "." and ":" are legal in names, not in key tokens
 
@@ -89,7 +89,7 @@ def queue_for_type(name: str) -> str:
 
 
 def check_type_name(name: object) -> str:
-    if not isinstance(name, str) or not TASK_TYPE_RE.match(name):
+    if not isinstance(name, str) or not TASK_TYPE_RE.fullmatch(name):
         raise UnprocessableError(
             f"name must match {TASK_TYPE_RE.pattern}, got {name!r}", field="name"
         )
@@ -101,7 +101,7 @@ def queue_of(name: str, metadata: dict[str, Any]) -> str:
     queue = metadata.get("queue_name")
     if queue is None:
         return queue_for_type(name)
-    if not isinstance(queue, str) or not wire.QUEUE_NAME_RE.match(queue):
+    if not isinstance(queue, str) or not wire.QUEUE_NAME_RE.fullmatch(queue):
         raise UnprocessableError(
             f"metadata.queue_name must match {wire.QUEUE_NAME_RE.pattern}, got {queue!r}",
             field="metadata.queue_name",
@@ -267,7 +267,7 @@ class TaskTypeStore:
         self, name: str, *, tenant: str | None = None
     ) -> tuple[TaskTypeRecord, int] | None:
         """The type named ``name`` in one scope (None: the system scope)."""
-        if not TASK_TYPE_RE.match(name):
+        if not TASK_TYPE_RE.fullmatch(name):
             return None
         claim = await self._read(name_key(tenant, name))
         if claim is None:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from prsm_tasks import models, wire
 from prsm_tasks.bus import Backoff, nats_errors_as_prsm
 from prsm_tasks.errors import (
+    IdempotencyKeyTaskDeletedError,
     InvalidTaskDataError,
     PrsmError,
     ServiceUnavailableError,
@@ -97,6 +98,15 @@ def check_task_data(task_data: object, *, max_bytes: int) -> bytes:
     return wire.pack_checked(task_data, what="task_data", field="task_data", max_bytes=max_bytes)
 
 
+def idempotency_digest(tenant: str | None, user: str | None, key: str | None) -> str:
+    """The bucket key of an idempotency key, per tenant and user.
+
+    A JSON array keeps the parts apart: no character inside a part can shift them, and a
+    missing tenant (null) is not the tenant "None". (Keys written under the earlier NUL-joined
+    digest are not found by this one; they expire within the bucket's TTL.)"""
+    return hashlib.sha256(json.dumps([tenant, user, key]).encode()).hexdigest()[:40]
+
+
 @dataclass(frozen=True)
 class PreparedTask:
     record: TaskRecord
@@ -139,6 +149,9 @@ class WorkWriter:
         ``check_queue_name``, and the construction of TaskOptions.
         """
         check_task_data(task_data, max_bytes=self.max_task_data_bytes)
+        # the queue becomes a subject: also one read from storage (a type stored before names
+        # were checked in full) is checked before a record is written
+        wire.check_queue_name(queue)
         now = time.time()
         record = TaskRecord(
             task_id=task_id or wire.new_task_id(),
@@ -174,7 +187,13 @@ class WorkWriter:
         try:
             rev = await self._store.create_encoded(record.task_id, payload)
         except TransitionConflictError:
-            return await self._resume(*await self._store.get(record.task_id))
+            found = await self._store.find(record.task_id)
+            if found is None:  # the key's task was created, then deleted (a purge marker)
+                raise IdempotencyKeyTaskDeletedError(
+                    f"the task {record.task_id} of this idempotency key was deleted; use a new key",
+                    task_id=record.task_id,
+                ) from None
+            return await self._resume(*found)
         # sent before the work, so task_enqueued comes before the node's task_started
         await self._events.publish_now(
             event_payload(
@@ -266,9 +285,7 @@ class WorkWriter:
 
     async def _bind_idempotency_key(self, record: TaskRecord) -> str:
         """Bind the key (per tenant and user) to this task id; the id it is bound to."""
-        digest = hashlib.sha256(
-            f"{record.tenant}\x00{record.user}\x00{record.idempotency_key}".encode()
-        ).hexdigest()[:40]
+        digest = idempotency_digest(record.tenant, record.user, record.idempotency_key)
         try:
             with nats_errors_as_prsm("recording an idempotency key"):
                 await self._idempotency.create(digest, record.task_id.encode())
