@@ -9,6 +9,7 @@ from aiohttp import web
 
 from prsm_tasks.edge.http.body import read_body
 from prsm_tasks.edge.http.errors import json_response
+from prsm_tasks.edge.http.params import int_param
 from prsm_tasks.edge.http.sse import stream_url
 from prsm_tasks.edge.http.state import EdgeState
 from prsm_tasks.edge.surfaces.prsm.schemas import BulkEnqueueRequest, EnqueueRequest
@@ -139,19 +140,6 @@ async def queue_stats(request: web.Request, state: EdgeState, principal: Princip
     return json_response(stats.stats_of_queue(state.services, principal, queue))
 
 
-def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ValidationError(f"{name} must be an integer, got {raw!r}", field=name) from exc
-    if not low <= value <= high:
-        raise ValidationError(f"{name} must be within {low}..{high}, got {value}", field=name)
-    return value
-
-
 def list_item(entry: Entry) -> dict[str, Any]:
     execution_s = entry.execution_time_seconds
     return {
@@ -176,8 +164,9 @@ async def list_tasks(request: web.Request, state: EdgeState, principal: Principa
     queue = request.query.get("queue_name")
     if queue is not None:
         check_queue_name(queue)
-    limit = int_param(request, "limit", 50, 1, 100)
-    offset = int_param(request, "offset", 0, 0, MAX_OFFSET)
+    limit = int_param(request, "limit", low=1, high=100)
+    limit = 50 if limit is None else limit
+    offset = int_param(request, "offset", low=0, high=MAX_OFFSET) or 0
     page = listing.list_tasks(
         state.services, principal, queue=queue, status=wanted_status, limit=limit, offset=offset
     )

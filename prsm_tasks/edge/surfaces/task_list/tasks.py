@@ -16,9 +16,9 @@ from aiohttp import web
 
 from prsm_tasks.edge.http.body import read_body
 from prsm_tasks.edge.http.errors import json_response
+from prsm_tasks.edge.http.params import int_param
 from prsm_tasks.edge.http.sse import stream_url
 from prsm_tasks.edge.http.state import EdgeState
-from prsm_tasks.edge.surfaces.task_list.params import int_param
 from prsm_tasks.edge.surfaces.task_list.schemas import (
     ApiTaskCreate,
     ApiTaskUpdate,
@@ -73,8 +73,10 @@ async def get_task(request: web.Request, state: EdgeState, principal: Principal)
 
 
 async def list_tasks(request: web.Request, state: EdgeState, principal: Principal) -> web.Response:
-    limit = int_param(request, "limit", low=1, high=MAX_LIMIT) or DEFAULT_LIMIT
-    wanted_type = int_param(request, "task_type_id", low=1)
+    limit = (
+        int_param(request, "limit", low=1, high=MAX_LIMIT, bad=UnprocessableError) or DEFAULT_LIMIT
+    )
+    wanted_type = int_param(request, "task_type_id", low=1, bad=UnprocessableError)
     wanted_status = request.query.get("status")
     if wanted_status is not None and wanted_status not in task_list.ENGINE_STATUSES:
         raise UnprocessableError(

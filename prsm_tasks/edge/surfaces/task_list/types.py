@@ -8,9 +8,10 @@ from aiohttp import web
 
 from prsm_tasks.edge.http.body import read_body
 from prsm_tasks.edge.http.errors import json_response
+from prsm_tasks.edge.http.params import bool_param
 from prsm_tasks.edge.http.state import EdgeState
-from prsm_tasks.edge.surfaces.task_list.params import bool_param
 from prsm_tasks.edge.surfaces.task_list.schemas import TaskTypeCreate, TaskTypeUpdate
+from prsm_tasks.errors import UnprocessableError
 from prsm_tasks.services import types
 from prsm_tasks.services.access import Principal
 from prsm_tasks.services.core import Services
@@ -50,7 +51,7 @@ async def create_task_type(
 async def list_task_types(
     request: web.Request, state: EdgeState, principal: Principal
 ) -> web.Response:
-    include_inactive = bool_param(request, "include_inactive", False)
+    include_inactive = bool_param(request, "include_inactive", False, bad=UnprocessableError)
     found = state.services.types.visible(principal.tenant, include_inactive=include_inactive)
     return json_response([type_item(state.services, record) for record, _ in found])
 
