@@ -26,8 +26,9 @@ from prsm_tasks.models import FINAL_STATUSES, TaskRecord, TaskSpec
 from prsm_tasks.store.events import EventPublisher
 from prsm_tasks.store.keys import shared_key
 from prsm_tasks.store.opener import Connection, open_stores
+from prsm_tasks.store.options import TaskOptions
 from prsm_tasks.store.tasks import TaskStore
-from prsm_tasks.store.work import TaskOptions, WorkWriter
+from prsm_tasks.store.work import WorkWriter
 
 log = structlog.get_logger("prsm.client")
 

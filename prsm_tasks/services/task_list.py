@@ -23,9 +23,10 @@ from prsm_tasks.services.access import Principal, check_access, check_task_id
 from prsm_tasks.services.core import Services
 from prsm_tasks.services.timestamps import iso
 from prsm_tasks.store.external import EXTERNAL_PREFIX, LEASE_KEY
+from prsm_tasks.store.options import TaskOptions
 from prsm_tasks.store.reads import get_raw
 from prsm_tasks.store.type_index import Found
-from prsm_tasks.store.work import PreparedTask, TaskOptions
+from prsm_tasks.store.work import PreparedTask
 
 API_KEY = "api"  # record.metadata[API_KEY]: what POST /api/tasks was given
 DEFAULT_API_PRIORITY = 500

@@ -27,8 +27,9 @@ from prsm_tasks.services.grants import grant_lifetime_s, with_grant
 from prsm_tasks.services.timestamps import iso
 from prsm_tasks.services.view import FINAL, public_status
 from prsm_tasks.store.batches import PreparedBatch
+from prsm_tasks.store.options import TaskOptions
 from prsm_tasks.store.reads import get_raw
-from prsm_tasks.store.work import PreparedTask, TaskOptions
+from prsm_tasks.store.work import PreparedTask
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -38,8 +38,9 @@ from prsm_tasks.errors import (
 from prsm_tasks.messages import BatchRecord
 from prsm_tasks.models import TaskRecord, TaskStatus
 from prsm_tasks.store.events import EventPublisher
+from prsm_tasks.store.options import TaskOptions
 from prsm_tasks.store.tasks import TaskStore
-from prsm_tasks.store.work import PreparedTask, TaskOptions, WorkWriter
+from prsm_tasks.store.work import PreparedTask, WorkWriter
 
 log = structlog.get_logger("prsm.batches")
 

@@ -36,7 +36,7 @@ from prsm_tasks.errors import (
     ValidationError,
 )
 from prsm_tasks.models import RECORD_VERSION
-from prsm_tasks.store.work import TASK_TYPE_RE
+from prsm_tasks.store.options import TASK_TYPE_RE
 from prsm_tasks.task_schemas import check_schema
 
 SEQ_KEY = "seq"

@@ -8,25 +8,21 @@ before anything is written.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import nats.js.errors
-import pydantic
 import structlog
 from nats.aio.client import Client as NatsClient
 from nats.js.kv import KeyValue
-from pydantic import BaseModel, ConfigDict, Field
 
 from prsm_tasks import models, wire
 from prsm_tasks.bus import Backoff, nats_errors_as_prsm
 from prsm_tasks.errors import (
     IdempotencyKeyTaskDeletedError,
-    InvalidTaskDataError,
     PrsmError,
     ServiceUnavailableError,
     TaskAlreadyFinishedError,
@@ -36,75 +32,17 @@ from prsm_tasks.errors import (
 from prsm_tasks.models import TaskRecord, TaskSpec
 from prsm_tasks.store.cancels import forbid_unclaimed_start
 from prsm_tasks.store.events import EventPublisher, event_payload
+from prsm_tasks.store.options import TaskOptions, check_task_data, idempotency_digest
 from prsm_tasks.store.tasks import TaskStore, encode_record, encode_update
 
 log = structlog.get_logger("prsm.work")
 
-TASK_TYPE_RE = wire.TASK_TYPE_RE
-MAX_RETRIES_LIMIT = 100
-MAX_TIMEOUT_S = 7 * 86_400.0
 PUBLISH_TIMEOUT_S = 10.0
 # statuses whose task may yet be started by a node from a first work message
 NOT_STARTED = frozenset(
     {models.TaskStatus.ENQUEUED, models.TaskStatus.WAITING, models.TaskStatus.SCHEDULED}
 )
 PUBLISH_ATTEMPTS = 5
-
-
-Priority = Annotated[int, Field(ge=1, le=10)]
-MaxRetries = Annotated[int, Field(ge=0, le=MAX_RETRIES_LIMIT)]
-TimeoutSeconds = Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False)]
-TaskTypeName = Annotated[str, Field(pattern=TASK_TYPE_RE.pattern)]
-IdempotencyKey = Annotated[str, Field(min_length=1, max_length=255)]
-
-
-class TaskOptions(BaseModel):
-    """How a task runs, besides its data: every path that creates a task builds one.
-
-    Constructing it is the check (strict: ``True`` is not a priority, ``"5"`` is not one
-    either); a bad value raises ValidationError naming its field. The HTTP bodies declare
-    their fields with the same types, so a body that validated gives valid options.
-    """
-
-    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
-
-    priority: Priority = 5
-    max_retries: MaxRetries = 3
-    timeout_seconds: TimeoutSeconds = 300.0
-    task_type: TaskTypeName | None = None
-    idempotency_key: IdempotencyKey | None = None
-    batch_id: str | None = None
-    metadata: dict[str, Any] | None = None
-
-    def __init__(self, **fields: Any) -> None:
-        try:
-            super().__init__(**fields)
-        except pydantic.ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(part) for part in first.get("loc", ())) or "options"
-            value = first.get("input")
-            raise ValidationError(
-                f"{field}: {first.get('msg', 'invalid value')}, got {value!r}", field=field
-            ) from exc
-
-
-def check_task_data(task_data: object, *, max_bytes: int) -> bytes:
-    if not isinstance(task_data, dict):
-        raise InvalidTaskDataError(
-            f"task_data must be an object (dict), got {type(task_data).__name__}", field="task_data"
-        )
-    if any(not isinstance(key, str) for key in task_data):
-        raise InvalidTaskDataError("task_data keys must be strings", field="task_data")
-    return wire.pack_checked(task_data, what="task_data", field="task_data", max_bytes=max_bytes)
-
-
-def idempotency_digest(tenant: str | None, user: str | None, key: str | None) -> str:
-    """The bucket key of an idempotency key, per tenant and user.
-
-    A JSON array keeps the parts apart: no character inside a part can shift them, and a
-    missing tenant (null) is not the tenant "None". (Keys written under the earlier NUL-joined
-    digest are not found by this one; they expire within the bucket's TTL.)"""
-    return hashlib.sha256(json.dumps([tenant, user, key]).encode()).hexdigest()[:40]
 
 
 @dataclass(frozen=True)

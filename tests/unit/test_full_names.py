@@ -8,7 +8,8 @@ from prsm_tasks import wire
 from prsm_tasks.errors import PrsmError
 from prsm_tasks.services.access import Principal
 from prsm_tasks.store import types
-from prsm_tasks.store.work import TaskOptions, WorkWriter, idempotency_digest
+from prsm_tasks.store.options import TaskOptions, idempotency_digest
+from prsm_tasks.store.work import WorkWriter
 
 TASK_ID = "task_01m8pgjm3jdjpxpdxahy1hd4p3"
 

@@ -16,7 +16,7 @@ from prsm_tasks.errors import (
     PrsmError,
     ValidationError,
 )
-from prsm_tasks.store.work import TaskOptions, check_task_data
+from prsm_tasks.store.options import TaskOptions, check_task_data
 
 
 @pytest.mark.parametrize("name", ["a", "ml_inference_queue", "q-1", "x" * 64, "0_9-z"])

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from prsm_tasks.store import work
+from prsm_tasks.store import options
 from prsm_tasks.wire import QUEUE_NAME_RE
 
 PublicStatus = Literal["enqueued", "processing", "completed", "failed", "cancelled", "timeout"]
@@ -26,7 +26,7 @@ QueueName = Annotated[
         examples=["ml_inference_queue"],
     ),
 ]
-TaskType = work.TaskTypeName
+TaskType = options.TaskTypeName
 Ratio = Annotated[float, Field(ge=0)]
 
 

@@ -18,7 +18,7 @@ from prsm_tasks.services import listing, stats, tasks
 from prsm_tasks.services.access import Principal
 from prsm_tasks.services.timestamps import iso
 from prsm_tasks.services.view import Entry, public_status
-from prsm_tasks.store.work import TaskOptions
+from prsm_tasks.store.options import TaskOptions
 from prsm_tasks.wire import check_queue_name
 
 MAX_OFFSET = 1_000_000_000

@@ -1,5 +1,5 @@
 """The bodies of the PRSM Task API (seed 000) the edge reads or writes; the OpenAPI comes
-from these. The option fields use TaskOptions' own types (store/work.py), so a body that
+from these. The option fields use TaskOptions' own types (store/options.py), so a body that
 validated makes valid options.
 """
 
@@ -21,13 +21,15 @@ from prsm_tasks.edge.http.schemas import (
     TaskType,
     Timestamp,
 )
-from prsm_tasks.store import work
+from prsm_tasks.store import options
 from prsm_tasks.store.batches import MAX_BATCH_TASKS
 
 HealthStatus = Literal["healthy", "degraded", "unhealthy"]
-Priority = Annotated[work.Priority, Field(description="1-3 low, 4-6 normal, 7-9 high, 10 critical")]
-RetryCount = Annotated[work.MaxRetries, Field(description="max retries")]
-TimeoutSeconds = work.TimeoutSeconds
+Priority = Annotated[
+    options.Priority, Field(description="1-3 low, 4-6 normal, 7-9 high, 10 critical")
+]
+RetryCount = Annotated[options.MaxRetries, Field(description="max retries")]
+TimeoutSeconds = options.TimeoutSeconds
 TaskData = Annotated[dict[str, Any], Field(description="the task's input: a JSON object")]
 
 
@@ -41,7 +43,7 @@ class EnqueueRequest(RequestBody):
     retry_count: RetryCount = 3
     timeout_seconds: TimeoutSeconds = 300.0
     task_type: TaskType | None = None
-    idempotency_key: work.IdempotencyKey | None = None
+    idempotency_key: options.IdempotencyKey | None = None
     require_worker: bool = Field(
         default=False, description="503 worker_unavailable when no live node serves the queue"
     )
