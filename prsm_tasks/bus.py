@@ -32,7 +32,7 @@ from nats.js.api import (
 
 from prsm_tasks import wire
 from prsm_tasks.errors import ServiceUnavailableError
-from prsm_tasks.models import BANDS_HIGH_TO_LOW
+from prsm_tasks.models import BANDS_HIGH_TO_LOW, Band
 
 if TYPE_CHECKING:
     from prsm_tasks.config import Settings
@@ -171,6 +171,11 @@ class Topology:
     delete_marker_ttl_s: float = 600.0
     # how long a cancel of a queued task is remembered by nodes (see store/cancels.py)
     cancel_memory_s: float = 3600.0
+    # PRSM_WORK's size (discard new: a full stream refuses publishes); ``work_limits_explicit``:
+    # the operator set them for this process, so they replace what an existing stream has
+    work_max_msgs: int = 1_000_000
+    work_max_bytes: int = 4 * 1_073_741_824
+    work_limits_explicit: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Topology:
@@ -182,6 +187,11 @@ class Topology:
             node_ttl_s=max(10.0, settings.advert_interval_seconds * 4),
             idempotency_ttl_s=settings.idempotency_ttl_seconds,
             finished_task_ttl_s=settings.finished_task_retention_seconds,
+            work_max_msgs=settings.work_max_messages,
+            work_max_bytes=settings.work_max_bytes,
+            work_limits_explicit=bool(
+                {"work_max_messages", "work_max_bytes"} & settings.model_fields_set
+            ),
         )
 
 
@@ -205,6 +215,46 @@ async def _add_or_keep_bucket(js: JetStreamContext, config: KeyValueConfig) -> N
         await js.key_value(config.bucket)
 
 
+async def _ensure_work_limits(js: JetStreamContext, topology: Topology) -> None:
+    """Bring an existing PRSM_WORK to the limits of ``topology``.
+
+    A stream made before it had limits (unbounded) takes them; one whose limits differ
+    takes this process's only when its operator set them explicitly, else every process
+    started with the defaults would undo a change: the difference is logged instead.
+    Lowering a limit below what the stream holds drops nothing (discard new refuses new
+    messages only).
+    """
+    config = (await js.stream_info(wire.WORK_STREAM)).config
+    wanted = (topology.work_max_msgs, topology.work_max_bytes)
+    current = (config.max_msgs or -1, config.max_bytes or -1)
+    if current == wanted:
+        return
+    if not topology.work_limits_explicit and current != (-1, -1):
+        log.warning(
+            "work_stream_limits_differ",
+            stream_max_messages=current[0],
+            stream_max_bytes=current[1],
+            settings_max_messages=wanted[0],
+            settings_max_bytes=wanted[1],
+            hint="set PRSM_WORK_MAX_MESSAGES and PRSM_WORK_MAX_BYTES on a process to apply them",
+        )
+        return
+    config.max_msgs, config.max_bytes = wanted
+    config.discard = DiscardPolicy.NEW
+    await js.update_stream(config)
+    log.info("work_stream_limits_set", max_messages=wanted[0], max_bytes=wanted[1])
+
+
+async def _allow_message_ttl(js: JetStreamContext, bucket: str) -> None:
+    """A bucket made before per-message TTLs (older servers or clients) gets them: batch
+    records expire with their tasks by one."""
+    config = (await js.stream_info(f"KV_{bucket}")).config
+    if not config.allow_msg_ttl:
+        config.allow_msg_ttl = True
+        await js.update_stream(config)
+        log.info("bucket_message_ttl_allowed", bucket=bucket)
+
+
 async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
     """Idempotently create PRSM_WORK, PRSM_EVENTS and the KV buckets (tasks, nodes, batches,
     task types, idempotency keys, cancels of queued tasks, shared secrets)."""
@@ -219,8 +269,11 @@ async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
                 num_replicas=topology.replicas,
                 duplicate_window=topology.duplicate_window_s,
                 discard=DiscardPolicy.NEW,
+                max_msgs=topology.work_max_msgs,
+                max_bytes=topology.work_max_bytes,
             ),
         )
+        await _ensure_work_limits(js, topology)
         await _add_or_keep_stream(
             js,
             StreamConfig(
@@ -260,16 +313,27 @@ async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
                     limit_marker_ttl=topology.delete_marker_ttl_s if markers else None,
                 ),
             )
+        await _allow_message_ttl(js, wire.BATCHES_BUCKET)
 
 
-async def ensure_work_consumers(js: JetStreamContext, queue: str, *, lease_s: float) -> None:
+async def ensure_work_consumers(
+    js: JetStreamContext,
+    queue: str,
+    *,
+    lease_s: float,
+    idle_s: float | None = None,
+    bands: Sequence[Band] = BANDS_HIGH_TO_LOW,
+) -> None:
     """One durable pull consumer per (queue, band), shared by every peer serving the queue.
 
     ``max_deliver`` is unlimited: attempts are counted in the task record, which also knows
     ``max_retries``; the server's own counter would dead-letter without telling anyone.
+    ``idle_s`` (an external claim's consumers): the server removes a consumer after this
+    long without a pull while it holds no unacknowledged message; a peer node's own call
+    (no ``idle_s``) makes them permanent again.
     """
     with nats_errors_as_prsm(f"creating consumers of {queue}"):
-        for band in BANDS_HIGH_TO_LOW:
+        for band in bands:
             await js.add_consumer(
                 wire.WORK_STREAM,
                 ConsumerConfig(
@@ -281,6 +345,7 @@ async def ensure_work_consumers(js: JetStreamContext, queue: str, *, lease_s: fl
                     max_deliver=-1,
                     max_ack_pending=-1,
                     max_waiting=4096,
+                    inactive_threshold=idle_s,
                 ),
             )
 

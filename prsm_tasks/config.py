@@ -155,6 +155,54 @@ class Settings(BaseSettings):
         "after its final write; 0 keeps it for ever. Unfinished tasks never expire.",
     )
 
+    # quotas: what one tenant (or all of them) may make the deployment keep
+    work_max_messages: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Most messages `PRSM_WORK` holds (queued tasks, and retries and "
+        "priority changes waiting there); when full, enqueues answer 507 `work_stream_full` "
+        "and write nothing. Applied to the stream at start (see Quotas below).",
+    )
+    work_max_bytes: int = Field(
+        default=4 * 1_073_741_824,
+        ge=1_048_576,
+        description="Most bytes `PRSM_WORK` holds; when full, enqueues answer 507 "
+        "`work_stream_full`. Applied to the stream at start (see Quotas below).",
+    )
+    max_unfinished_tasks_per_tenant: int = Field(
+        default=100_000,
+        ge=1,
+        description="Tasks of one tenant that are not final (queued, waiting, running) an "
+        "edge accepts; beyond it enqueues answer 429 `unfinished_task_limit`.",
+    )
+    max_task_types_per_tenant: int = Field(
+        default=200,
+        ge=1,
+        description="Task types one tenant may register (inactive ones count: they keep "
+        "their names); beyond it 429 `task_type_limit`.",
+    )
+    max_task_type_bytes: int = Field(
+        default=262_144,
+        ge=1024,
+        le=262_144,
+        description="Largest `parameters_schema`, and largest `metadata`, of a tenant's "
+        "task type, encoded, in bytes; above it 422 `task_type_too_large`.",
+    )
+    max_queues_per_tenant: int = Field(
+        default=50,
+        ge=1,
+        description="Queues one tenant's task types may send tasks to, besides the "
+        "configured `PRSM_QUEUES`; beyond it 429 `queue_limit`. Each such queue gets four "
+        "work consumers when it is first claimed from.",
+    )
+    claim_consumer_idle_seconds: float = Field(
+        default=3600.0,
+        ge=1,
+        description="Work consumers that an external worker's claim created (for a queue "
+        "no peer node serves) are removed by the server after this long without a pull, "
+        "once no claimed message is held on them; the next claim creates them again.",
+    )
+
     # the local all-in-one (`prsm-tasks up`)
     data_dir: Path = Field(
         default=Path(".prsm"),

@@ -115,6 +115,48 @@ class RateLimitedError(PrsmError):
         self.retry_after_s = retry_after_s
 
 
+class QuotaExceededError(PrsmError):
+    """A tenant reached one of its quotas (or the deployment one of its fixed sizes): nothing
+    was written. ``limit`` names the setting, ``maximum`` its value."""
+
+    code = "quota_exceeded"
+    status = 429
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: str,
+        maximum: int | None = None,
+        field: str | None = None,
+        **details: Any,
+    ) -> None:
+        super().__init__(message, limit=limit, maximum=maximum, **details)
+        self.limit = limit
+        self.maximum = maximum
+        self.field = field
+
+
+class TaskTypeLimitError(QuotaExceededError):
+    code = "task_type_limit"
+
+
+class QueueLimitError(QuotaExceededError):
+    code = "queue_limit"
+
+
+class UnfinishedTaskLimitError(QuotaExceededError):
+    code = "unfinished_task_limit"
+
+
+class WorkStreamFullError(QuotaExceededError):
+    """The work stream (PRSM_WORK) holds as many messages or bytes as it may: shared by every
+    tenant, so it answers 507 (the deployment's storage), not 429."""
+
+    code = "work_stream_full"
+    status = 507
+
+
 class ServiceUnavailableError(PrsmError):
     """NATS (or another dependency) cannot be reached right now."""
 
@@ -161,6 +203,12 @@ class InvalidSchemaError(ValidationError):
 
     code = "invalid_schema"
     status = 422
+
+
+class TaskTypeTooLargeError(UnprocessableError):
+    """A type's ``parameters_schema`` or ``metadata`` is larger than PRSM_MAX_TASK_TYPE_BYTES."""
+
+    code = "task_type_too_large"
 
 
 class TaskTypeInactiveError(ValidationError):

@@ -23,6 +23,7 @@ from prsm_tasks.errors import (
 )
 from prsm_tasks.services.grants import StreamGrants
 from prsm_tasks.services.mirrors import NodeView, TypeView
+from prsm_tasks.services.quotas import Quotas, WorkRoom, check_unfinished
 from prsm_tasks.services.stats import HostSampler
 from prsm_tasks.services.view import TaskView
 from prsm_tasks.store.external import ExternalWork
@@ -64,6 +65,8 @@ class Services:
     external: ExternalWork
     nodes: NodeView
     grants: StreamGrants  # signs the stream_url of enqueue, checks it at the stream
+    work_room: WorkRoom  # how full PRSM_WORK is: an enqueue that cannot fit is refused first
+    quotas: Quotas = field(default_factory=Quotas)
     view: TaskView = field(default_factory=TaskView)
     types: TypeView = field(default_factory=TypeView)
     host: HostSampler = field(default_factory=HostSampler)
@@ -84,6 +87,12 @@ class Services:
         if not self.stores.nc.is_connected:
             raise ServiceUnavailableError("NATS is unreachable; try again shortly")
 
+    async def check_room(self, tenant: str | None, *, adding: int, adding_bytes: int) -> None:
+        """Before writing ``adding`` tasks (``adding_bytes`` of work messages) of a tenant:
+        its unfinished-task quota (429), then the work stream's room (507)."""
+        check_unfinished(self.quotas, self.view, tenant, adding)
+        await self.work_room.check(adding, adding_bytes)
+
     def check_enabled(self, queue: str, *, field: str | None = "queue_name") -> None:
         if queue in self.rules.disabled_queues:
             raise QueueNotAvailableError(f"queue {queue} is disabled by the operator", field=field)
@@ -101,11 +110,16 @@ class Services:
 
 
 @contextlib.asynccontextmanager
-async def open_services(stores: Stores, rules: QueueRules) -> AsyncIterator[Services]:
+async def open_services(
+    stores: Stores, rules: QueueRules, quotas: Quotas | None = None
+) -> AsyncIterator[Services]:
     """The services on ``stores``, their mirrors caught up with the buckets' watches."""
+    quotas = quotas or Quotas()
     services = Services(
         stores=stores,
         rules=rules,
+        quotas=quotas,
+        work_room=WorkRoom(stores.js),
         type_store=await TaskTypeStore.open(stores.js),
         external=ExternalWork(
             nc=stores.nc,
@@ -113,6 +127,7 @@ async def open_services(stores: Stores, rules: QueueRules) -> AsyncIterator[Serv
             store=stores.tasks,
             events=stores.events,
             after_final=stores.writer.after_final,
+            consumer_idle_s=quotas.claim_consumer_idle_s,
         ),
         nodes=NodeView(stale_s=rules.node_stale_s),
         # read once: every edge of the deployment signs and checks with the same key

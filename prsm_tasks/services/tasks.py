@@ -24,6 +24,7 @@ from prsm_tasks.services import stats
 from prsm_tasks.services.access import Principal, check_access, check_task_id
 from prsm_tasks.services.core import Services
 from prsm_tasks.services.grants import grant_lifetime_s, with_grant
+from prsm_tasks.services.quotas import work_bytes
 from prsm_tasks.services.timestamps import iso
 from prsm_tasks.services.view import FINAL, public_status
 from prsm_tasks.store.batches import PreparedBatch
@@ -64,6 +65,8 @@ def prepare(
 
 
 async def submit(services: Services, prepared: PreparedTask) -> Enqueued:
+    record = prepared.record
+    await services.check_room(record.tenant, adding=1, adding_bytes=work_bytes(prepared))
     record = await services.writer.submit(prepared)
     services.view.apply_record(record)
     position = services.view.position(record.task_id)
@@ -99,6 +102,12 @@ def prepare_batch(
 
 
 async def submit_batch(services: Services, prepared: PreparedBatch) -> list[TaskRecord]:
+    batch = prepared.batch
+    await services.check_room(
+        batch.tenant,
+        adding=len(prepared.tasks),
+        adding_bytes=sum(work_bytes(task) for task in prepared.tasks[: batch.limit]),
+    )
     records = await services.stores.batches.submit(prepared)
     for record in records:
         services.view.apply_record(record)

@@ -101,6 +101,7 @@ async def open_stores(connection: Connection) -> AsyncIterator[Stores]:
                 store=tasks,
                 events=events,
                 max_task_data_bytes=connection.max_task_data_bytes,
+                final_ttl_s=connection.topology.finished_task_ttl_s,
             )
             yield Stores(
                 nc=nc,

@@ -33,6 +33,7 @@ from prsm_tasks.models import TaskRecord, numbered, record_fields
 EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 MESSAGE_TTL = "Nats-TTL"
 REQUEST_TIMEOUT_S = 10.0
+WITHDRAWN_MARKER_TTL_S = 600.0  # the delete marker of a record withdrawn before its work
 
 log = structlog.get_logger("prsm.store.tasks")
 
@@ -142,6 +143,18 @@ class TaskStore:
                 await self._kv.purge(task_id)
         except nats.js.errors.KeyNotFoundError as exc:
             raise TaskNotFoundError(f"Task with ID {task_id} not found", task_id=task_id) from exc
+
+    async def withdraw(self, task_id: str, rev: int) -> None:
+        """Remove a record just created whose work was refused (the work stream is full),
+        unless it changed since ``rev``; the delete marker expires when the bucket allows it."""
+        ttl_s = WITHDRAWN_MARKER_TTL_S if self._final_ttl is not None else None
+        try:
+            with nats_errors_as_prsm(f"withdrawing task {task_id}"):
+                await self._kv.delete(task_id, last=rev, msg_ttl=ttl_s)
+        except nats.js.errors.KeyWrongLastSequenceError as exc:
+            raise TransitionConflictError(
+                f"task {task_id} changed since revision {rev}", task_id=task_id
+            ) from exc
 
     async def transition(
         self,
