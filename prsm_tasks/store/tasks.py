@@ -33,7 +33,7 @@ from prsm_tasks.models import TaskRecord, numbered, record_fields
 EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 MESSAGE_TTL = "Nats-TTL"
 REQUEST_TIMEOUT_S = 10.0
-WITHDRAWN_MARKER_TTL_S = 600.0  # the delete marker of a record withdrawn before its work
+WITHDRAWN_MARKER_TTL = "600"  # seconds the marker of a record withdrawn before its work stays
 
 log = structlog.get_logger("prsm.store.tasks")
 
@@ -146,15 +146,27 @@ class TaskStore:
 
     async def withdraw(self, task_id: str, rev: int) -> None:
         """Remove a record just created whose work was refused (the work stream is full),
-        unless it changed since ``rev``; the delete marker expires when the bucket allows it."""
-        ttl_s = WITHDRAWN_MARKER_TTL_S if self._final_ttl is not None else None
-        try:
-            with nats_errors_as_prsm(f"withdrawing task {task_id}"):
-                await self._kv.delete(task_id, last=rev, msg_ttl=ttl_s)
-        except nats.js.errors.KeyWrongLastSequenceError as exc:
+        unless it changed since ``rev``; its purge marker expires when the bucket allows it."""
+        headers = {
+            "KV-Operation": "PURGE",
+            "Nats-Rollup": "sub",
+            EXPECTED_LAST_SUBJECT_SEQ: str(rev),
+        }
+        if self._final_ttl is not None:
+            headers[MESSAGE_TTL] = WITHDRAWN_MARKER_TTL
+        reply = await self.requests.request(
+            wire.task_key_subject(task_id), b"", headers=headers, timeout_s=REQUEST_TIMEOUT_S
+        )
+        if b'"error"' not in reply:
+            return
+        error = json.loads(reply)["error"]
+        if error.get("err_code") == ERR_WRONG_LAST_SEQUENCE:
             raise TransitionConflictError(
                 f"task {task_id} changed since revision {rev}", task_id=task_id
-            ) from exc
+            )
+        raise ServiceUnavailableError(
+            f"withdrawing task {task_id} failed: {error}", task_id=task_id
+        )
 
     async def transition(
         self,
