@@ -87,11 +87,14 @@ class Services:
         if not self.stores.nc.is_connected:
             raise ServiceUnavailableError("NATS is unreachable; try again shortly")
 
-    async def check_room(self, tenant: str | None, *, adding: int, adding_bytes: int) -> None:
-        """Before writing ``adding`` tasks (``adding_bytes`` of work messages) of a tenant:
-        its unfinished-task quota (429), then the work stream's room (507)."""
-        check_unfinished(self.quotas, self.view, tenant, adding)
-        await self.work_room.check(adding, adding_bytes)
+    async def check_room(
+        self, tenant: str | None, *, tasks: int, messages: int, message_bytes: int
+    ) -> None:
+        """Before writing ``tasks`` tasks of a tenant, ``messages`` of them with a work
+        message now (``message_bytes`` in all): its unfinished-task quota (429), then the
+        work stream's room (507)."""
+        check_unfinished(self.quotas, self.view, tenant, tasks)
+        await self.work_room.check(messages, message_bytes)
 
     def check_enabled(self, queue: str, *, field: str | None = "queue_name") -> None:
         if queue in self.rules.disabled_queues:

@@ -173,7 +173,9 @@ def prepare_task(
 async def submit_task(services: Services, prepared: PreparedTask) -> TaskRecord:
     """Write a prepared task and put it in the view at once, numbered: its ``id`` resolves
     on this edge from the next request on, before the watch brings it."""
-    await services.check_room(prepared.record.tenant, adding=1, adding_bytes=work_bytes(prepared))
+    await services.check_room(
+        prepared.record.tenant, tasks=1, messages=1, message_bytes=work_bytes(prepared)
+    )
     created = await services.writer.submit(prepared)
     services.view.apply_record(created)
     return created

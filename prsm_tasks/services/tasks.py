@@ -66,7 +66,9 @@ def prepare(
 
 async def submit(services: Services, prepared: PreparedTask) -> Enqueued:
     record = prepared.record
-    await services.check_room(record.tenant, adding=1, adding_bytes=work_bytes(prepared))
+    await services.check_room(
+        record.tenant, tasks=1, messages=1, message_bytes=work_bytes(prepared)
+    )
     record = await services.writer.submit(prepared)
     services.view.apply_record(record)
     position = services.view.position(record.task_id)
@@ -105,8 +107,9 @@ async def submit_batch(services: Services, prepared: PreparedBatch) -> list[Task
     batch = prepared.batch
     await services.check_room(
         batch.tenant,
-        adding=len(prepared.tasks),
-        adding_bytes=sum(work_bytes(task) for task in prepared.tasks[: batch.limit]),
+        tasks=len(prepared.tasks),
+        messages=batch.limit,  # the rest wait, with no message until they are let go
+        message_bytes=sum(work_bytes(task) for task in prepared.tasks[: batch.limit]),
     )
     records = await services.stores.batches.submit(prepared)
     for record in records:

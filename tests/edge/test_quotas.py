@@ -20,7 +20,7 @@ from prsm_tasks.edge.http.state import EdgeConfig
 from prsm_tasks.models import BANDS_HIGH_TO_LOW
 from prsm_tasks.services.core import QueueRules
 from prsm_tasks.services.quotas import Quotas, unfinished_of
-from tests.conftest import eventually
+from tests.conftest import NodeFactory, eventually
 from tests.edge.conftest import Caller, token
 from tests.edge.test_errors import assert_error
 
@@ -267,3 +267,40 @@ def all_gone_but_one(js: Any, queue: str) -> Callable[[], Any]:
         return sum(found) == 1
 
     return check
+
+
+async def test_a_node_that_serves_the_queue_keeps_the_consumers(
+    small_edge: RunningEdge,
+    session: aiohttp.ClientSession,
+    tenant: str,
+    nats_url: str,
+    start_node: NodeFactory,
+) -> None:
+    """Consumers a claim made with an idle limit are shared with peer nodes: a node that
+    starts serving the queue takes them over as its own, with no idle limit."""
+    alice = caller(session, small_edge, tenant)
+    own_queue = f"own-{uuid.uuid4().hex[:8]}"
+    name = f"tt-{uuid.uuid4().hex[:8]}"
+    created = await alice.post(
+        "/api/task-types", {"name": name, "metadata": {"queue_name": own_queue}}
+    )
+    assert created.status == 201, created.body
+    claim = {"task_type": name, "worker_id": "w1"}
+    assert (await alice.post("/api/tasks/claim", claim)).status == 204
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    try:
+        for band in BANDS_HIGH_TO_LOW:
+            info = await js.consumer_info(wire.WORK_STREAM, wire.work_consumer(own_queue, band))
+            assert info.config.inactive_threshold == 1.0
+
+        async def handler(n: int = 0) -> int:
+            return n
+
+        async with start_node({own_queue: handler}, queues=[own_queue]):
+            for band in BANDS_HIGH_TO_LOW:
+                consumer = wire.work_consumer(own_queue, band)
+                info = await js.consumer_info(wire.WORK_STREAM, consumer)
+                assert not info.config.inactive_threshold
+    finally:
+        await nc.close()
