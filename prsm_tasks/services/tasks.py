@@ -14,6 +14,7 @@ from typing import Any
 
 from prsm_tasks import wire
 from prsm_tasks.errors import (
+    QuotaExceededError,
     TaskAlreadyFinishedError,
     TaskNotCompletedError,
     TaskNotFoundError,
@@ -66,9 +67,14 @@ def prepare(
 
 async def submit(services: Services, prepared: PreparedTask) -> Enqueued:
     record = prepared.record
-    await services.check_room(
-        record.tenant, tasks=1, messages=1, message_bytes=work_bytes(prepared)
-    )
+    try:
+        await services.check_room(
+            record.tenant, tasks=1, messages=1, message_bytes=work_bytes(prepared)
+        )
+    except QuotaExceededError:
+        # a retry of an enqueue that was accepted adds nothing: it answers as the first did
+        if await services.writer.bound_task_id(record) is None:
+            raise
     record = await services.writer.submit(prepared)
     services.view.apply_record(record)
     position = services.view.position(record.task_id)

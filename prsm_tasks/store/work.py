@@ -267,6 +267,18 @@ class WorkWriter:
         )
         log.warning("task_withdrawn", task_id=record.task_id, reason=reason)
 
+    async def bound_task_id(self, record: TaskRecord) -> str | None:
+        """The task an earlier enqueue bound ``record``'s idempotency key to, if any."""
+        if record.idempotency_key is None:
+            return None
+        digest = idempotency_digest(record.tenant, record.user, record.idempotency_key)
+        try:
+            with nats_errors_as_prsm("reading an idempotency key"):
+                entry = await self._idempotency.get(digest)
+        except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
+            return None
+        return entry.value.decode() if entry.value else None
+
     async def _bind_idempotency_key(self, record: TaskRecord) -> str:
         """Bind the key (per tenant and user) to this task id; the id it is bound to."""
         digest = idempotency_digest(record.tenant, record.user, record.idempotency_key)

@@ -74,7 +74,8 @@ async def test_unfinished_tasks_are_bounded_per_tenant(
     view = small_edge.services.view
     ids = []
     for n in range(3):
-        answer = await alice.post("/enqueue", {"queue_name": queue, "task_data": {"n": n}})
+        body = {"queue_name": queue, "task_data": {"n": n}, "idempotency_key": f"k{n}"}
+        answer = await alice.post("/enqueue", body)
         assert answer.status == 200, answer.body
         ids.append(answer.body["task_id"])
 
@@ -86,6 +87,10 @@ async def test_unfinished_tasks_are_bounded_per_tenant(
     )
     assert_quota(bulk, 429, "unfinished_task_limit", "PRSM_MAX_UNFINISHED_TASKS_PER_TENANT")
     assert unfinished_of(view, tenant) == 3  # nothing was written
+    # a retry of an accepted enqueue adds nothing: it answers as the first time
+    retry = {"queue_name": queue, "task_data": {"n": 2}, "idempotency_key": "k2"}
+    replayed = await alice.post("/enqueue", retry)
+    assert replayed.status == 200 and replayed.body["task_id"] == ids[2], replayed.body
     listed = await alice.get("/tasks", queue_name=queue)
     assert listed.body["pagination"]["total_count"] == 3
 

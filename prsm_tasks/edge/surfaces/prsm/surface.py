@@ -47,7 +47,7 @@ ROUTES: tuple[Route, ...] = (
         summary="Enqueue a task",
         request=EnqueueRequest,
         response=EnqueueResponse,
-        errors=(400, 413, 429, 503),
+        errors=(400, 413, 429, 503, 507),
         headers=RETRY_AFTER,
         links={
             f"{verb}Task": (operation, {"task_id": "$response.body#/task_id"})
@@ -110,7 +110,7 @@ ROUTES: tuple[Route, ...] = (
         summary="Enqueue up to 1,000 tasks as one batch (all or nothing validation)",
         request=BulkEnqueueRequest,
         response=BulkEnqueueResponse,
-        errors=(400, 413, 429, 503),
+        errors=(400, 413, 429, 503, 507),
         headers=RETRY_AFTER,
     ),
     Route(
