@@ -195,6 +195,13 @@ class Settings(BaseSettings):
         "configured `PRSM_QUEUES`; beyond it 429 `queue_limit`. Each such queue gets four "
         "work consumers when it is first claimed from.",
     )
+    max_priority_moves_per_task: int = Field(
+        default=20,
+        ge=0,
+        description="Times a pending task's priority may move it to another band: each move "
+        "queues one more work message (the old one stays until a node drops it); beyond it "
+        "429 `priority_move_limit`.",
+    )
     claim_consumer_idle_seconds: float = Field(
         default=3600.0,
         ge=1,

@@ -149,6 +149,10 @@ class UnfinishedTaskLimitError(QuotaExceededError):
     code = "unfinished_task_limit"
 
 
+class PriorityMoveLimitError(QuotaExceededError):
+    code = "priority_move_limit"
+
+
 class WorkStreamFullError(QuotaExceededError):
     """The work stream (PRSM_WORK) holds as many messages or bytes as it may: shared by every
     tenant, so it answers 507 (the deployment's storage), not 429."""

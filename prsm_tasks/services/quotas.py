@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prsm_tasks.errors import (
+    PriorityMoveLimitError,
     QueueLimitError,
     TaskTypeLimitError,
     UnfinishedTaskLimitError,
@@ -46,6 +47,7 @@ class Quotas:
     max_task_types: int = 200
     max_task_type_bytes: int = 262_144
     max_queues: int = 50
+    max_priority_moves: int = 20
     claim_consumer_idle_s: float = 3600.0
 
     @classmethod
@@ -55,6 +57,7 @@ class Quotas:
             max_task_types=settings.max_task_types_per_tenant,
             max_task_type_bytes=settings.max_task_type_bytes,
             max_queues=settings.max_queues_per_tenant,
+            max_priority_moves=settings.max_priority_moves_per_task,
             claim_consumer_idle_s=settings.claim_consumer_idle_seconds,
         )
 
@@ -78,6 +81,20 @@ def check_unfinished(quotas: Quotas, view: TaskView, tenant: str | None, adding:
             limit="PRSM_MAX_UNFINISHED_TASKS_PER_TENANT",
             maximum=quotas.max_unfinished_tasks,
             current=current,
+        )
+
+
+def check_priority_move(quotas: Quotas, task_id: str, moves: int) -> None:
+    """429 ``priority_move_limit`` for a pending task moved to another band ``moves`` times
+    already: each move queues one more work message, so they are counted."""
+    if moves >= quotas.max_priority_moves:
+        raise PriorityMoveLimitError(
+            f"task {task_id} has moved to another priority band {moves} times, the most it "
+            "may; cancel it and enqueue it again with the priority it needs",
+            task_id=task_id,
+            field="priority",
+            limit="PRSM_MAX_PRIORITY_MOVES_PER_TASK",
+            maximum=quotas.max_priority_moves,
         )
 
 

@@ -47,6 +47,7 @@ async def small_edge(open_quota_edge: Callable[..., Any]) -> AsyncIterator[Runni
         max_task_types=2,
         max_task_type_bytes=1024,
         max_queues=1,
+        max_priority_moves=2,
         claim_consumer_idle_s=1.0,
     ) as running:
         yield running
@@ -120,6 +121,34 @@ async def test_task_list_creates_count_towards_unfinished_tasks(
     assert_quota(refused, 429, "unfinished_task_limit", "PRSM_MAX_UNFINISHED_TASKS_PER_TENANT")
     assert refused.body["detail"]
     assert len((await alice.get("/api/tasks")).body) == 3
+
+
+async def test_priority_moves_of_a_pending_task_are_bounded(
+    small_edge: RunningEdge, session: aiohttp.ClientSession, tenant: str, queue: str
+) -> None:
+    """Each move to another band queues one more work message: counted per task."""
+    alice = caller(session, small_edge, tenant)
+    name = f"tt-{uuid.uuid4().hex[:8]}"
+    created = await alice.post("/api/task-types", {"name": name, "metadata": {"queue_name": queue}})
+    assert created.status == 201, created.body
+    task = await alice.post("/api/tasks", {"task_type": name, "parameters": {}, "priority": 1})
+    assert task.status == 201, task.body
+    path = f"/api/tasks/{task.body['task_id']}"
+    for priority in (1000, 1, 50):  # two moves, then one within the critical band
+        moved = await alice.call("PUT", path, {"priority": priority})
+        assert moved.status == 200, moved.body
+    stored = (await alice.get(f"/status/{task.body['task_id']}")).body
+    messages = (await small_edge.services.stores.js.stream_info(wire.WORK_STREAM)).state.messages
+
+    refused = await alice.call("PUT", path, {"priority": 1000})
+    assert_quota(refused, 429, "priority_move_limit", "PRSM_MAX_PRIORITY_MOVES_PER_TASK")
+    assert refused.body["field"] == "priority"
+    now = (await alice.get(f"/status/{task.body['task_id']}")).body
+    assert now["priority"] == stored["priority"] == 10, now
+    after = (await small_edge.services.stores.js.stream_info(wire.WORK_STREAM)).state.messages
+    assert after <= messages  # no message was added (others' tasks may have been taken)
+    # other fields may still change
+    assert (await alice.call("PUT", path, {"metadata": {"note": "ok"}})).status == 200
 
 
 # --- task types ----------------------------------------------------------------------------
