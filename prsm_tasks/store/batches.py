@@ -34,6 +34,7 @@ from prsm_tasks.errors import (
     TaskNotFoundError,
     TransitionConflictError,
     ValidationError,
+    WorkStreamFullError,
 )
 from prsm_tasks.messages import BatchRecord
 from prsm_tasks.models import TaskRecord, TaskStatus
@@ -176,17 +177,34 @@ class BatchCoordinator:
         tracked = batch.fail_fast or batch.limit < len(batch.task_ids)
         await self._write(batch, 0, over=not tracked)
         held = await self._write_all(prepared.tasks[batch.limit :], self.writer.hold)
-        first = await self._write_all(prepared.tasks[: batch.limit], self.writer.submit)
+        try:
+            first = await self._write_all(prepared.tasks[: batch.limit], self.writer.submit)
+        except WorkStreamFullError as exc:
+            # the stream filled while the batch was written (the edge checks first): every
+            # task of it ends, so none waits for ever, and the answer says so
+            reason = "not accepted: the work stream is full"
+            await self._cancel_all(batch.task_ids[::-1], reason)  # waiting ones first
+            raise WorkStreamFullError(
+                f"the work stream filled while batch {batch.batch_id} was written: its tasks "
+                "were cancelled; try again later",
+                limit=exc.limit,
+                batch_id=batch.batch_id,
+            ) from exc
         return first + held
 
     @staticmethod
     async def _write_all(
         tasks: list[PreparedTask], write: Callable[[PreparedTask], Awaitable[TaskRecord]]
     ) -> list[TaskRecord]:
+        """Every write of a window ends before a failure is raised: none goes on unseen."""
         records: list[TaskRecord] = []
         for start in range(0, len(tasks), WRITE_WINDOW):
             chunk = tasks[start : start + WRITE_WINDOW]
-            records.extend(await asyncio.gather(*(write(task) for task in chunk)))
+            results = await asyncio.gather(*(write(task) for task in chunk), return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+            records.extend(result for result in results if isinstance(result, TaskRecord))
         return records
 
     async def get(self, batch_id: str) -> tuple[BatchRecord, int]:
@@ -287,6 +305,9 @@ class BatchCoordinator:
     async def _cancel_rest(self, batch: BatchRecord) -> None:
         reason = f"batch {batch.batch_id}: task {batch.failed_task_id} failed (fail_fast)"
         others = [tid for tid in batch.task_ids if tid != batch.failed_task_id]
+        await self._cancel_all(others, reason)
+
+    async def _cancel_all(self, others: list[str], reason: str) -> None:
         for start in range(0, len(others), WRITE_WINDOW):
             chunk = others[start : start + WRITE_WINDOW]
             await asyncio.gather(*(self._cancel_quietly(tid, reason) for tid in chunk))

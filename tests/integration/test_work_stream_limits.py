@@ -174,3 +174,35 @@ async def test_batch_records_expire_with_their_tasks(
         for task_id in reversed(tracked.body["task_ids"]):
             assert (await alice.delete(f"/cancel/{task_id}")).status == 200
         await eventually(lambda: gone(tracked.body["batch_id"]), interval_s=0.2)
+
+
+async def test_a_batch_the_stream_refuses_half_way_ends_all_its_tasks(
+    own_server: EmbeddedNats, js: Any, queue: str
+) -> None:
+    """The edge's reading of the stream is old (another producer filled it since): the
+    stream refuses part of a batch, and the whole batch ends, none left waiting."""
+    topology = Topology(work_max_msgs=3, work_limits_explicit=True)
+    async with (
+        open_edge(edge_config(own_server.url, queue, topology)) as edge,
+        aiohttp.ClientSession() as session,
+        Client(own_server.url) as producer,
+    ):
+        edge.services.work_room.max_age_s = 3600.0  # it keeps its first reading
+        alice = Caller(session, edge.url, token("alice", "acme"))
+        first = await alice.post("/enqueue", {"queue_name": queue, "task_data": {}})
+        assert first.status == 200, first.body
+        await producer.enqueue(queue, {"from": "elsewhere"})  # the stream has room for 1
+
+        tasks = [{"task_data": {"n": n}} for n in range(4)]
+        body = {"queue_name": queue, "tasks": tasks, "batch_options": {"max_concurrent": 2}}
+        refused = await alice.post("/bulk/enqueue", body)
+        assert_error(refused, 507, "work_stream_full")
+        batch_id = refused.body["batch_id"]
+        kv = await js.key_value(wire.TASKS_BUCKET)
+        left = []
+        for key in await task_keys(js):
+            record = wire.unpack((await kv.get(key)).value)
+            if record.get("batch_id") == batch_id:
+                left.append(record["status"])
+        assert left and set(left) == {"cancelled"}, left
+        assert (await js.stream_info(wire.WORK_STREAM)).state.messages == 3

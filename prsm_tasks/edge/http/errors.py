@@ -66,7 +66,7 @@ def error_body(exc: PrsmError, *, request_id: str | None, detail: bool = False) 
     if field is not None:
         body["field"] = field
     # errors: every failing field of a schema; limit and maximum: the quota a request hit
-    for key in ("status", "task_error", "errors", "limit", "maximum"):
+    for key in ("status", "task_error", "errors", "limit", "maximum", "batch_id"):
         value = exc.details.get(key)
         if value is not None:
             body[key] = value
