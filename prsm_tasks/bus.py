@@ -107,6 +107,7 @@ async def connect(
     on_reconnected: Callable[[], Coroutine[Any, Any, None]] | None = None,
     on_disconnected: Callable[[], None] | None = None,
     internal_subjects_only: bool = False,
+    ping_interval_s: float = 120.0,
 ) -> NatsClient:
     """Open a connection that reconnects forever once it has connected.
 
@@ -114,6 +115,9 @@ async def connect(
     checked names (a node's), so nats-py's regex check of each one is skipped: on a node's
     hot path it costs more than the check is worth. Never for connections that take subjects
     or keys from callers.
+
+    ``ping_interval_s``: how often the library pings the server; two unanswered pings make it
+    reconnect.
     """
     urls = normalise_servers(servers)
 
@@ -148,6 +152,7 @@ async def connect(
             reconnected_cb=reconnected_cb,
             pending_size=8 * 1024 * 1024,
             skip_subject_validation=internal_subjects_only,
+            ping_interval=ping_interval_s,
         )
     except NATS_DOWN_ERRORS as exc:
         raise ServiceUnavailableError(f"cannot connect to NATS at {urls}: {exc!r}") from exc

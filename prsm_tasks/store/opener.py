@@ -43,6 +43,7 @@ class Connection:
     on_disconnected: Callable[[], None] | None = None
     # only for connections whose subjects all come from wire.py (a node's): see bus.connect
     internal_subjects_only: bool = False
+    ping_interval_s: float = 120.0  # the library's keep-alive pings (nats-py's default)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, name: str, **hooks: Any) -> Connection:
@@ -83,6 +84,7 @@ async def open_stores(connection: Connection) -> AsyncIterator[Stores]:
         on_reconnected=connection.on_reconnected,
         on_disconnected=connection.on_disconnected,
         internal_subjects_only=connection.internal_subjects_only,
+        ping_interval_s=connection.ping_interval_s,
     )
     try:
         js = nc.jetstream(timeout=JETSTREAM_TIMEOUT_S)
