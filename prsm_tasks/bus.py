@@ -108,7 +108,7 @@ async def connect(
     on_disconnected: Callable[[], None] | None = None,
     internal_subjects_only: bool = False,
     ping_interval_s: float = 120.0,
-) -> NatsClient:
+) -> GuardedClient:
     """Open a connection that reconnects forever once it has connected.
 
     ``internal_subjects_only``: every subject this connection uses is built by wire.py from
@@ -139,8 +139,9 @@ async def connect(
         if on_reconnected is not None:
             await on_reconnected()
 
+    nc = GuardedClient()
     try:
-        nc = await nats.connect(
+        await nc.connect(
             servers=urls,
             name=name,
             connect_timeout=connect_timeout_s,
@@ -158,6 +159,46 @@ async def connect(
         raise ServiceUnavailableError(f"cannot connect to NATS at {urls}: {exc!r}") from exc
     opened.append(nc)
     return nc
+
+
+class GuardedClient(NatsClient):
+    """nats-py's client, safe from a late PONG, and able to tell whether its reader runs.
+
+    A ``flush(timeout=...)`` that times out cancels its future but leaves it in the list of
+    pings waiting for a PONG. When the PONG comes after all (a server that stalled longer
+    than the timeout), nats-py 2.x sets a result on that cancelled future: its reader task
+    dies of ``InvalidStateError`` while the connection goes on saying "connected", and every
+    request times out until stale-ping detection reconnects, minutes later. Any flush with a
+    timeout can start it, the library's own included (a subscription's drain, a reconnect).
+    Here each PONG still answers the oldest ping, and a ping whose waiter gave up is
+    skipped, as nats.py2 did (its pull request 36).
+    """
+
+    async def _process_pong(self) -> None:
+        if self._pongs:
+            future = self._pongs.pop(0)
+            if not future.done():  # its flush timed out: this PONG answers nobody
+                future.set_result(True)
+            self._pongs_received += 1
+            self._pings_outstanding = 0
+
+    @property
+    def reader_alive(self) -> bool:
+        """The task that reads the socket runs (nats-py ends it quietly on a parse error)."""
+        task = self._reading_task
+        return task is not None and not task.done()
+
+    @property
+    def received(self) -> int:
+        """Messages and PONGs received so far: it grows while the server answers."""
+        return int(self.stats["in_msgs"]) + self._pongs_received
+
+    async def send_ping(self) -> asyncio.Future[bool]:
+        """A PING whose future its PONG answers; never cancelled here, so a late PONG finds
+        it waiting (the caller only stops looking)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        await self._send_ping(future)
+        return future
 
 
 @dataclass(frozen=True, kw_only=True)
