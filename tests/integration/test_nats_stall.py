@@ -21,6 +21,7 @@ from prsm_tasks import Client, Node, TaskContext, bus
 from prsm_tasks.embedded import EmbeddedNats
 from prsm_tasks.handlers import HandlerRegistry
 from prsm_tasks.models import TaskStatus
+from prsm_tasks.store.opener import Connection, open_stores
 from tests.conftest import eventually
 
 PING_INTERVAL_S = 600.0
@@ -107,3 +108,31 @@ async def test_a_node_serves_again_after_a_stall(own_server: EmbeddedNats, queue
         await eventually(enqueued, within_s=60, interval_s=0.5)
         final = await client.wait(accepted[0].task_id, timeout=60)
         assert final.status is TaskStatus.COMPLETED and final.result == {"echo": {"n": 2}}
+
+
+async def test_a_connection_whose_reader_stopped_is_reconnected(
+    own_server: EmbeddedNats,
+) -> None:
+    """nats-py's reader ends quietly on an error it does not expect, and the connection goes
+    on saying "connected"; the watchdog notices the reader is gone and reconnects."""
+    connection = Connection(
+        servers=[own_server.url], name="reader-test", ping_interval_s=PING_INTERVAL_S
+    )
+    async with open_stores(connection) as stores:
+        nc = stores.nc
+        assert isinstance(nc, bus.GuardedClient)
+        reader = nc._reading_task
+        assert reader is not None
+        reader.cancel()  # what an unexpected error in the reader leaves behind
+
+        async def answers_again() -> bool:
+            if not (nc.is_connected and nc.reader_alive):
+                return False
+            try:
+                await nc.request("$JS.API.INFO", b"", timeout=1.0)
+            except nats.errors.TimeoutError:
+                return False
+            return True
+
+        await eventually(answers_again, within_s=60, interval_s=0.2)
+        assert stores.liveness.forced_reconnects >= 1
