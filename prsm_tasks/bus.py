@@ -116,8 +116,7 @@ async def connect(
     hot path it costs more than the check is worth. Never for connections that take subjects
     or keys from callers.
 
-    ``ping_interval_s``: how often the library pings the server; two unanswered pings make it
-    reconnect.
+    ``ping_interval_s``: the library's keep-alive; two unanswered pings make it reconnect.
     """
     urls = normalise_servers(servers)
 
@@ -164,14 +163,12 @@ async def connect(
 class GuardedClient(NatsClient):
     """nats-py's client, safe from a late PONG, and able to tell whether its reader runs.
 
-    A ``flush(timeout=...)`` that times out cancels its future but leaves it in the list of
-    pings waiting for a PONG. When the PONG comes after all (a server that stalled longer
-    than the timeout), nats-py 2.x sets a result on that cancelled future: its reader task
-    dies of ``InvalidStateError`` while the connection goes on saying "connected", and every
-    request times out until stale-ping detection reconnects, minutes later. Any flush with a
-    timeout can start it, the library's own included (a subscription's drain, a reconnect).
-    Here each PONG still answers the oldest ping, and a ping whose waiter gave up is
-    skipped, as nats.py2 did (its pull request 36).
+    A ``flush(timeout=...)`` that times out leaves its cancelled future among the pings
+    waiting for a PONG; when the PONG comes after all (a stall longer than the timeout),
+    nats-py 2.x sets a result on it, its reader dies of ``InvalidStateError``, and the
+    connection says "connected" while every request times out, until stale-ping detection
+    reconnects minutes later. Any flush with a timeout can start it, the library's own
+    included. Here a PONG still answers the oldest ping, skipping one whose waiter gave up.
     """
 
     async def _process_pong(self) -> None:
@@ -194,8 +191,7 @@ class GuardedClient(NatsClient):
         return int(self.stats["in_msgs"]) + self._pongs_received
 
     async def send_ping(self) -> asyncio.Future[bool]:
-        """A PING whose future its PONG answers; never cancelled here, so a late PONG finds
-        it waiting (the caller only stops looking)."""
+        """A PING whose future its PONG answers (a caller that gives up just stops looking)."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         await self._send_ping(future)
         return future
