@@ -107,13 +107,16 @@ async def connect(
     on_reconnected: Callable[[], Coroutine[Any, Any, None]] | None = None,
     on_disconnected: Callable[[], None] | None = None,
     internal_subjects_only: bool = False,
-) -> NatsClient:
+    ping_interval_s: float = 120.0,
+) -> GuardedClient:
     """Open a connection that reconnects forever once it has connected.
 
     ``internal_subjects_only``: every subject this connection uses is built by wire.py from
     checked names (a node's), so nats-py's regex check of each one is skipped: on a node's
     hot path it costs more than the check is worth. Never for connections that take subjects
     or keys from callers.
+
+    ``ping_interval_s``: the library's keep-alive; two unanswered pings make it reconnect.
     """
     urls = normalise_servers(servers)
 
@@ -135,8 +138,9 @@ async def connect(
         if on_reconnected is not None:
             await on_reconnected()
 
+    nc = GuardedClient()
     try:
-        nc = await nats.connect(
+        await nc.connect(
             servers=urls,
             name=name,
             connect_timeout=connect_timeout_s,
@@ -148,11 +152,49 @@ async def connect(
             reconnected_cb=reconnected_cb,
             pending_size=8 * 1024 * 1024,
             skip_subject_validation=internal_subjects_only,
+            ping_interval=ping_interval_s,
         )
     except NATS_DOWN_ERRORS as exc:
         raise ServiceUnavailableError(f"cannot connect to NATS at {urls}: {exc!r}") from exc
     opened.append(nc)
     return nc
+
+
+class GuardedClient(NatsClient):
+    """nats-py's client, safe from a late PONG, and able to tell whether its reader runs.
+
+    A ``flush(timeout=...)`` that times out leaves its cancelled future among the pings
+    waiting for a PONG; when the PONG comes after all (a stall longer than the timeout),
+    nats-py 2.x sets a result on it, its reader dies of ``InvalidStateError``, and the
+    connection says "connected" while every request times out, until stale-ping detection
+    reconnects minutes later. Any flush with a timeout can start it, the library's own
+    included. Here a PONG still answers the oldest ping, skipping one whose waiter gave up.
+    """
+
+    async def _process_pong(self) -> None:
+        if self._pongs:
+            future = self._pongs.pop(0)
+            if not future.done():  # its flush timed out: this PONG answers nobody
+                future.set_result(True)
+            self._pongs_received += 1
+            self._pings_outstanding = 0
+
+    @property
+    def reader_alive(self) -> bool:
+        """The task that reads the socket runs (nats-py ends it quietly on a parse error)."""
+        task = self._reading_task
+        return task is not None and not task.done()
+
+    @property
+    def received(self) -> int:
+        """Messages and PONGs received so far: it grows while the server answers."""
+        return int(self.stats["in_msgs"]) + self._pongs_received
+
+    async def send_ping(self) -> asyncio.Future[bool]:
+        """A PING whose future its PONG answers (a caller that gives up just stops looking)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        await self._send_ping(future)
+        return future
 
 
 @dataclass(frozen=True, kw_only=True)

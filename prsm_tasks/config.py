@@ -40,6 +40,14 @@ class Settings(BaseSettings):
         "server, 3 on a cluster.",
     )
 
+    nats_stall_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="A NATS connection that says it is connected but has answered nothing, "
+        "not even a ping, for this long is dropped and reconnected (by every node, edge and "
+        "client); meanwhile an edge's `/health` answers `unhealthy`.",
+    )
+
     # peer node
     node_name: str | None = Field(
         default=None,
@@ -307,6 +315,8 @@ class NodeOptions:
     thread_pool_size: int = 32
     max_result_bytes: int = 1_048_576
     park_s: float = 10.0
+    nats_stall_s: float = 5.0  # see Settings.nats_stall_seconds
+    nats_ping_interval_s: float = 120.0  # the library's keep-alive pings
 
     @classmethod
     def from_settings(cls, settings: Settings) -> NodeOptions:
@@ -323,4 +333,5 @@ class NodeOptions:
             progress_event_interval_s=settings.progress_event_interval_seconds,
             thread_pool_size=settings.thread_pool_size,
             max_result_bytes=settings.max_result_bytes,
+            nats_stall_s=settings.nats_stall_seconds,
         )

@@ -12,6 +12,9 @@ from typing import Any, ClassVar
 class PrsmError(Exception):
     code: ClassVar[str] = "internal_error"
     status: ClassVar[int] = 500
+    # what an HTTP caller is told instead of ``message`` when that names internals (NATS
+    # subjects, streams, buckets); the message then goes to the edge's log only
+    public_message: ClassVar[str | None] = None
 
     def __init__(self, message: str = "", *, task_id: str | None = None, **details: Any) -> None:
         super().__init__(message or self.code)
@@ -166,10 +169,12 @@ class ServiceUnavailableError(PrsmError):
 
     code = "service_unavailable"
     status = 503
+    public_message = "the task store is unavailable right now; try again shortly"
 
 
 class WorkerUnavailableError(ServiceUnavailableError):
     code = "worker_unavailable"
+    public_message = None  # it names the caller's own queue, nothing internal
 
 
 class TaskTimeoutError(PrsmError):

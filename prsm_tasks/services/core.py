@@ -7,6 +7,7 @@ its block ends; the stores it is given stay open (whoever opened them closes the
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -24,7 +25,7 @@ from prsm_tasks.errors import (
 from prsm_tasks.services.grants import StreamGrants
 from prsm_tasks.services.mirrors import NodeView, TypeView
 from prsm_tasks.services.quotas import Quotas, WorkRoom, check_unfinished
-from prsm_tasks.services.stats import HostSampler
+from prsm_tasks.services.stats import HostSampler, sample_storage
 from prsm_tasks.services.view import TaskView
 from prsm_tasks.store.external import ExternalWork
 from prsm_tasks.store.keys import shared_key
@@ -72,6 +73,7 @@ class Services:
     host: HostSampler = field(default_factory=HostSampler)
     watches: list[BucketWatch] = field(default_factory=list)
     storage: tuple[float, int | None, int | None] = (0.0, None, None)  # (read at, used, limit)
+    health_status: str = ""  # the last one reported, to log each change once
     started_at: float = field(default_factory=time.time)
 
     @property
@@ -83,8 +85,9 @@ class Services:
         return all(watch.caught_up.is_set() for watch in self.watches)
 
     def check_connected(self) -> None:
-        """Fail at once while NATS is away, instead of waiting out a request timeout."""
-        if not self.stores.nc.is_connected:
+        """Fail at once while NATS is away or stalled, instead of waiting out a request
+        timeout."""
+        if not self.stores.liveness.answering:
             raise ServiceUnavailableError("NATS is unreachable; try again shortly")
 
     async def check_room(
@@ -147,7 +150,13 @@ async def open_services(
             services.watches.append(watch)
             await watch.start()
         log.info("edge_view_ready", tasks=len(services.view.entries), nodes=len(services.nodes.ads))
-        yield services
+        sampler = asyncio.create_task(sample_storage(services), name="storage-sampler")
+        try:
+            yield services
+        finally:
+            sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
     finally:
         for watch in services.watches:
             await watch.stop()

@@ -64,6 +64,7 @@ class Route:
     summary: str
     tag: str = "tasks"
     auth: bool = True
+    optional_auth: bool = False  # an open route that answers more to some tokens (/health)
     request: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
     errors: tuple[int, ...] = ()
@@ -142,7 +143,7 @@ def operation(route: Route, refs: dict[type[BaseModel], str]) -> dict[str, Any]:
         "responses": responses,
     }
     if not route.auth:
-        result["security"] = []
+        result["security"] = [{}, {"bearerAuth": []}] if route.optional_auth else []
     if route.params:
         result["parameters"] = [
             {

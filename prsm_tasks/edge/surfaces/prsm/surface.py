@@ -117,11 +117,13 @@ ROUTES: tuple[Route, ...] = (
         method="GET",
         path="/health",
         handler=handlers.health,
-        summary="Health of the task system (503 when NATS is unreachable)",
+        summary="Health of the task system from the edge's own state, no token needed "
+        "(503 when NATS is unreachable or not answering; an admin's token adds `checks`)",
         tag="system",
         auth=False,
+        optional_auth=True,
         response=HealthResponse,
-        errors=(503,),
+        errors=(401, 503),
     ),
 )
 
