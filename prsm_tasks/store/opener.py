@@ -33,10 +33,12 @@ DEFAULT_MAX_TASK_DATA_BYTES = 1_048_576
 
 @dataclass(frozen=True, kw_only=True)
 class Connection:
-    """How to reach NATS and what to build there (the topology, the size of task data)."""
+    """How to reach NATS (servers, credentials) and what to build there (the topology, the
+    size of task data)."""
 
     servers: str | Sequence[str]
     name: str
+    auth: bus.NatsAuth = field(default_factory=bus.NatsAuth)
     topology: bus.Topology = field(default_factory=bus.Topology)
     max_task_data_bytes: int = DEFAULT_MAX_TASK_DATA_BYTES
     on_reconnected: Callable[[], Coroutine[Any, Any, None]] | None = None
@@ -51,6 +53,7 @@ class Connection:
         return cls(
             servers=settings.servers,
             name=name,
+            auth=bus.NatsAuth.from_settings(settings),
             topology=bus.Topology.from_settings(settings),
             max_task_data_bytes=settings.max_task_data_bytes,
             **hooks,
@@ -83,6 +86,7 @@ async def open_stores(connection: Connection) -> AsyncIterator[Stores]:
         on_reconnected=connection.on_reconnected,
         on_disconnected=connection.on_disconnected,
         internal_subjects_only=connection.internal_subjects_only,
+        auth=connection.auth,
     )
     try:
         js = nc.jetstream(timeout=JETSTREAM_TIMEOUT_S)
