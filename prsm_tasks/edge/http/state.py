@@ -9,6 +9,7 @@ from aiohttp import web
 
 from prsm_tasks.config import Settings
 from prsm_tasks.edge.http.auth import AuthConfig, JwtVerifier
+from prsm_tasks.edge.http.origin import PublicOrigin
 from prsm_tasks.edge.http.ratelimit import RateLimiter
 from prsm_tasks.errors import UnauthorizedError
 from prsm_tasks.services.access import Principal
@@ -32,6 +33,7 @@ class EdgeConfig:
     rate_limit_per_s: float = 100.0
     rate_limit_burst: int = 200
     max_body_bytes: int = 1_048_576
+    origin: PublicOrigin = field(default_factory=PublicOrigin)  # of the URLs it answers
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EdgeConfig:
@@ -44,6 +46,7 @@ class EdgeConfig:
             rate_limit_per_s=settings.rate_limit_per_second,
             rate_limit_burst=settings.rate_limit_burst,
             max_body_bytes=settings.max_body_bytes,
+            origin=PublicOrigin.from_settings(settings),
         )
 
 
