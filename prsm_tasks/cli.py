@@ -28,6 +28,7 @@ from prsm_tasks.local import (
     LOCAL_NATS_USER,
     NATS_PASSWORD_FILE,
     check_port_free,
+    hold_data_dir,
     jwt_secret_of,
     port_in_use,
     prepare_data_dir,
@@ -88,9 +89,14 @@ async def cmd_up(settings: Settings) -> int:
     credentials, then the node, then the edge; say "up" only when all of them serve. Ctrl-C,
     SIGTERM or a failure after the server started: the edge closes, the node stops by its
     graceful path, the server stops."""
+    data_dir = prepare_data_dir(settings.data_dir)
+    with hold_data_dir(data_dir):
+        return await _up_in(data_dir, settings)
+
+
+async def _up_in(data_dir: Path, settings: Settings) -> int:
     from prsm_tasks.embedded import EmbeddedNats
 
-    data_dir = prepare_data_dir(settings.data_dir)
     check_port_free("127.0.0.1", settings.nats_port, what="NATS", flag="--nats-port")
     check_port_free(settings.host, settings.port, what="edge", flag="--port")
     if settings.port and settings.port == settings.nats_port:
@@ -295,14 +301,14 @@ def build_parser() -> argparse.ArgumentParser:
     _node_flags(up)
 
     node = commands.add_parser("node", help="a peer node that runs tasks")
-    node.add_argument("--servers", help="NATS URLs, comma separated")
+    _connection_flags(node)
     node.add_argument("--name", dest="node_name", help="node id (default: host-pid-random)")
     _node_flags(node)
 
     enqueue = commands.add_parser("enqueue", help="enqueue one task from the shell")
     enqueue.add_argument("queue")
     enqueue.add_argument("task_data", help="task data as a JSON object")
-    enqueue.add_argument("--servers", help="NATS URLs, comma separated")
+    _connection_flags(enqueue)
     enqueue.add_argument("--priority", type=int, default=5)
     enqueue.add_argument("--max-retries", type=int, default=3)
     enqueue.add_argument("--timeout", type=float, default=300.0)
@@ -311,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     enqueue.add_argument("--watch", action="store_true", help="show live progress until done")
 
     edge = commands.add_parser("edge", help="an edge node serving the HTTP Task API")
-    edge.add_argument("--servers", help="NATS URLs, comma separated")
+    _connection_flags(edge)
     edge.add_argument("--port", type=int, help="HTTP port (default 8080; 0 picks a free one)")
     edge.add_argument("--host", help="address to listen on (default 127.0.0.1)")
 
@@ -325,10 +331,17 @@ def build_parser() -> argparse.ArgumentParser:
     watch = commands.add_parser("watch", help="follow a task (or a queue) live")
     watch.add_argument("task_id", nargs="?", help="the task to follow")
     watch.add_argument("--queue", help="show a live table of this queue's tasks instead")
-    watch.add_argument("--servers", help="NATS URLs, comma separated")
+    _connection_flags(watch)
     watch.add_argument("--url", help="an edge node's base URL (instead of NATS)")
     watch.add_argument("--token", help="bearer token for --url")
     return parser
+
+
+def _connection_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--servers", help="NATS URLs, comma separated")
+    parser.add_argument(
+        "--data", type=Path, help="without --servers: the `prsm-tasks up` of this data directory"
+    )
 
 
 def _node_flags(parser: argparse.ArgumentParser) -> None:

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import secrets
 import socket
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -37,6 +39,7 @@ from prsm_tasks.errors import LocalSetupError, PortInUseError
 log = structlog.get_logger("prsm.local")
 
 ENDPOINTS_FILE = "endpoints.json"
+LOCK_FILE = "up.lock"
 JWT_SECRET_FILE = "jwt_secret"
 NATS_PASSWORD_FILE = "nats_password"
 LOCAL_NATS_USER = "prsm"
@@ -59,6 +62,24 @@ def prepare_data_dir(data_dir: Path) -> Path:
     if stat.S_IMODE(info.st_mode) != PRIVATE_DIR_MODE:
         path.chmod(PRIVATE_DIR_MODE)  # made open by an earlier version, or by hand
     return path
+
+
+@contextlib.contextmanager
+def hold_data_dir(data_dir: Path) -> Iterator[None]:
+    """Hold the data dir for one ``up`` (a lock the system releases when the process ends,
+    however it ends): a second one would share its store and overwrite its endpoints file."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    descriptor = os.open(data_dir / LOCK_FILE, flags, PRIVATE_FILE_MODE)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise LocalSetupError(
+                f"another prsm-tasks up uses {data_dir}: stop it, or choose another --data"
+            ) from exc
+        yield
+    finally:
+        os.close(descriptor)
 
 
 def write_private_file(path: Path, text: str) -> None:

@@ -87,9 +87,24 @@ async def run_cli(*args: str, cwd: Path, within_s: float = 120.0) -> tuple[int, 
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=within_s)
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=within_s)
+    finally:
+        await stop_process(process)
     assert process.returncode is not None
     return process.returncode, output.decode()
+
+
+async def stop_process(process: asyncio.subprocess.Process) -> None:
+    """SIGTERM, then SIGKILL if it does not end: a failing test leaves nothing running."""
+    if process.returncode is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), timeout=60)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
 
 
 async def test_local_commands_find_the_credentials_of_up(up_dir: Path, tmp_path: Path) -> None:
@@ -119,8 +134,7 @@ async def test_local_commands_find_the_credentials_of_up(up_dir: Path, tmp_path:
         assert code == 0, output
         assert '"doubled": 10' in output
     finally:
-        node.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(node.wait(), timeout=60)
+        await stop_process(node)
 
     url = json.loads((up_dir / "endpoints.json").read_text())["nats"]
     elsewhere = tmp_path / "elsewhere"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from prsm_tasks.config import Settings
 from prsm_tasks.errors import PortInUseError
 from prsm_tasks.handlers import HandlerRegistry
 from prsm_tasks.node import Node
+from scripts.wheel_smoke import read_edge, start_up, stop
 
 COMMAND = str(Path(sys.executable).parent / "prsm-tasks")
 
@@ -38,13 +40,20 @@ def taken_port() -> Iterator[int]:
 def run_up(data_dir: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PRSM_LOG_LEVEL": "warning"}
     env.pop("PRSM_JWT_SECRET", None)
-    return subprocess.run(
+    process = subprocess.Popen(
         [COMMAND, "up", "--data", str(data_dir), *flags],
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=120,
     )
+    try:
+        stdout, stderr = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:  # it started after all: stop it, and its nats-server
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode is not None
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 @pytest.mark.parametrize(
@@ -87,3 +96,19 @@ async def test_a_failure_after_the_node_started_stops_it_gracefully(
             await adverts.get(node.node_id)
     finally:
         await nc.close()
+
+
+async def test_a_second_up_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
+    """It would share the first one's store and overwrite (then remove) its endpoints."""
+    data_dir = tmp_path / "data"
+    first = start_up(COMMAND, data_dir)
+    try:
+        await asyncio.to_thread(read_edge, first)
+        endpoints = (data_dir / "endpoints.json").read_text()
+        done = await asyncio.to_thread(run_up, data_dir, "--port", "0", "--nats-port", "0")
+        assert done.returncode != 0
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "another prsm-tasks up uses" in lines[0], done.stderr
+        assert (data_dir / "endpoints.json").read_text() == endpoints
+    finally:
+        await asyncio.to_thread(stop, first)
