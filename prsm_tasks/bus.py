@@ -33,6 +33,7 @@ from nats.js.api import (
 from prsm_tasks import wire
 from prsm_tasks.errors import ServiceUnavailableError
 from prsm_tasks.models import BANDS_HIGH_TO_LOW, Band
+from prsm_tasks.nats_auth import CredentialsRefusedError, NatsAuth, is_auth_refusal, redact_url
 
 if TYPE_CHECKING:
     from prsm_tasks.config import Settings
@@ -108,6 +109,7 @@ async def connect(
     on_disconnected: Callable[[], None] | None = None,
     internal_subjects_only: bool = False,
     ping_interval_s: float = 120.0,
+    auth: NatsAuth | None = None,
 ) -> GuardedClient:
     """Open a connection that reconnects forever once it has connected.
 
@@ -119,16 +121,18 @@ async def connect(
     ``ping_interval_s``: the library's keep-alive; two unanswered pings make it reconnect.
     """
     urls = normalise_servers(servers)
+    opened: list[NatsClient] = []
 
     async def error_cb(exc: Exception) -> None:
+        if not opened and is_auth_refusal(exc):
+            # the first connect: wrong or missing credentials do not get better by retrying
+            raise CredentialsRefusedError from exc
         log.warning("nats_error", connection=name, error=repr(exc))
-
-    opened: list[NatsClient] = []
 
     async def disconnected_cb() -> None:
         if on_disconnected is not None:
             on_disconnected()
-        if opened and (opened[0].is_closed or opened[0].is_draining):
+        if not opened or opened[0].is_closed or opened[0].is_draining:
             log.debug("nats_closed", connection=name)  # our own close: nothing to warn about
         else:
             log.warning("nats_disconnected", connection=name)
@@ -139,6 +143,7 @@ async def connect(
             await on_reconnected()
 
     nc = GuardedClient()
+    shown = [redact_url(url) for url in urls]
     try:
         await nc.connect(
             servers=urls,
@@ -153,9 +158,17 @@ async def connect(
             pending_size=8 * 1024 * 1024,
             skip_subject_validation=internal_subjects_only,
             ping_interval=ping_interval_s,
+            **(auth or NatsAuth()).connect_options(),
         )
+    except CredentialsRefusedError as exc:
+        await nc.close()
+        raise ServiceUnavailableError(
+            f"NATS at {shown} refused this connection's credentials: set PRSM_NATS_USER and "
+            "PRSM_NATS_PASSWORD (or PRSM_NATS_PASSWORD_FILE), or run in the directory of "
+            "`prsm-tasks up` (--data)"
+        ) from exc.__cause__
     except NATS_DOWN_ERRORS as exc:
-        raise ServiceUnavailableError(f"cannot connect to NATS at {urls}: {exc!r}") from exc
+        raise ServiceUnavailableError(f"cannot connect to NATS at {shown}: {exc!r}") from exc
     opened.append(nc)
     return nc
 

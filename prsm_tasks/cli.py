@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import json
-import secrets
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -21,9 +21,25 @@ from prsm_tasks.edge.app import open_edge, serve_edge
 from prsm_tasks.edge.http.app import RunningEdge
 from prsm_tasks.edge.http.auth import mint_token
 from prsm_tasks.edge.http.state import EdgeConfig
-from prsm_tasks.errors import PrsmError
+from prsm_tasks.errors import PortInUseError, PrsmError
 from prsm_tasks.handlers import HandlerRegistry, import_handler_modules
+from prsm_tasks.local import (
+    JWT_SECRET_FILE,
+    LOCAL_NATS_USER,
+    NATS_PASSWORD_FILE,
+    check_port_free,
+    hold_data_dir,
+    jwt_secret_of,
+    port_in_use,
+    prepare_data_dir,
+    private_secret,
+    read_private_file,
+    remove_endpoints,
+    with_local_nats,
+    write_endpoints,
+)
 from prsm_tasks.logging import configure_logging
+from prsm_tasks.nats_auth import NatsAuth
 from prsm_tasks.node import Node
 
 log = structlog.get_logger("prsm.cli")
@@ -31,7 +47,6 @@ log = structlog.get_logger("prsm.cli")
 T = TypeVar("T")
 
 EXAMPLE_HANDLERS = "prsm_tasks.examples"
-JWT_SECRET_FILE = "jwt_secret"
 LOCAL_TOKEN_TTL_S = 86_400.0
 
 
@@ -58,6 +73,7 @@ def build_node(settings: Settings, registry: HandlerRegistry) -> Node:
 
 
 async def cmd_node(settings: Settings) -> int:
+    settings = with_local_nats(settings)
     registry = import_handler_modules(settings.handlers or [EXAMPLE_HANDLERS])
     if settings.handlers and "queues" not in settings.model_fields_set:
         # the user loaded these handlers to have them served: every queue they declare
@@ -69,18 +85,35 @@ async def cmd_node(settings: Settings) -> int:
 
 
 async def cmd_up(settings: Settings) -> int:
+    """Check the data dir and the ports, make the secrets, start the nats-server with its
+    credentials, then the node, then the edge; say "up" only when all of them serve. Ctrl-C,
+    SIGTERM or a failure after the server started: the edge closes, the node stops by its
+    graceful path, the server stops."""
+    data_dir = prepare_data_dir(settings.data_dir)
+    with hold_data_dir(data_dir):
+        return await _up_in(data_dir, settings)
+
+
+async def _up_in(data_dir: Path, settings: Settings) -> int:
     from prsm_tasks.embedded import EmbeddedNats
 
-    data_dir = settings.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    server = EmbeddedNats(store_dir=data_dir / "nats", port=settings.nats_port)
+    check_port_free("127.0.0.1", settings.nats_port, what="NATS", flag="--nats-port")
+    check_port_free(settings.host, settings.port, what="edge", flag="--port")
+    if settings.port and settings.port == settings.nats_port:
+        raise PortInUseError(f"--port and --nats-port are both {settings.port}: give two ports")
+    auth = NatsAuth(user=LOCAL_NATS_USER, password=private_secret(data_dir / NATS_PASSWORD_FILE))
+    server = EmbeddedNats(store_dir=data_dir / "nats", port=settings.nats_port, auth=auth)
     server.start()
-    from prsm_tasks.local import remove_endpoints, write_endpoints
-
-    write_endpoints(data_dir, nats=server.url)  # how `watch`/`enqueue` find us without flags
     try:
+        write_endpoints(data_dir, nats=server.url)  # how the other commands find us
         settings = settings.model_copy(
-            update={"servers": [server.url], "jwt_secret": local_jwt_secret(settings, data_dir)}
+            update={
+                "servers": [server.url],
+                "nats_user": LOCAL_NATS_USER,
+                "nats_password": None,
+                "nats_password_file": data_dir / NATS_PASSWORD_FILE,
+                "jwt_secret": jwt_secret_of(settings, data_dir),
+            }
         )
         registry = import_handler_modules([EXAMPLE_HANDLERS, *settings.handlers])
         own_queues = import_handler_modules(settings.handlers).queues
@@ -88,35 +121,66 @@ async def cmd_up(settings: Settings) -> int:
         node = build_node(settings, registry)
         stopping = asyncio.Event()
         install_stop_signals(stopping.set)
-        async with asyncio.TaskGroup() as group:
-            node_task = group.create_task(node.run())
-            await _wait_first(node.ready.wait(), node_task)
-            print(f"prsm-tasks is up (data in {data_dir})", flush=True)
-            print(f"  nats:  {server.url}", flush=True)
-            print(
-                f"  node:  {node.node_id} capacity={node.capacity} queues={len(node.queues)}",
-                flush=True,
-            )
-            async with open_edge(EdgeConfig.from_settings(settings)) as edge:
-                write_endpoints(data_dir, edge=edge.url)
-                print(f"  edge:  {edge.url}  (docs: {edge.url}/docs)", flush=True)
-                if settings.jwt_secret:
-                    token = mint_token(
-                        settings.jwt_secret,
-                        user="local-user",
-                        tenant="local",
-                        ttl_s=LOCAL_TOKEN_TTL_S,
-                    )
-                    print("  token for user local-user, tenant local (24 h):", flush=True)
-                    print(f"  export TOKEN={token}", flush=True)
-                print("  stop with Ctrl-C", flush=True)
-                await stopping.wait()
-            node.stop()
+
+        def announce(edge: RunningEdge) -> None:
+            write_endpoints(data_dir, edge=edge.url)
+            print_up(settings, data_dir, server.url, node, edge)
+
+        await serve_node_and_edge(settings, node, stopping, on_ready=announce)
         return 0
     finally:
         remove_endpoints(data_dir)
         server.stop()
         print("prsm-tasks stopped", flush=True)
+
+
+async def serve_node_and_edge(
+    settings: Settings,
+    node: Node,
+    stopping: asyncio.Event,
+    *,
+    on_ready: Callable[[RunningEdge], None],
+) -> None:
+    """Run the node, open the edge once the node is ready, serve until ``stopping``. What
+    fails on the way is raised as it is, once the node has stopped by its graceful path."""
+    failure: Exception | None = None
+    try:
+        async with asyncio.TaskGroup() as group:
+            node_task = group.create_task(node.run())
+            try:
+                await _wait_first(node.ready.wait(), node_task)
+                async with open_edge(EdgeConfig.from_settings(settings)) as edge:
+                    on_ready(edge)
+                    await stopping.wait()
+            except OSError as exc:
+                failure = exc
+                if exc.errno == errno.EADDRINUSE:  # taken since it was checked
+                    failure = port_in_use(settings.host, settings.port, what="edge", flag="--port")
+            except Exception as exc:  # raised below, after the node's graceful stop
+                failure = exc
+            finally:
+                node.stop()
+    except ExceptionGroup as failed:  # the node itself failed: why, without the group
+        raise failed.exceptions[0] from None
+    if failure is not None:
+        raise failure
+
+
+def print_up(
+    settings: Settings, data_dir: Path, nats_url: str, node: Node, edge: RunningEdge
+) -> None:
+    print(f"prsm-tasks is up (data in {data_dir})", flush=True)
+    password_file = data_dir / NATS_PASSWORD_FILE
+    print(f"  nats:  {nats_url}  (user {LOCAL_NATS_USER}, password in {password_file})")
+    print(f"  node:  {node.node_id} capacity={node.capacity} queues={len(node.queues)}")
+    print(f"  edge:  {edge.url}  (docs: {edge.url}/docs)", flush=True)
+    if settings.jwt_secret:
+        token = mint_token(
+            settings.jwt_secret, user="local-user", tenant="local", ttl_s=LOCAL_TOKEN_TTL_S
+        )
+        print("  token for user local-user, tenant local (24 h):")
+        print(f"  export TOKEN={token}")
+    print("  stop with Ctrl-C", flush=True)
 
 
 def up_queues(settings: Settings, own_queues: list[str]) -> list[str]:
@@ -125,18 +189,8 @@ def up_queues(settings: Settings, own_queues: list[str]) -> list[str]:
     return list(dict.fromkeys([*settings.queues, *own_queues]))
 
 
-def local_jwt_secret(settings: Settings, data_dir: Path) -> str | None:
-    """The configured HS256 secret, else the data dir's own (made on first use by `up`)."""
-    if settings.jwt_secret or settings.jwt_public_key_file or settings.jwt_jwks_url:
-        return settings.jwt_secret
-    path = data_dir / JWT_SECRET_FILE
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(32) + "\n")
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
 async def cmd_edge(settings: Settings) -> int:
+    settings = with_local_nats(settings)
     stopping = asyncio.Event()
     install_stop_signals(stopping.set)
 
@@ -150,8 +204,7 @@ async def cmd_edge(settings: Settings) -> int:
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     secret = settings.jwt_secret
     if not secret:
-        path = settings.data_dir.resolve() / JWT_SECRET_FILE
-        secret = path.read_text().strip() if path.exists() else None
+        secret = (read_private_file(settings.data_dir.resolve() / JWT_SECRET_FILE) or "").strip()
     if not secret:
         print(
             "no HS256 secret: set PRSM_JWT_SECRET, or run `prsm-tasks up` once to make one",
@@ -181,7 +234,8 @@ async def cmd_enqueue(settings: Settings, args: argparse.Namespace) -> int:
     except json.JSONDecodeError as exc:
         print(f"task_data is not valid JSON: {exc}", file=sys.stderr)
         return 2
-    async with Client(local_servers(settings)) as client:
+    settings = with_local_nats(settings)
+    async with Client(settings.servers, auth=NatsAuth.from_settings(settings)) as client:
         record = await client.enqueue(
             args.queue,
             task_data,
@@ -210,16 +264,6 @@ async def cmd_enqueue(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def local_servers(settings: Settings) -> list[str]:
-    """--servers or PRSM_SERVERS when given, else the local `prsm-tasks up` of the data dir."""
-    from prsm_tasks.local import read_endpoints
-
-    if "servers" in settings.model_fields_set:
-        return settings.servers
-    local_nats = read_endpoints(settings.data_dir.resolve()).get("nats")
-    return [local_nats] if local_nats else settings.servers
-
-
 async def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
     from prsm_tasks.client.native import Client
     from prsm_tasks.watch import NatsFeed, open_edge_feed, watch_queue, watch_task
@@ -233,7 +277,9 @@ async def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
             if args.queue:
                 return await watch_queue(edge_feed, args.queue, console)
             return await watch_task(edge_feed, args.task_id, console)
-    async with Client(local_servers(settings), name="prsm-watch") as client:
+    settings = with_local_nats(settings)
+    auth = NatsAuth.from_settings(settings)
+    async with Client(settings.servers, name="prsm-watch", auth=auth) as client:
         if args.queue:
             return await watch_queue(NatsFeed(client), args.queue, console)
         return await watch_task(NatsFeed(client), args.task_id, console)
@@ -255,14 +301,14 @@ def build_parser() -> argparse.ArgumentParser:
     _node_flags(up)
 
     node = commands.add_parser("node", help="a peer node that runs tasks")
-    node.add_argument("--servers", help="NATS URLs, comma separated")
+    _connection_flags(node)
     node.add_argument("--name", dest="node_name", help="node id (default: host-pid-random)")
     _node_flags(node)
 
     enqueue = commands.add_parser("enqueue", help="enqueue one task from the shell")
     enqueue.add_argument("queue")
     enqueue.add_argument("task_data", help="task data as a JSON object")
-    enqueue.add_argument("--servers", help="NATS URLs, comma separated")
+    _connection_flags(enqueue)
     enqueue.add_argument("--priority", type=int, default=5)
     enqueue.add_argument("--max-retries", type=int, default=3)
     enqueue.add_argument("--timeout", type=float, default=300.0)
@@ -271,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     enqueue.add_argument("--watch", action="store_true", help="show live progress until done")
 
     edge = commands.add_parser("edge", help="an edge node serving the HTTP Task API")
-    edge.add_argument("--servers", help="NATS URLs, comma separated")
+    _connection_flags(edge)
     edge.add_argument("--port", type=int, help="HTTP port (default 8080; 0 picks a free one)")
     edge.add_argument("--host", help="address to listen on (default 127.0.0.1)")
 
@@ -285,10 +331,17 @@ def build_parser() -> argparse.ArgumentParser:
     watch = commands.add_parser("watch", help="follow a task (or a queue) live")
     watch.add_argument("task_id", nargs="?", help="the task to follow")
     watch.add_argument("--queue", help="show a live table of this queue's tasks instead")
-    watch.add_argument("--servers", help="NATS URLs, comma separated")
+    _connection_flags(watch)
     watch.add_argument("--url", help="an edge node's base URL (instead of NATS)")
     watch.add_argument("--token", help="bearer token for --url")
     return parser
+
+
+def _connection_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--servers", help="NATS URLs, comma separated")
+    parser.add_argument(
+        "--data", type=Path, help="without --servers: the `prsm-tasks up` of this data directory"
+    )
 
 
 def _node_flags(parser: argparse.ArgumentParser) -> None:

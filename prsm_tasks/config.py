@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from prsm_tasks.wire import STANDARD_QUEUES, check_queue_name
@@ -31,6 +33,22 @@ class Settings(BaseSettings):
     servers: CommaList = Field(
         default_factory=lambda: ["nats://127.0.0.1:4222"],
         description="NATS server URLs to connect to, comma separated.",
+    )
+    nats_user: str | None = Field(
+        default=None,
+        description="User name for a NATS server that requires a user and password. "
+        "Unset: none, or the credentials of the local `prsm-tasks up` when connecting to it "
+        "(see the data dir). A user and password in a server URL "
+        "(`nats://user:pass@host:4222`) also work, but URLs show up in process lists.",
+    )
+    nats_password: SecretStr | None = Field(
+        default=None,
+        description="Password of `PRSM_NATS_USER`. Never logged.",
+    )
+    nats_password_file: Path | None = Field(
+        default=None,
+        description="A file holding the password of `PRSM_NATS_USER` (instead of "
+        "`PRSM_NATS_PASSWORD`), such as `<data dir>/nats_password` of `prsm-tasks up`.",
     )
     replicas: int = Field(
         default=1,
@@ -272,6 +290,19 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Queues an edge refuses (400 `queue_not_available`), comma separated.",
     )
+    public_url: str | None = Field(
+        default=None,
+        description="The edge's base URL as its clients reach it (`https://tasks.example.com`, "
+        "a path prefix allowed), for the absolute URLs it answers (`stream_url`). Wins over "
+        "forwarded headers. Unset: from the request, see `PRSM_TRUSTED_PROXIES`.",
+    )
+    trusted_proxies: CommaList = Field(
+        default_factory=list,
+        description="Addresses or networks (`10.0.0.5`, `10.0.0.0/8`), comma separated, of "
+        "the proxies in front of an edge whose `Forwarded` or `X-Forwarded-Proto` / "
+        "`X-Forwarded-Host` headers it believes when it builds absolute URLs. Default: none "
+        "(the request's own scheme and `Host`).",
+    )
     node_stale_seconds: float = Field(
         default=10.0,
         gt=0,
@@ -283,14 +314,41 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="info", description="Lowest log level written.")
 
-    _split = field_validator("servers", "queues", "handlers", "disabled_queues", mode="before")(
-        split_comma_list
-    )
+    _split = field_validator(
+        "servers", "queues", "handlers", "disabled_queues", "trusted_proxies", mode="before"
+    )(split_comma_list)
 
     @field_validator("queues", "disabled_queues")
     @classmethod
     def _check_queues(cls, queues: list[str]) -> list[str]:
         return [check_queue_name(queue) for queue in queues]
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            ipaddress.ip_network(proxy, strict=False)  # a ValueError names the bad one
+        return proxies
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("public_url must be an absolute http:// or https:// URL")
+        if parts.query or parts.fragment:
+            raise ValueError("public_url takes no query or fragment")
+        return url.rstrip("/")
+
+    @model_validator(mode="after")
+    def _check_nats_credentials(self) -> Settings:
+        if self.nats_password is not None and self.nats_password_file is not None:
+            raise ValueError("give PRSM_NATS_PASSWORD or PRSM_NATS_PASSWORD_FILE, not both")
+        if (self.nats_password or self.nats_password_file) and not self.nats_user:
+            raise ValueError("a NATS password needs PRSM_NATS_USER")
+        return self
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,11 +2,14 @@
 
 Used by ``prsm-tasks up`` and by the test suite: JetStream on, a chosen or random port,
 its own store directory, readiness reported from the server's log, and the log shown when
-it fails to start.
+it fails to start. Given ``auth``, the server requires that user and password: they go into
+a configuration file of mode 0600 in the store directory (never on the command line, which
+every local user can read), beside the settings of the base configuration.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -16,10 +19,14 @@ import sys
 import time
 from pathlib import Path
 
-from prsm_tasks.errors import ServiceUnavailableError
+from prsm_tasks.bus import NatsAuth
+from prsm_tasks.errors import PortInUseError, ServiceUnavailableError
+from prsm_tasks.local import write_private_file
 
 LISTENING_RE = re.compile(r"Listening for client connections on [^\s]+:(\d+)")
 READY_MARK = "Server is ready"
+PORT_IN_USE_MARK = "address already in use"
+AUTH_CONFIG_FILE = "server.conf"
 
 
 def nats_server_binary() -> str:
@@ -49,12 +56,14 @@ class EmbeddedNats:
         port: int = 0,
         config_file: Path | None = None,
         extra_args: list[str] | None = None,
+        auth: NatsAuth | None = None,
     ) -> None:
         self.store_dir = Path(store_dir)
         self.requested_port = port
         self.port = port
         self.config_file = config_file if config_file is not None else default_config_file()
         self.extra_args = extra_args or []
+        self.auth = auth
         self.log_path = self.store_dir / "nats-server.log"
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -70,8 +79,9 @@ class EmbeddedNats:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         port_arg = str(self.port) if self.port else "-1"
         command = [nats_server_binary()]
-        if self.config_file is not None:
-            command += ["-c", str(self.config_file)]
+        config_file = self._write_auth_config() if self.auth else self.config_file
+        if config_file is not None:
+            command += ["-c", str(config_file)]
         command += [
             "-js",
             "-a",
@@ -93,6 +103,21 @@ class EmbeddedNats:
         self._wait_ready(log_start, timeout_s)
         return self
 
+    def _write_auth_config(self) -> Path:
+        """The base configuration and an ``authorization`` block, in a file only this user
+        can read (rewritten at every start, so the base configuration's edits count)."""
+        assert self.auth is not None and self.auth.user is not None
+        base = self.config_file.read_text() if self.config_file is not None else ""
+        user = json.dumps(self.auth.user)  # a quoted string is valid in nats-server's syntax
+        password = json.dumps(self.auth.password or "")
+        path = self.store_dir / AUTH_CONFIG_FILE
+        write_private_file(
+            path,
+            f"{base}\n# written by prsm_tasks at each start: edit the base file instead\n"
+            f"authorization {{\n  user: {user}\n  password: {password}\n}}\n",
+        )
+        return path
+
     def _wait_ready(self, log_start: int, timeout_s: float) -> None:
         assert self._process is not None
         deadline = time.monotonic() + timeout_s
@@ -107,6 +132,10 @@ class EmbeddedNats:
             time.sleep(0.02)
         log_tail = self._log_since(log_start)[-4000:]
         self.kill()
+        if PORT_IN_USE_MARK in log_tail and self.port:
+            raise PortInUseError(
+                f"the NATS port {self.port} on 127.0.0.1 is already in use (see {self.log_path})"
+            )
         raise ServiceUnavailableError(f"nats-server did not start; its log:\n{log_tail}")
 
     def _log_since(self, offset: int) -> str:

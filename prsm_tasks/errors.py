@@ -190,6 +190,18 @@ class HandlerError(PrsmError):
     code = "handler_error"
 
 
+class LocalSetupError(PrsmError):
+    """`prsm-tasks up` cannot start as asked: its data directory is not safe to use."""
+
+    code = "local_setup_error"
+
+
+class PortInUseError(LocalSetupError):
+    """A port `prsm-tasks up` was asked to listen on is taken."""
+
+    code = "port_in_use"
+
+
 # --- the task-type registry and the task list API (/api/…) -----------------------------------
 # The /api/… routes follow their own convention for bad input: 422 (FastAPI's), except an
 # inactive task type, which is 400. The codes stay the same as on the PRSM routes.

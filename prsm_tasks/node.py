@@ -61,6 +61,7 @@ class Node:
         self,
         *,
         servers: str | list[str],
+        auth: bus.NatsAuth | None = None,
         queues: Iterable[str] | None = None,
         name: str | None = None,
         handlers: HandlerRegistry | Iterable[HandlerSpec] | None = None,
@@ -75,6 +76,7 @@ class Node:
             raise HandlerError(f"capacity must be at least 1, got {self.options.capacity}")
         self.node_id = default_node_id(name)
         self.servers = servers
+        self.auth = auth or bus.NatsAuth()
         self.capacity = self.options.capacity
         self.registry = (
             handlers if isinstance(handlers, HandlerRegistry) else HandlerRegistry(handlers or ())
@@ -105,6 +107,7 @@ class Node:
     def from_settings(cls, settings: Settings, *, handlers: HandlerRegistry) -> Node:
         return cls(
             servers=settings.servers,
+            auth=bus.NatsAuth.from_settings(settings),
             queues=settings.queues,
             name=settings.node_name,
             handlers=handlers,
@@ -172,6 +175,7 @@ class Node:
             raise HandlerError("this node has no handler for any queue it was asked to serve")
         connection = Connection(
             servers=self.servers,
+            auth=self.auth,
             name=self.node_id,
             topology=self.topology,
             on_reconnected=self._on_reconnected,

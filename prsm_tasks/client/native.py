@@ -175,8 +175,10 @@ class Client:
         max_task_data_bytes: int = 1_048_576,
         topology: bus.Topology | None = None,
         name: str = "prsm-client",
+        auth: bus.NatsAuth | None = None,
     ) -> None:
         self.servers = bus.normalise_servers(servers)
+        self.auth = auth or bus.NatsAuth()  # NATS credentials; ``user`` is the tasks' owner
         self.user = user
         self.tenant = tenant
         self.max_task_data_bytes = max_task_data_bytes
@@ -200,6 +202,7 @@ class Client:
         stack = contextlib.AsyncExitStack()
         connection = Connection(
             servers=self.servers,
+            auth=self.auth,
             name=self._name,
             topology=self._topology,
             max_task_data_bytes=self.max_task_data_bytes,

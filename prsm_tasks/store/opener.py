@@ -34,10 +34,12 @@ DEFAULT_MAX_TASK_DATA_BYTES = 1_048_576
 
 @dataclass(frozen=True, kw_only=True)
 class Connection:
-    """How to reach NATS and what to build there (the topology, the size of task data)."""
+    """How to reach NATS (servers, credentials) and what to build there (the topology, the
+    size of task data)."""
 
     servers: str | Sequence[str]
     name: str
+    auth: bus.NatsAuth = field(default_factory=bus.NatsAuth)
     topology: bus.Topology = field(default_factory=bus.Topology)
     max_task_data_bytes: int = DEFAULT_MAX_TASK_DATA_BYTES
     on_reconnected: Callable[[], Coroutine[Any, Any, None]] | None = None
@@ -55,6 +57,7 @@ class Connection:
         return cls(
             servers=settings.servers,
             name=name,
+            auth=bus.NatsAuth.from_settings(settings),
             topology=bus.Topology.from_settings(settings),
             max_task_data_bytes=settings.max_task_data_bytes,
             stall_s=settings.nats_stall_seconds,
@@ -90,6 +93,7 @@ async def open_stores(connection: Connection) -> AsyncIterator[Stores]:
         on_disconnected=connection.on_disconnected,
         internal_subjects_only=connection.internal_subjects_only,
         ping_interval_s=connection.ping_interval_s,
+        auth=connection.auth,
     )
     liveness = ConnectionWatchdog(nc, name=connection.name, stall_s=connection.stall_s)
     try:

@@ -21,6 +21,7 @@ import structlog
 from aiohttp import web
 
 from prsm_tasks import wire
+from prsm_tasks.edge.http.state import STATE
 from prsm_tasks.errors import PrsmError, ValidationError
 from prsm_tasks.messages import TaskEvent
 from prsm_tasks.services.event_hub import EventHub, Listener, queue_filter, task_filter
@@ -38,8 +39,9 @@ OwnerLoader = Callable[[str], Awaitable[Owner | None]]
 
 
 def stream_url(request: web.Request, path: str) -> str:
-    """The absolute URL of ``path`` on the edge that answers ``request``."""
-    return f"{request.scheme}://{request.host}{path}"
+    """The absolute URL of ``path`` on the edge that answers ``request``, as its client
+    reaches it (the public URL, or what trusted proxies forwarded: edge/http/origin.py)."""
+    return request.app[STATE].config.origin.url_of(request, path)
 
 
 def last_event_id(request: web.Request) -> int:

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from prsm_tasks.config import Settings
 from prsm_tasks.edge.http.auth import AuthConfig, JwtVerifier
+from prsm_tasks.edge.http.origin import PublicOrigin
 from prsm_tasks.edge.http.ratelimit import RateLimiter
 from prsm_tasks.errors import UnauthorizedError
 from prsm_tasks.services.access import Principal
@@ -34,6 +35,7 @@ class EdgeConfig:
     rate_limit_burst: int = 200
     max_body_bytes: int = 1_048_576
     quotas: Quotas = field(default_factory=Quotas)
+    origin: PublicOrigin = field(default_factory=PublicOrigin)  # of the URLs it answers
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EdgeConfig:
@@ -47,6 +49,7 @@ class EdgeConfig:
             rate_limit_burst=settings.rate_limit_burst,
             max_body_bytes=settings.max_body_bytes,
             quotas=Quotas.from_settings(settings),
+            origin=PublicOrigin.from_settings(settings),
         )
 
 
