@@ -122,6 +122,16 @@ class ServiceUnavailableError(PrsmError):
     status = 503
 
 
+class EnqueueIncompleteError(ServiceUnavailableError):
+    """An enqueue wrote the task's record (``status``: what it is; "unknown" when the create's
+    answer was lost) but not its work message. Look the task up by ``task_id`` (a 404 means
+    nothing was written), or send the request again with the same idempotency key; a
+    recorded task is queued by the peer nodes' repair (docs/operations.md) within
+    ``PRSM_REPAIR_AFTER_SECONDS``. A bulk names its ``batch_id`` and ``task_ids``."""
+
+    code = "enqueue_incomplete"
+
+
 class WorkerUnavailableError(ServiceUnavailableError):
     code = "worker_unavailable"
 

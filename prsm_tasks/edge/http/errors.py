@@ -65,7 +65,8 @@ def error_body(exc: PrsmError, *, request_id: str | None, detail: bool = False) 
     field = getattr(exc, "field", None)
     if field is not None:
         body["field"] = field
-    for key in ("status", "task_error", "errors"):  # errors: every failing field of a schema
+    # errors: every failing field of a schema; batch_id, task_ids: what a bulk wrote
+    for key in ("status", "task_error", "errors", "batch_id", "task_ids"):
         value = exc.details.get(key)
         if value is not None:
             body[key] = value
