@@ -23,7 +23,7 @@ from prsm_tasks.store.options import TaskOptions
 from prsm_tasks.store.repair import Candidate, Repair
 from tests.conftest import NodeFactory, eventually
 from tests.edge.test_errors import assert_error
-from tests.task_types.conftest import Caller
+from tests.task_types.conftest import Caller, register
 
 # the repair of these tests: a record unchanged for 1 s is looked at, passes 5 times a second
 FAST_REPAIR = {"repair_after_s": 1.0, "repair_interval_s": 0.2}
@@ -113,6 +113,8 @@ async def test_failed_publishes_answer_what_was_written_and_are_repaired(
 ) -> None:
     """The work stream is gone (a wedged server answers no better): every enqueue path
     answers 503 enqueue_incomplete naming what it wrote, and the repair runs it all."""
+    kind = await register(alice, f"tt-{queue}", metadata={"queue_name": queue})
+    assert kind["queue_name"] == queue
     await stores.js.delete_stream(wire.WORK_STREAM)
 
     single = await alice.post("/enqueue", {"queue_name": queue, "task_data": {"n": 1}})
@@ -130,16 +132,22 @@ async def test_failed_publishes_answer_what_was_written_and_are_repaired(
     assert_error(bulk, 503, "enqueue_incomplete")
     assert bulk.body["batch_id"].startswith("batch_") and len(bulk.body["task_ids"]) == 3
 
+    listed = await alice.post(
+        "/api/tasks", {"task_type_id": kind["id"], "parameters": {"format": "mp4"}}
+    )
+    assert_error(listed, 503, "enqueue_incomplete")
+    assert listed.body["status"] == "enqueued" and listed.body["detail"]
+
     with pytest.raises(EnqueueIncompleteError) as raised:
         await client.enqueue(queue, {"n": 5})
     native = raised.value
     assert native.task_id is not None and native.details["status"] == "enqueued"
 
-    written = [single.body["task_id"], *bulk.body["task_ids"], native.task_id]
+    written = [single.body["task_id"], *bulk.body["task_ids"], listed.body["task_id"]]
+    written.append(native.task_id)
     statuses = await final_statuses(stores, written)
-    assert statuses == [TaskStatus.ENQUEUED, TaskStatus.ENQUEUED] + [TaskStatus.WAITING] * 2 + [
-        TaskStatus.ENQUEUED
-    ]
+    waiting = [TaskStatus.WAITING] * 2  # the bulk's, released one after another
+    assert statuses == [TaskStatus.ENQUEUED] * 2 + waiting + [TaskStatus.ENQUEUED] * 2
     runs = Runs()
     async with start_node({queue: runs.handler}, **FAST_REPAIR):  # makes the stream again
         await all_completed(stores, written)
