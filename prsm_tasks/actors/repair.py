@@ -22,6 +22,7 @@ from prsm_tasks.store.repair import Repair
 log = structlog.get_logger("prsm.repair")
 
 LEASE_SLACK_S = 10.0
+CATCH_UP_PAUSE_S = 0.05
 
 
 def repair_lease_s(interval_s: float) -> float:
@@ -39,15 +40,20 @@ class RepairSweeper:
 
     async def run(self) -> None:
         """Until cancelled: wait a jittered interval, hold the lease, make a pass."""
+        behind = False
         while True:
-            await asyncio.sleep(self._interval_s * random.uniform(0.5, 1.5))
+            # behind (the last pass stopped at its limit): the next one at once, so the
+            # repair keeps up with any rate of writes, each pass still bounded
+            pause_s = CATCH_UP_PAUSE_S if behind else self._interval_s * random.uniform(0.5, 1.5)
+            await asyncio.sleep(pause_s)
             try:
-                await self.pass_once()
+                behind = await self.pass_once()
             except PrsmError as exc:  # NATS away: try again next interval
+                behind = False
                 log.warning("repair_pass_failed", error=exc.message)
 
     async def pass_once(self) -> bool:
-        """One pass if this node holds (or takes) the lease; whether it made one."""
+        """One pass if this node holds (or takes) the lease; whether it is still behind."""
         if not self._lease.held:
             cursor = await self._lease.acquire()
             if cursor is None:
@@ -65,8 +71,8 @@ class RepairSweeper:
                 deferred=report.deferred,
                 cursor=self._cursor,
             )
-        await self._lease.renew(self._repair.resume_from(self._cursor))
-        return True
+        held = await self._lease.renew(self._repair.resume_from(self._cursor))
+        return held and report.read >= self._repair.scan_limit
 
     async def give_up(self) -> None:
         """Shutdown: the next node takes the lease at once, from where this one got to."""

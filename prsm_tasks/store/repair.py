@@ -7,8 +7,8 @@ that failed after writing its ``waiting`` tasks, or a node that died between a b
 final write and its batch hook, leaves ``waiting`` tasks that nothing will release.
 
 **What a pass reads.** PRSM_TASKS keeps one revision per key, so its stream holds each
-record's latest write, in the order written. A pass reads that stream from a cursor (direct
-gets, at most ``scan_limit`` records), only writes at least ``after_s`` old, and moves the
+record's latest write, in the order written. A pass reads that stream from a cursor (in
+batches, at most ``scan_limit`` records), only writes at least ``after_s`` old, and moves the
 cursor past them: every record is looked at once after its last write has aged, never the
 whole bucket per pass. A record that changes later is written again, further on.
 
@@ -36,10 +36,13 @@ import asyncio
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
+import nats.errors
 import nats.js.errors
 import structlog
 from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from prsm_tasks import models, wire
 from prsm_tasks.bus import nats_errors_as_prsm
@@ -57,6 +60,9 @@ PUBLISH_WINDOW_S = 60.0
 # time for a cancel-memory key to reach every node's mirror before the message goes out
 PROPAGATION_S = 1.0
 READ_WINDOW = 64
+FETCH_BATCH = 256
+FETCH_TIMEOUT_S = 5.0
+CONSUMER_IDLE_S = 60.0  # a pass's consumer left behind (its node died) goes after this
 FINAL = frozenset(
     {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CANCELLED}
 )
@@ -178,24 +184,50 @@ class Repair:
         return kept
 
     async def scan(self, cursor: int, *, horizon: float) -> Scan:
-        """Records last written before ``horizon``, from stream sequence ``cursor`` on."""
+        """Records last written before ``horizon``, from stream sequence ``cursor`` on, read
+        in batches by a consumer of this pass alone (removed after it, or when idle)."""
         scan = Scan(cursor=max(cursor, 1))
-        subject = f"$KV.{wire.TASKS_BUCKET}.>"
-        while scan.read < self.scan_limit:
+        name = f"prsm_repair_{wire.new_task_id()[5:]}"
+        config = ConsumerConfig(
+            name=name,
+            filter_subject=f"$KV.{wire.TASKS_BUCKET}.>",
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=scan.cursor,
+            ack_policy=AckPolicy.NONE,
+            inactive_threshold=CONSUMER_IDLE_S,
+            mem_storage=True,
+            num_replicas=1,
+        )
+        with nats_errors_as_prsm("reading task records for the repair"):
+            info = await self._js.add_consumer(TASKS_STREAM, config)
             try:
-                with nats_errors_as_prsm("reading task records for the repair"):
-                    msg = await self._js.get_msg(
-                        TASKS_STREAM, seq=scan.cursor, subject=subject, next=True, direct=True
-                    )
-            except nats.js.errors.NotFoundError:
-                break  # the end of the stream
-            if msg.seq is None or msg.time is None or msg.time.timestamp() > horizon:
-                break  # this write (and every later one) is too recent
-            scan.cursor = msg.seq + 1
-            scan.read += 1
-            if msg.data:  # not a delete marker
-                self._note(scan, msg.seq, msg.time.timestamp(), msg.data)
+                sub = await self._js.pull_subscribe_bind(stream=TASKS_STREAM, name=name)
+                await self._read(sub, scan, horizon, waiting=info.num_pending or 0)
+                await sub.unsubscribe()
+            finally:
+                await self._js.delete_consumer(TASKS_STREAM, name)
         return scan
+
+    async def _read(self, sub: Any, scan: Scan, horizon: float, *, waiting: int) -> None:
+        """Until ``scan_limit``, the end (``waiting`` messages were there), or a write too
+        recent (it and every later one are left for a later pass)."""
+        while scan.read < self.scan_limit and waiting > 0:
+            batch = min(FETCH_BATCH, self.scan_limit - scan.read, waiting)
+            try:
+                msgs = await sub.fetch(batch, timeout=FETCH_TIMEOUT_S)
+            except nats.errors.TimeoutError:
+                return  # fewer than counted: removed meanwhile
+            for msg in msgs:
+                meta = msg.metadata
+                written_at = meta.timestamp.timestamp()
+                if written_at > horizon:
+                    return
+                rev = meta.sequence.stream
+                scan.cursor = rev + 1
+                scan.read += 1
+                waiting -= 1
+                if msg.data:  # not a delete marker
+                    self._note(scan, rev, written_at, msg.data)
 
     @staticmethod
     def _note(scan: Scan, rev: int, written_at: float, data: bytes) -> None:

@@ -7,6 +7,7 @@ publish fail for real, and they need the repair lease to themselves.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -276,3 +277,27 @@ async def test_the_lease_moves_to_another_node(
         if first is not None:
             await first_node.__aexit__(None, None, None)
     assert runs.by_task == {lost.record.task_id: 1}
+
+
+async def test_a_pass_reads_at_most_its_limit_and_never_repeats_a_backlog(
+    stores: Stores, queue: str
+) -> None:
+    """25 tasks queued with no node: each pass reads 10 records and looks at 10 work
+    messages; none of them is lost, so nothing is published again."""
+    records = [await stores.writer.enqueue(queue, {"n": n}, TaskOptions()) for n in range(25)]
+    ids = [record.task_id for record in records]
+    repair = Repair(stores.js, stores.tasks, stores.batches, after_s=0.0, scan_limit=10)
+    first = records[0].created_rev
+    assert first is not None
+    scan = await repair.scan(first, horizon=time.time())
+    assert scan.read == 10 and [c.task_id for c in scan.candidates] == ids[:10]
+
+    cursor, report = await repair.sweep(first)
+    assert (report.read, report.republished, report.deferred) == (10, 0, 0)  # seen queued
+    cursor, report = await repair.sweep(cursor)
+    # behind the first ten messages: not known to be lost, looked at again next pass
+    assert (report.read, report.republished, report.deferred) == (10, 0, 10)
+    assert repair.resume_from(cursor) == records[10].created_rev
+    subject = wire.work_subject(queue, records[0].band)
+    info = await stores.js.stream_info(wire.WORK_STREAM, subjects_filter=subject)
+    assert info.state.subjects == {subject: 25}
