@@ -30,7 +30,7 @@ from prsm_tasks.actors.intake import Intake, WorkPair
 from prsm_tasks.actors.leases import LeaseKeeper
 from prsm_tasks.actors.outcomes import Outcomes
 from prsm_tasks.actors.progress import ProgressPump
-from prsm_tasks.actors.repair import RepairSweeper, repair_lease_s
+from prsm_tasks.actors.repair import RepairSweeper, repair_sweeper
 from prsm_tasks.actors.runner import Runner, RunnerDeps
 from prsm_tasks.config import NodeOptions, Settings
 from prsm_tasks.errors import HandlerError
@@ -40,9 +40,7 @@ from prsm_tasks.models import TaskRecord
 from prsm_tasks.store.batches import BatchCoordinator
 from prsm_tasks.store.cancels import CancelMemory
 from prsm_tasks.store.events import EventPublisher
-from prsm_tasks.store.leases import KvLease
 from prsm_tasks.store.opener import Connection, Stores, open_stores
-from prsm_tasks.store.repair import Repair
 from prsm_tasks.store.tasks import TaskStore
 from prsm_tasks.type_registration import register_node_types
 
@@ -211,7 +209,7 @@ class Node:
             starvation_age_s=self.options.starvation_age_s,
             park_s=self.options.park_s,
         )
-        sweeper = await self._repair_sweeper(stores)
+        self.repair_sweeper = sweeper = await repair_sweeper(stores, self.node_id, self.options)
         cancel_sub = await nc.subscribe(f"{wire.CANCEL_PREFIX}.*", cb=self._on_cancel)
         try:
             async with asyncio.TaskGroup() as actors, asyncio.TaskGroup() as runners:
@@ -245,30 +243,6 @@ class Node:
             if self._cancels is not None:
                 await self._cancels.stop()
             executor.shutdown(wait=False, cancel_futures=True)
-
-    async def _repair_sweeper(self, stores: Stores) -> RepairSweeper | None:
-        """This node's bid for the repair lease (store/repair.py), unless turned off."""
-        options = self.options
-        self.repair_sweeper = None
-        if options.repair_after_s <= 0:
-            return None
-        lease = KvLease(
-            await stores.js.key_value(wire.LEASES_BUCKET),
-            wire.REPAIR_LEASE,
-            holder=self.node_id,
-            lease_s=repair_lease_s(options.repair_interval_s),
-        )
-        repair = Repair(
-            stores.js,
-            stores.tasks,
-            stores.batches,
-            after_s=options.repair_after_s,
-            scan_limit=options.repair_scan_limit,
-        )
-        self.repair_sweeper = RepairSweeper(
-            lease=lease, repair=repair, interval_s=options.repair_interval_s
-        )
-        return self.repair_sweeper
 
     def _attempts(self) -> Iterator[Attempt]:
         return (runner.attempt for runner in self.running.values())

@@ -15,8 +15,12 @@ import random
 
 import structlog
 
+from prsm_tasks import wire
+from prsm_tasks.bus import nats_errors_as_prsm
+from prsm_tasks.config import NodeOptions
 from prsm_tasks.errors import PrsmError
 from prsm_tasks.store.leases import KvLease
+from prsm_tasks.store.opener import Stores
 from prsm_tasks.store.repair import Repair
 
 log = structlog.get_logger("prsm.repair")
@@ -80,3 +84,24 @@ class RepairSweeper:
             await self._lease.give_up(self._repair.resume_from(self._cursor))
         except PrsmError as exc:  # it expires instead
             log.warning("repair_lease_give_up_failed", error=exc.message)
+
+
+async def repair_sweeper(
+    stores: Stores, node_id: str, options: NodeOptions
+) -> RepairSweeper | None:
+    """A node's sweeper, bidding for the lease as ``node_id``; None when turned off."""
+    if options.repair_after_s <= 0:
+        return None
+    with nats_errors_as_prsm(f"opening the {wire.LEASES_BUCKET} bucket"):
+        kv = await stores.js.key_value(wire.LEASES_BUCKET)
+    lease = KvLease(
+        kv, wire.REPAIR_LEASE, holder=node_id, lease_s=repair_lease_s(options.repair_interval_s)
+    )
+    repair = Repair(
+        stores.js,
+        stores.tasks,
+        stores.batches,
+        after_s=options.repair_after_s,
+        scan_limit=options.repair_scan_limit,
+    )
+    return RepairSweeper(lease=lease, repair=repair, interval_s=options.repair_interval_s)
