@@ -22,7 +22,6 @@ from nats.js.kv import KeyValue
 from prsm_tasks import models, wire
 from prsm_tasks.bus import Backoff, nats_errors_as_prsm
 from prsm_tasks.errors import (
-    EnqueueIncompleteError,
     IdempotencyKeyTaskDeletedError,
     PrsmError,
     ServiceUnavailableError,
@@ -33,6 +32,7 @@ from prsm_tasks.errors import (
 from prsm_tasks.models import TaskRecord, TaskSpec
 from prsm_tasks.store.cancels import forbid_unclaimed_start
 from prsm_tasks.store.events import EventPublisher, event_payload
+from prsm_tasks.store.incomplete import incomplete, partly_written
 from prsm_tasks.store.options import TaskOptions, check_task_data, idempotency_digest
 from prsm_tasks.store.tasks import TaskStore, encode_record, encode_update
 
@@ -44,17 +44,6 @@ NOT_STARTED = frozenset(
     {models.TaskStatus.ENQUEUED, models.TaskStatus.WAITING, models.TaskStatus.SCHEDULED}
 )
 PUBLISH_ATTEMPTS = 5
-
-
-def incomplete(task_id: str, status: str, cause: PrsmError) -> EnqueueIncompleteError:
-    """The error of an enqueue whose record was (or may have been) written without its work."""
-    written = "may have been" if status == "unknown" else "was"
-    return EnqueueIncompleteError(
-        f"task {task_id} {written} recorded but could not be queued ({cause.message}); "
-        "look it up by its id: a recorded task is queued by the repair",
-        task_id=task_id,
-        status=status,
-    )
 
 
 @dataclass(frozen=True)
@@ -305,7 +294,15 @@ class WorkWriter:
         results: list[TaskRecord] = []
         for start in range(0, len(prepared), window):
             chunk = prepared[start : start + window]
-            results.extend(await asyncio.gather(*(self.submit(p) for p in chunk)))
+            outcomes = await asyncio.gather(
+                *(self.submit(p) for p in chunk), return_exceptions=True
+            )
+            failed = [o for o in outcomes if isinstance(o, BaseException)]
+            if failed:
+                # the windows after this one were not written: name what may have been
+                written = [record.task_id for record in results]
+                raise partly_written(written, outcomes, failed[0])
+            results.extend(o for o in outcomes if isinstance(o, TaskRecord))
         return results
 
     def _prepare_item(

@@ -144,12 +144,18 @@ async def test_failed_publishes_answer_what_was_written_and_are_repaired(
     native = raised.value
     assert native.task_id is not None and native.details["status"] == "enqueued"
 
+    with pytest.raises(EnqueueIncompleteError) as raised:
+        await client.enqueue_many(queue, [{"n": 6}, {"n": 7}])
+    many = raised.value.details["task_ids"]
+    assert len(many) == 2
+
     written = [single.body["task_id"], *bulk.body["task_ids"], listed.body["task_id"]]
     written.append(native.task_id)
     statuses = await final_statuses(stores, written)
     waiting = [TaskStatus.WAITING] * 2  # the bulk's, released one after another
     assert statuses == [TaskStatus.ENQUEUED] * 2 + waiting + [TaskStatus.ENQUEUED] * 2
     runs = Runs()
+    written += many
     async with start_node({queue: runs.handler}, **FAST_REPAIR):  # makes the stream again
         await all_completed(stores, written)
     assert runs.by_task == dict.fromkeys(written, 1)
