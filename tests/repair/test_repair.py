@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from prsm_tasks.edge.http.app import RunningEdge
 from prsm_tasks.embedded import EmbeddedNats
 from prsm_tasks.errors import EnqueueIncompleteError
 from prsm_tasks.models import TaskStatus
+from prsm_tasks.store.leases import KvLease
 from prsm_tasks.store.opener import Connection, Stores, open_stores
 from prsm_tasks.store.options import TaskOptions
 from prsm_tasks.store.repair import Candidate, Repair
@@ -307,3 +309,27 @@ async def test_a_pass_reads_at_most_its_limit_and_never_repeats_a_backlog(
     subject = wire.work_subject(queue, records[0].band)
     info = await stores.js.stream_info(wire.WORK_STREAM, subjects_filter=subject)
     assert info.state.subjects == {subject: 25}
+
+
+async def test_an_expired_lease_is_taken_over_and_its_holder_stops(stores: Stores) -> None:
+    """A holder that stops renewing (a node killed) loses the lease once it expires; the
+    taker goes on from its cursor, and the old holder's next renewal fails."""
+    kv = await stores.js.key_value(wire.LEASES_BUCKET)
+    key = f"test-{uuid.uuid4().hex[:8]}"
+    dead = KvLease(kv, key, holder="dead", lease_s=0.5)
+    taker = KvLease(kv, key, holder="taker", lease_s=30.0)
+    assert await dead.acquire() == 0
+    assert await taker.acquire() is None  # held and not expired
+    assert await dead.renew(42)
+    taken: list[int] = []
+
+    async def took() -> bool:
+        cursor = await taker.acquire()
+        if cursor is not None:
+            taken.append(cursor)
+        return bool(taken)
+
+    await eventually(took)
+    assert taken == [42] and taker.held
+    assert not await dead.renew(43) and not dead.held  # it learns, and stops
+    assert await taker.renew(44)
