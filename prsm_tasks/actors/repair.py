@@ -76,7 +76,8 @@ class RepairSweeper:
                 cursor=self._cursor,
             )
         held = await self._lease.renew(self._repair.resume_from(self._cursor))
-        return held and report.read >= self._repair.scan_limit
+        # a backlog it must scan again is no reason to hurry: the next pass comes in time
+        return held and report.read >= self._repair.scan_limit and not report.overflow
 
     async def give_up(self) -> None:
         """Shutdown: the next node takes the lease at once, from where this one got to."""

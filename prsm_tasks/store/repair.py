@@ -113,6 +113,7 @@ class PassReport:
     republished: int = 0
     batches: int = 0
     deferred: int = 0
+    overflow: bool = False  # more undecided than it may keep: part is scanned again
 
 
 class Repair:
@@ -153,6 +154,7 @@ class Repair:
             if len(self.deferred) >= self.scan_limit:
                 # no room to remember it: scan it (and what follows) again next pass
                 scan.cursor = min(scan.cursor, candidate.rev)
+                report.overflow = True
                 continue
             self.deferred[candidate.task_id] = candidate
         report.deferred = len(self.deferred)
