@@ -32,7 +32,7 @@ from nats.js.api import (
 
 from prsm_tasks import wire
 from prsm_tasks.errors import ServiceUnavailableError
-from prsm_tasks.models import BANDS_HIGH_TO_LOW
+from prsm_tasks.models import BANDS_HIGH_TO_LOW, Band
 
 if TYPE_CHECKING:
     from prsm_tasks.config import Settings
@@ -107,13 +107,16 @@ async def connect(
     on_reconnected: Callable[[], Coroutine[Any, Any, None]] | None = None,
     on_disconnected: Callable[[], None] | None = None,
     internal_subjects_only: bool = False,
-) -> NatsClient:
+    ping_interval_s: float = 120.0,
+) -> GuardedClient:
     """Open a connection that reconnects forever once it has connected.
 
     ``internal_subjects_only``: every subject this connection uses is built by wire.py from
     checked names (a node's), so nats-py's regex check of each one is skipped: on a node's
     hot path it costs more than the check is worth. Never for connections that take subjects
     or keys from callers.
+
+    ``ping_interval_s``: the library's keep-alive; two unanswered pings make it reconnect.
     """
     urls = normalise_servers(servers)
 
@@ -135,8 +138,9 @@ async def connect(
         if on_reconnected is not None:
             await on_reconnected()
 
+    nc = GuardedClient()
     try:
-        nc = await nats.connect(
+        await nc.connect(
             servers=urls,
             name=name,
             connect_timeout=connect_timeout_s,
@@ -148,11 +152,49 @@ async def connect(
             reconnected_cb=reconnected_cb,
             pending_size=8 * 1024 * 1024,
             skip_subject_validation=internal_subjects_only,
+            ping_interval=ping_interval_s,
         )
     except NATS_DOWN_ERRORS as exc:
         raise ServiceUnavailableError(f"cannot connect to NATS at {urls}: {exc!r}") from exc
     opened.append(nc)
     return nc
+
+
+class GuardedClient(NatsClient):
+    """nats-py's client, safe from a late PONG, and able to tell whether its reader runs.
+
+    A ``flush(timeout=...)`` that times out leaves its cancelled future among the pings
+    waiting for a PONG; when the PONG comes after all (a stall longer than the timeout),
+    nats-py 2.x sets a result on it, its reader dies of ``InvalidStateError``, and the
+    connection says "connected" while every request times out, until stale-ping detection
+    reconnects minutes later. Any flush with a timeout can start it, the library's own
+    included. Here a PONG still answers the oldest ping, skipping one whose waiter gave up.
+    """
+
+    async def _process_pong(self) -> None:
+        if self._pongs:
+            future = self._pongs.pop(0)
+            if not future.done():  # its flush timed out: this PONG answers nobody
+                future.set_result(True)
+            self._pongs_received += 1
+            self._pings_outstanding = 0
+
+    @property
+    def reader_alive(self) -> bool:
+        """The task that reads the socket runs (nats-py ends it quietly on a parse error)."""
+        task = self._reading_task
+        return task is not None and not task.done()
+
+    @property
+    def received(self) -> int:
+        """Messages and PONGs received so far: it grows while the server answers."""
+        return int(self.stats["in_msgs"]) + self._pongs_received
+
+    async def send_ping(self) -> asyncio.Future[bool]:
+        """A PING whose future its PONG answers (a caller that gives up just stops looking)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        await self._send_ping(future)
+        return future
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,6 +213,11 @@ class Topology:
     delete_marker_ttl_s: float = 600.0
     # how long a cancel of a queued task is remembered by nodes (see store/cancels.py)
     cancel_memory_s: float = 3600.0
+    # PRSM_WORK's size (discard new: a full stream refuses publishes); ``work_limits_explicit``:
+    # the operator set them for this process, so they replace what an existing stream has
+    work_max_msgs: int = 1_000_000
+    work_max_bytes: int = 4 * 1_073_741_824
+    work_limits_explicit: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Topology:
@@ -182,6 +229,11 @@ class Topology:
             node_ttl_s=max(10.0, settings.advert_interval_seconds * 4),
             idempotency_ttl_s=settings.idempotency_ttl_seconds,
             finished_task_ttl_s=settings.finished_task_retention_seconds,
+            work_max_msgs=settings.work_max_messages,
+            work_max_bytes=settings.work_max_bytes,
+            work_limits_explicit=bool(
+                {"work_max_messages", "work_max_bytes"} & settings.model_fields_set
+            ),
         )
 
 
@@ -205,6 +257,46 @@ async def _add_or_keep_bucket(js: JetStreamContext, config: KeyValueConfig) -> N
         await js.key_value(config.bucket)
 
 
+async def _ensure_work_limits(js: JetStreamContext, topology: Topology) -> None:
+    """Bring an existing PRSM_WORK to the limits of ``topology``.
+
+    A stream made before it had limits (unbounded) takes them; one whose limits differ
+    takes this process's only when its operator set them explicitly, else every process
+    started with the defaults would undo a change: the difference is logged instead.
+    Lowering a limit below what the stream holds drops nothing (discard new refuses new
+    messages only).
+    """
+    config = (await js.stream_info(wire.WORK_STREAM)).config
+    wanted = (topology.work_max_msgs, topology.work_max_bytes)
+    current = (config.max_msgs or -1, config.max_bytes or -1)
+    if current == wanted:
+        return
+    if not topology.work_limits_explicit and current != (-1, -1):
+        log.warning(
+            "work_stream_limits_differ",
+            stream_max_messages=current[0],
+            stream_max_bytes=current[1],
+            settings_max_messages=wanted[0],
+            settings_max_bytes=wanted[1],
+            hint="set PRSM_WORK_MAX_MESSAGES and PRSM_WORK_MAX_BYTES on a process to apply them",
+        )
+        return
+    config.max_msgs, config.max_bytes = wanted
+    config.discard = DiscardPolicy.NEW
+    await js.update_stream(config)
+    log.info("work_stream_limits_set", max_messages=wanted[0], max_bytes=wanted[1])
+
+
+async def _allow_message_ttl(js: JetStreamContext, bucket: str) -> None:
+    """A bucket made before per-message TTLs (older servers or clients) gets them: batch
+    records expire with their tasks by one."""
+    config = (await js.stream_info(f"KV_{bucket}")).config
+    if not config.allow_msg_ttl:
+        config.allow_msg_ttl = True
+        await js.update_stream(config)
+        log.info("bucket_message_ttl_allowed", bucket=bucket)
+
+
 async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
     """Idempotently create PRSM_WORK, PRSM_EVENTS and the KV buckets (tasks, nodes, batches,
     task types, idempotency keys, cancels of queued tasks, shared secrets, leases)."""
@@ -219,8 +311,11 @@ async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
                 num_replicas=topology.replicas,
                 duplicate_window=topology.duplicate_window_s,
                 discard=DiscardPolicy.NEW,
+                max_msgs=topology.work_max_msgs,
+                max_bytes=topology.work_max_bytes,
             ),
         )
+        await _ensure_work_limits(js, topology)
         await _add_or_keep_stream(
             js,
             StreamConfig(
@@ -261,16 +356,27 @@ async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
                     limit_marker_ttl=topology.delete_marker_ttl_s if markers else None,
                 ),
             )
+        await _allow_message_ttl(js, wire.BATCHES_BUCKET)
 
 
-async def ensure_work_consumers(js: JetStreamContext, queue: str, *, lease_s: float) -> None:
+async def ensure_work_consumers(
+    js: JetStreamContext,
+    queue: str,
+    *,
+    lease_s: float,
+    idle_s: float | None = None,
+    bands: Sequence[Band] = BANDS_HIGH_TO_LOW,
+) -> None:
     """One durable pull consumer per (queue, band), shared by every peer serving the queue.
 
     ``max_deliver`` is unlimited: attempts are counted in the task record, which also knows
     ``max_retries``; the server's own counter would dead-letter without telling anyone.
+    ``idle_s`` (an external claim's consumers): the server removes a consumer after this
+    long without a pull while it holds no unacknowledged message; a peer node's own call
+    (no ``idle_s``) makes them permanent again.
     """
     with nats_errors_as_prsm(f"creating consumers of {queue}"):
-        for band in BANDS_HIGH_TO_LOW:
+        for band in bands:
             await js.add_consumer(
                 wire.WORK_STREAM,
                 ConsumerConfig(
@@ -282,6 +388,7 @@ async def ensure_work_consumers(js: JetStreamContext, queue: str, *, lease_s: fl
                     max_deliver=-1,
                     max_ack_pending=-1,
                     max_waiting=4096,
+                    inactive_threshold=idle_s,
                 ),
             )
 

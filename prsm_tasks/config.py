@@ -40,6 +40,14 @@ class Settings(BaseSettings):
         "server, 3 on a cluster.",
     )
 
+    nats_stall_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="A NATS connection that says it is connected but has answered nothing, "
+        "not even a ping, for this long is dropped and reconnected (by every node, edge and "
+        "client); meanwhile an edge's `/health` answers `unhealthy`.",
+    )
+
     # peer node
     node_name: str | None = Field(
         default=None,
@@ -180,6 +188,61 @@ class Settings(BaseSettings):
         "after its final write; 0 keeps it for ever. Unfinished tasks never expire.",
     )
 
+    # quotas: what one tenant (or all of them) may make the deployment keep
+    work_max_messages: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Most messages `PRSM_WORK` holds (queued tasks, and retries and "
+        "priority changes waiting there); when full, enqueues answer 507 `work_stream_full` "
+        "and write nothing. Applied to the stream at start (see Quotas below).",
+    )
+    work_max_bytes: int = Field(
+        default=4 * 1_073_741_824,
+        ge=1_048_576,
+        description="Most bytes `PRSM_WORK` holds; when full, enqueues answer 507 "
+        "`work_stream_full`. Applied to the stream at start (see Quotas below).",
+    )
+    max_unfinished_tasks_per_tenant: int = Field(
+        default=100_000,
+        ge=1,
+        description="Tasks of one tenant that are not final (queued, waiting, running) an "
+        "edge accepts; beyond it enqueues answer 429 `unfinished_task_limit`.",
+    )
+    max_task_types_per_tenant: int = Field(
+        default=200,
+        ge=1,
+        description="Task types one tenant may register (inactive ones count: they keep "
+        "their names); beyond it 429 `task_type_limit`.",
+    )
+    max_task_type_bytes: int = Field(
+        default=262_144,
+        ge=1024,
+        le=262_144,
+        description="Largest `parameters_schema`, and largest `metadata`, of a tenant's "
+        "task type, encoded, in bytes; above it 422 `task_type_too_large`.",
+    )
+    max_queues_per_tenant: int = Field(
+        default=50,
+        ge=1,
+        description="Queues one tenant's task types may send tasks to, besides the "
+        "configured `PRSM_QUEUES`; beyond it 429 `queue_limit`. Each such queue gets four "
+        "work consumers when it is first claimed from.",
+    )
+    max_priority_moves_per_task: int = Field(
+        default=20,
+        ge=0,
+        description="Times a pending task's priority may move it to another band: each move "
+        "queues one more work message (the old one stays until a node drops it); beyond it "
+        "429 `priority_move_limit`.",
+    )
+    claim_consumer_idle_seconds: float = Field(
+        default=3600.0,
+        ge=1,
+        description="Work consumers that an external worker's claim created (for a queue "
+        "no peer node serves) are removed by the server after this long without a pull, "
+        "once no claimed message is held on them; the next claim creates them again.",
+    )
+
     # the local all-in-one (`prsm-tasks up`)
     data_dir: Path = Field(
         default=Path(".prsm"),
@@ -277,6 +340,8 @@ class NodeOptions:
     thread_pool_size: int = 32
     max_result_bytes: int = 1_048_576
     park_s: float = 10.0
+    nats_stall_s: float = 5.0  # see Settings.nats_stall_seconds
+    nats_ping_interval_s: float = 120.0  # the library's keep-alive pings
     # the repair of tasks recorded without their work message (0: off); see store/repair.py
     repair_after_s: float = 120.0
     repair_interval_s: float = 30.0
@@ -297,6 +362,7 @@ class NodeOptions:
             progress_event_interval_s=settings.progress_event_interval_seconds,
             thread_pool_size=settings.thread_pool_size,
             max_result_bytes=settings.max_result_bytes,
+            nats_stall_s=settings.nats_stall_seconds,
             repair_after_s=settings.repair_after_seconds,
             repair_interval_s=settings.repair_interval_seconds,
             repair_scan_limit=settings.repair_scan_limit,

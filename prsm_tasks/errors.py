@@ -12,6 +12,9 @@ from typing import Any, ClassVar
 class PrsmError(Exception):
     code: ClassVar[str] = "internal_error"
     status: ClassVar[int] = 500
+    # what an HTTP caller is told instead of ``message`` when that names internals (NATS
+    # subjects, streams, buckets); the message then goes to the edge's log only
+    public_message: ClassVar[str | None] = None
 
     def __init__(self, message: str = "", *, task_id: str | None = None, **details: Any) -> None:
         super().__init__(message or self.code)
@@ -115,11 +118,58 @@ class RateLimitedError(PrsmError):
         self.retry_after_s = retry_after_s
 
 
+class QuotaExceededError(PrsmError):
+    """A tenant reached one of its quotas (or the deployment one of its fixed sizes): nothing
+    was written. ``limit`` names the setting, ``maximum`` its value."""
+
+    code = "quota_exceeded"
+    status = 429
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: str,
+        maximum: int | None = None,
+        field: str | None = None,
+        **details: Any,
+    ) -> None:
+        super().__init__(message, limit=limit, maximum=maximum, **details)
+        self.limit = limit
+        self.maximum = maximum
+        self.field = field
+
+
+class TaskTypeLimitError(QuotaExceededError):
+    code = "task_type_limit"
+
+
+class QueueLimitError(QuotaExceededError):
+    code = "queue_limit"
+
+
+class UnfinishedTaskLimitError(QuotaExceededError):
+    code = "unfinished_task_limit"
+
+
+class PriorityMoveLimitError(QuotaExceededError):
+    code = "priority_move_limit"
+
+
+class WorkStreamFullError(QuotaExceededError):
+    """The work stream (PRSM_WORK) holds as many messages or bytes as it may: shared by every
+    tenant, so it answers 507 (the deployment's storage), not 429."""
+
+    code = "work_stream_full"
+    status = 507
+
+
 class ServiceUnavailableError(PrsmError):
     """NATS (or another dependency) cannot be reached right now."""
 
     code = "service_unavailable"
     status = 503
+    public_message = "the task store is unavailable right now; try again shortly"
 
 
 class EnqueueIncompleteError(ServiceUnavailableError):
@@ -130,10 +180,15 @@ class EnqueueIncompleteError(ServiceUnavailableError):
     ``PRSM_REPAIR_AFTER_SECONDS``. A bulk names its ``batch_id`` and ``task_ids``."""
 
     code = "enqueue_incomplete"
+    public_message = (
+        "the task was recorded but could not be queued yet: look it up by its task_id "
+        "before enqueueing it again; a recorded task is queued by the repair"
+    )
 
 
 class WorkerUnavailableError(ServiceUnavailableError):
     code = "worker_unavailable"
+    public_message = None  # it names the caller's own queue, nothing internal
 
 
 class TaskTimeoutError(PrsmError):
@@ -171,6 +226,12 @@ class InvalidSchemaError(ValidationError):
 
     code = "invalid_schema"
     status = 422
+
+
+class TaskTypeTooLargeError(UnprocessableError):
+    """A type's ``parameters_schema`` or ``metadata`` is larger than PRSM_MAX_TASK_TYPE_BYTES."""
+
+    code = "task_type_too_large"
 
 
 class TaskTypeInactiveError(ValidationError):

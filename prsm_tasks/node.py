@@ -88,6 +88,7 @@ class Node:
         self.after_final = after_final
         self.started_at = time.time()
         self.ready = asyncio.Event()
+        self.disconnects = 0  # from NATS, the watchdog's forced reconnects included
         self.running: dict[str, Runner] = {}
         self.counters: Counter[str] = Counter()
         self._stop = asyncio.Event()
@@ -178,6 +179,8 @@ class Node:
             on_reconnected=self._on_reconnected,
             on_disconnected=self._on_disconnected,
             internal_subjects_only=True,
+            stall_s=self.options.nats_stall_s,
+            ping_interval_s=self.options.nats_ping_interval_s,
         )
         async with open_stores(connection) as stores:
             await self._serve(stores)
@@ -349,6 +352,7 @@ class Node:
             self._intake.mark_all_active()
 
     def _on_disconnected(self) -> None:
+        self.disconnects += 1
         if self._cancels is not None:
             self._cancels.disconnected()  # cancels may pass us by: claim every task first
 

@@ -7,6 +7,7 @@ its block ends; the stores it is given stay open (whoever opened them closes the
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -23,7 +24,8 @@ from prsm_tasks.errors import (
 )
 from prsm_tasks.services.grants import StreamGrants
 from prsm_tasks.services.mirrors import NodeView, TypeView
-from prsm_tasks.services.stats import HostSampler
+from prsm_tasks.services.quotas import Quotas, WorkRoom, check_unfinished
+from prsm_tasks.services.stats import HostSampler, sample_storage
 from prsm_tasks.services.view import TaskView
 from prsm_tasks.store.external import ExternalWork
 from prsm_tasks.store.keys import shared_key
@@ -64,11 +66,14 @@ class Services:
     external: ExternalWork
     nodes: NodeView
     grants: StreamGrants  # signs the stream_url of enqueue, checks it at the stream
+    work_room: WorkRoom  # how full PRSM_WORK is: an enqueue that cannot fit is refused first
+    quotas: Quotas = field(default_factory=Quotas)
     view: TaskView = field(default_factory=TaskView)
     types: TypeView = field(default_factory=TypeView)
     host: HostSampler = field(default_factory=HostSampler)
     watches: list[BucketWatch] = field(default_factory=list)
     storage: tuple[float, int | None, int | None] = (0.0, None, None)  # (read at, used, limit)
+    health_status: str = ""  # the last one reported, to log each change once
     started_at: float = field(default_factory=time.time)
 
     @property
@@ -80,9 +85,19 @@ class Services:
         return all(watch.caught_up.is_set() for watch in self.watches)
 
     def check_connected(self) -> None:
-        """Fail at once while NATS is away, instead of waiting out a request timeout."""
-        if not self.stores.nc.is_connected:
+        """Fail at once while NATS is away or stalled, instead of waiting out a request
+        timeout."""
+        if not self.stores.liveness.answering:
             raise ServiceUnavailableError("NATS is unreachable; try again shortly")
+
+    async def check_room(
+        self, tenant: str | None, *, tasks: int, messages: int, message_bytes: int
+    ) -> None:
+        """Before writing ``tasks`` tasks of a tenant, ``messages`` of them with a work
+        message now (``message_bytes`` in all): its unfinished-task quota (429), then the
+        work stream's room (507)."""
+        check_unfinished(self.quotas, self.view, tenant, tasks)
+        await self.work_room.check(messages, message_bytes)
 
     def check_enabled(self, queue: str, *, field: str | None = "queue_name") -> None:
         if queue in self.rules.disabled_queues:
@@ -101,11 +116,16 @@ class Services:
 
 
 @contextlib.asynccontextmanager
-async def open_services(stores: Stores, rules: QueueRules) -> AsyncIterator[Services]:
+async def open_services(
+    stores: Stores, rules: QueueRules, quotas: Quotas | None = None
+) -> AsyncIterator[Services]:
     """The services on ``stores``, their mirrors caught up with the buckets' watches."""
+    quotas = quotas or Quotas()
     services = Services(
         stores=stores,
         rules=rules,
+        quotas=quotas,
+        work_room=WorkRoom(stores.js),
         type_store=await TaskTypeStore.open(stores.js),
         external=ExternalWork(
             nc=stores.nc,
@@ -113,6 +133,7 @@ async def open_services(stores: Stores, rules: QueueRules) -> AsyncIterator[Serv
             store=stores.tasks,
             events=stores.events,
             after_final=stores.writer.after_final,
+            consumer_idle_s=quotas.claim_consumer_idle_s,
         ),
         nodes=NodeView(stale_s=rules.node_stale_s),
         # read once: every edge of the deployment signs and checks with the same key
@@ -129,7 +150,13 @@ async def open_services(stores: Stores, rules: QueueRules) -> AsyncIterator[Serv
             services.watches.append(watch)
             await watch.start()
         log.info("edge_view_ready", tasks=len(services.view.entries), nodes=len(services.nodes.ads))
-        yield services
+        sampler = asyncio.create_task(sample_storage(services), name="storage-sampler")
+        try:
+            yield services
+        finally:
+            sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
     finally:
         for watch in services.watches:
             await watch.stop()

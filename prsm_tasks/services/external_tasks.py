@@ -10,15 +10,17 @@ from typing import Any
 
 from prsm_tasks import wire
 from prsm_tasks.errors import IllegalTransitionError, TaskAlreadyFinishedError, UnprocessableError
-from prsm_tasks.models import TaskRecord, TaskStatus
+from prsm_tasks.models import TaskRecord, TaskStatus, band_for_priority
 from prsm_tasks.services.access import Principal
 from prsm_tasks.services.core import Services
+from prsm_tasks.services.quotas import Quotas, check_priority_move
 from prsm_tasks.services.task_list import API_KEY, API_STATUS, STAGE, engine_priority
 from prsm_tasks.store.cancels import forbid_unclaimed_start, signal_changed
 from prsm_tasks.store.external import Lease
 from prsm_tasks.store.work import NOT_STARTED
 
 DEFAULT_LEASE_S = 60.0
+BAND_MOVES = "band_moves"  # metadata.api: how often the priority moved the task to another band
 ENDINGS = ("completed", "failed", "cancelled")
 
 
@@ -117,7 +119,7 @@ async def report_on(
     return record
 
 
-def edited(current: TaskRecord, report: Report) -> TaskRecord:
+def edited(current: TaskRecord, report: Report, quotas: Quotas) -> TaskRecord:
     """The record with the report's parameters, priority and metadata (a pending task)."""
     given = report.given
     if given & {"parameters", "priority"} and current.status is not TaskStatus.ENQUEUED:
@@ -132,6 +134,10 @@ def edited(current: TaskRecord, report: Report) -> TaskRecord:
     if "priority" in given and report.priority is not None:
         api["priority"] = report.priority
         update["priority"] = engine_priority(report.priority)
+        if band_for_priority(update["priority"]) != current.band:
+            moves = int(api.get(BAND_MOVES) or 0)
+            check_priority_move(quotas, current.task_id, moves)
+            api[BAND_MOVES] = moves + 1
     if "metadata" in given:
         api["metadata"] = report.metadata or {}
     update["metadata"] = {**current.metadata, API_KEY: api}
@@ -149,10 +155,13 @@ async def edit_fields(
     old_band = record.band
     tasks = services.stores.tasks
     not_started = record.status in NOT_STARTED
+    edited(record, report, services.quotas)  # a quota refuses before anything is written
     if not_started:
         # nodes that take its work message from now on must not run that stale copy
         await forbid_unclaimed_start(tasks.requests, record.task_id)
-    record, rev = await tasks.transition(record.task_id, lambda current: edited(current, report))
+    record, rev = await tasks.transition(
+        record.task_id, lambda current: edited(current, report, services.quotas)
+    )
     if not_started:
         await signal_changed(services.stores.nc, record.task_id)  # one running it: claim now
     if record.band != old_band and record.status is TaskStatus.ENQUEUED:

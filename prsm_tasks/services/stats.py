@@ -6,12 +6,14 @@ yet the answer is null, never a constant.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import psutil
+import structlog
 
 from prsm_tasks.errors import ServiceUnavailableError
 from prsm_tasks.messages import NodeAd
@@ -24,9 +26,12 @@ if TYPE_CHECKING:
     from prsm_tasks.services.access import Principal
     from prsm_tasks.services.core import Services
 
+log = structlog.get_logger("prsm.services.health")
+
 BAND_NAMES = ("critical", "high", "normal", "low")  # the order of TaskView lanes
 DAY_S = 86_400
-STORAGE_CACHE_S = 10.0  # JetStream's usage is read at most this often
+STORAGE_SAMPLE_S = 10.0  # JetStream's usage is read this often, in the background
+STORAGE_STALE_S = 3 * STORAGE_SAMPLE_S + 10.0  # an older sample is not shown
 BACKLOG_DEGRADED_PER_SLOT = 10  # queued tasks per slot beyond which a queue is degraded
 
 
@@ -186,31 +191,55 @@ def queue_health(
     return counts, unhealthy
 
 
+@dataclass(frozen=True, kw_only=True)
+class Verdict:
+    """The edge's health from what it already knows; ``reasons`` are for operators (logs,
+    an admin's /health), never for the public answer."""
+
+    status: str  # healthy, degraded, unhealthy
+    reasons: tuple[str, ...]
+
+
+def verdict(*, nats: str, live_nodes: int, unhealthy_queues: int, caught_up: bool) -> Verdict:
+    reasons: list[str] = []
+    if nats == "disconnected":
+        reasons.append("NATS is not connected; the client is reconnecting")
+    elif nats == "not_answering":
+        reasons.append("NATS has answered nothing, not even a ping, for a while")
+    if not caught_up:
+        reasons.append("the edge's views of the buckets are not caught up")
+    if not live_nodes:
+        reasons.append("no live node")
+    if unhealthy_queues:
+        reasons.append(f"{unhealthy_queues} queue(s) hold tasks that no live node serves")
+    if nats != "connected":
+        return Verdict(status="unhealthy", reasons=tuple(reasons))
+    return Verdict(status="degraded" if reasons else "healthy", reasons=tuple(reasons))
+
+
 def health(
     view: TaskView,
     nodes: NodeView,
     host: HostSampler,
     *,
     queues: set[str],
-    connected: bool,
+    nats: str,
     caught_up: bool,
     storage_used: int | None,
     storage_limit: int | None,
     now: float,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], Verdict]:
+    """The seed's health body (system-wide figures only) and the verdict behind its status."""
     live = nodes.live(now)
     all_queues = queues | nodes.served_queues(now) | view.queues()
     today = view.finished_today(now)
     processed = today["completed"] + today["failed"] + today["timeout"]
     queue_counts, unhealthy_queues = queue_health(view, nodes, all_queues, now)
-    if not connected:
-        status = "unhealthy"
-    elif not live or unhealthy_queues or not caught_up:
-        status = "degraded"
-    else:
-        status = "healthy"
-    return {
-        "status": status,
+    found = verdict(
+        nats=nats, live_nodes=len(live), unhealthy_queues=unhealthy_queues, caught_up=caught_up
+    )
+    body = {
+        "status": found.status,
         "timestamp": iso(now),
         "system_metrics": {
             "total_queues": len(all_queues),
@@ -230,10 +259,10 @@ def health(
             "storage_usage": rounded(
                 storage_used / storage_limit if storage_used is not None and storage_limit else None
             ),
-            "storage_bytes": storage_used,
         },
         "queue_health": queue_counts,
     }
+    return body, found
 
 
 def stats_of_queue(services: Services, principal: Principal, queue: str) -> dict[str, Any]:
@@ -247,38 +276,62 @@ def stats_of_queue(services: Services, principal: Principal, queue: str) -> dict
     )
 
 
-async def nats_reachable(services: Services) -> bool:
-    nc = services.stores.nc
-    if not nc.is_connected:
-        return False
-    try:
-        await nc.flush(timeout=1)
-    except Exception:  # any failure of the round trip means NATS is not there for us
-        return False
-    return True
+def nats_state(services: Services) -> str:
+    """connected, not_answering (connected, yet a ping waits unanswered for half the stall
+    limit: the watchdog is about to reconnect) or disconnected; no round trip."""
+    liveness = services.stores.liveness
+    if not liveness.connected:
+        return "disconnected"
+    if not liveness.answering:
+        return "not_answering"
+    return "connected"
 
 
-async def health_of(services: Services) -> tuple[dict[str, Any], bool]:
-    """The health report, and whether NATS answered (the report says why not)."""
-    connected = await nats_reachable(services)
+def health_of(services: Services) -> tuple[dict[str, Any], Verdict]:
+    """The health report from what the edge holds (connection state, views, adverts, the
+    last storage sample): a probe costs no NATS round trip, so it answers during a stall."""
     now = time.time()
     read_at, used, limit = services.storage
-    if connected and now - read_at > STORAGE_CACHE_S:
-        try:
-            used, limit = await jetstream_usage(services.stores.js)
-            services.storage = (now, used, limit)
-        except ServiceUnavailableError:
-            connected = False
+    if now - read_at > STORAGE_STALE_S:
+        used = limit = None  # too old to tell
     rules = services.rules
-    body = health(
+    body, found = health(
         services.view,
         services.nodes,
         services.host,
         queues=set(rules.queues) - rules.disabled_queues,
-        connected=connected,
+        nats=nats_state(services),
         caught_up=services.caught_up,
         storage_used=used,
         storage_limit=limit,
         now=now,
     )
-    return body, connected
+    if found.status != services.health_status:
+        logged = log.info if found.status == "healthy" else log.warning
+        logged("edge_health_changed", status=found.status, reasons=list(found.reasons))
+        services.health_status = found.status
+    return body, found
+
+
+def health_checks(services: Services, found: Verdict) -> dict[str, Any]:
+    """What an admin's /health adds: why the status is what it is, and the connection's
+    state. System facts only: no tenant's figures, no names of streams or subjects."""
+    liveness = services.stores.liveness
+    return {
+        "nats": nats_state(services),
+        "nats_silent_seconds": round(liveness.silent_s, 3),
+        "nats_forced_reconnects": liveness.forced_reconnects,
+        "views_caught_up": services.caught_up,
+        "reasons": list(found.reasons),
+    }
+
+
+async def sample_storage(services: Services) -> None:
+    """Read JetStream's usage every STORAGE_SAMPLE_S for /health, off the request path."""
+    while True:
+        try:
+            used, limit = await jetstream_usage(services.stores.js)
+            services.storage = (time.time(), used, limit)
+        except ServiceUnavailableError as exc:
+            log.debug("storage_sample_failed", error=str(exc))
+        await asyncio.sleep(STORAGE_SAMPLE_S)

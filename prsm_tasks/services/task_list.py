@@ -21,6 +21,7 @@ from prsm_tasks.models import TaskRecord
 from prsm_tasks.services import task_refs
 from prsm_tasks.services.access import Principal, check_access, check_task_id
 from prsm_tasks.services.core import Services
+from prsm_tasks.services.quotas import work_bytes
 from prsm_tasks.services.timestamps import iso
 from prsm_tasks.store.external import EXTERNAL_PREFIX, LEASE_KEY
 from prsm_tasks.store.options import TaskOptions
@@ -172,6 +173,9 @@ def prepare_task(
 async def submit_task(services: Services, prepared: PreparedTask) -> TaskRecord:
     """Write a prepared task and put it in the view at once, numbered: its ``id`` resolves
     on this edge from the next request on, before the watch brings it."""
+    await services.check_room(
+        prepared.record.tenant, tasks=1, messages=1, message_bytes=work_bytes(prepared)
+    )
     created = await services.writer.submit(prepared)
     services.view.apply_record(created)
     return created

@@ -14,6 +14,7 @@ from typing import Any
 
 from prsm_tasks import wire
 from prsm_tasks.errors import (
+    QuotaExceededError,
     TaskAlreadyFinishedError,
     TaskNotCompletedError,
     TaskNotFoundError,
@@ -24,6 +25,7 @@ from prsm_tasks.services import stats
 from prsm_tasks.services.access import Principal, check_access, check_task_id
 from prsm_tasks.services.core import Services
 from prsm_tasks.services.grants import grant_lifetime_s, with_grant
+from prsm_tasks.services.quotas import work_bytes
 from prsm_tasks.services.timestamps import iso
 from prsm_tasks.services.view import FINAL, public_status
 from prsm_tasks.store.batches import PreparedBatch
@@ -64,6 +66,15 @@ def prepare(
 
 
 async def submit(services: Services, prepared: PreparedTask) -> Enqueued:
+    record = prepared.record
+    try:
+        await services.check_room(
+            record.tenant, tasks=1, messages=1, message_bytes=work_bytes(prepared)
+        )
+    except QuotaExceededError:
+        # a retry of an enqueue that was accepted adds nothing: it answers as the first did
+        if await services.writer.bound_task_id(record) is None:
+            raise
     record = await services.writer.submit(prepared)
     services.view.apply_record(record)
     position = services.view.position(record.task_id)
@@ -99,6 +110,13 @@ def prepare_batch(
 
 
 async def submit_batch(services: Services, prepared: PreparedBatch) -> list[TaskRecord]:
+    batch = prepared.batch
+    await services.check_room(
+        batch.tenant,
+        tasks=len(prepared.tasks),
+        messages=batch.limit,  # the rest wait, with no message until they are let go
+        message_bytes=sum(work_bytes(task) for task in prepared.tasks[: batch.limit]),
+    )
     records = await services.stores.batches.submit(prepared)
     for record in records:
         services.view.apply_record(record)

@@ -18,8 +18,15 @@ from prsm_tasks.errors import (
 )
 from prsm_tasks.services.access import Principal
 from prsm_tasks.services.core import Services
+from prsm_tasks.services.quotas import check_new_type, check_queue_count
 from prsm_tasks.store.type_index import Found
-from prsm_tasks.store.types import TaskTypeRecord, check_size, queue_of
+from prsm_tasks.store.types import (
+    MAX_SCHEMA_BYTES,
+    TaskTypeRecord,
+    check_size,
+    check_type_name,
+    queue_of,
+)
 from prsm_tasks.task_schemas import check_schema
 
 MAX_TYPE_ID = 2**63
@@ -98,6 +105,12 @@ async def create_type(
     """Register a type of the caller's tenant (``fields``: name, description,
     parameters_schema, metadata)."""
     name = fields["name"]
+    quotas, max_bytes = services.quotas, services.quotas.max_task_type_bytes
+    for field in ("parameters_schema", "metadata"):
+        if fields.get(field) is not None:
+            check_size(fields[field], field=field, max_bytes=max_bytes)
+    queue = queue_of(check_type_name(name), fields.get("metadata") or {})
+    check_new_type(quotas, services.types, principal.tenant, queue, services.rules.queues)
     if await services.type_store.find(name) is not None:
         raise TaskTypeConflictError(
             f"{name!r} is the name of a system task type (registered by peer nodes)",
@@ -110,7 +123,7 @@ async def create_type(
     return record
 
 
-def checked_update(given: dict[str, Any]) -> dict[str, Any]:
+def checked_update(given: dict[str, Any], *, max_bytes: int = MAX_SCHEMA_BYTES) -> dict[str, Any]:
     """The fields of a type change, checked before anything is written (422)."""
     update: dict[str, Any] = {}
     if "description" in given:
@@ -118,12 +131,12 @@ def checked_update(given: dict[str, Any]) -> dict[str, Any]:
     if "parameters_schema" in given:
         schema = given["parameters_schema"]
         if schema is not None:
-            check_size(schema, field="parameters_schema")
+            check_size(schema, field="parameters_schema", max_bytes=max_bytes)
             check_schema(schema)
         update["parameters_schema"] = schema
     if "metadata" in given:
         update["metadata"] = given["metadata"] or {}
-        check_size(update["metadata"], field="metadata")
+        check_size(update["metadata"], field="metadata", max_bytes=max_bytes)
         queue_of("checked", update["metadata"])
     if given.get("is_active") is not None:
         update["is_active"] = given["is_active"]
@@ -138,7 +151,18 @@ async def check_changeable(services: Services, principal: Principal, type_id: in
 async def update_type(services: Services, type_id: int, given: dict[str, Any]) -> TaskTypeRecord:
     """Change the fields ``given`` (only those the caller sent) of a type the caller may
     change (``check_changeable`` first)."""
-    update = checked_update(given)
+    update = checked_update(given, max_bytes=services.quotas.max_task_type_bytes)
+    if "metadata" in update:  # it may send the type's tasks to another queue
+        current, _ = await services.type_store.get_by_id(type_id)
+        if current.tenant is not None:
+            check_queue_count(
+                services.quotas,
+                services.types,
+                current.tenant,
+                queue_of(current.name, update["metadata"]),
+                services.rules.queues,
+                replacing=type_id,
+            )
 
     def change(current: TaskTypeRecord) -> TaskTypeRecord:
         if "metadata" in update:  # metadata.queue_name (or its absence) sets the queue

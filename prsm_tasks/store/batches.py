@@ -27,7 +27,7 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from prsm_tasks import wire
-from prsm_tasks.bus import nats_errors_as_prsm
+from prsm_tasks.bus import ERR_WRONG_LAST_SEQUENCE, nats_errors_as_prsm
 from prsm_tasks.errors import (
     EnqueueIncompleteError,
     NotFoundError,
@@ -36,12 +36,13 @@ from prsm_tasks.errors import (
     TaskNotFoundError,
     TransitionConflictError,
     ValidationError,
+    WorkStreamFullError,
 )
 from prsm_tasks.messages import BatchRecord
 from prsm_tasks.models import TaskRecord, TaskStatus
 from prsm_tasks.store.events import EventPublisher
 from prsm_tasks.store.options import TaskOptions
-from prsm_tasks.store.tasks import TaskStore
+from prsm_tasks.store.tasks import EXPECTED_LAST_SUBJECT_SEQ, TaskStore
 from prsm_tasks.store.work import PreparedTask, WorkWriter
 
 log = structlog.get_logger("prsm.batches")
@@ -73,10 +74,21 @@ def batch_limit(total: int, *, parallel: bool, max_concurrent: int | None) -> in
 
 
 class BatchCoordinator:
-    def __init__(self, *, kv: KeyValue, store: TaskStore, writer: WorkWriter) -> None:
+    def __init__(
+        self,
+        *,
+        kv: KeyValue,
+        js: JetStreamContext,
+        store: TaskStore,
+        writer: WorkWriter,
+        final_ttl_s: float = 0.0,
+    ) -> None:
         self._kv = kv
+        self._js = js
         self._store = store
         self.writer = writer
+        # a batch record expires this long after the write that says it is over (0: kept)
+        self._final_ttl_s = final_ttl_s if final_ttl_s >= 1 else None
 
     @classmethod
     async def open(
@@ -87,6 +99,7 @@ class BatchCoordinator:
         store: TaskStore,
         events: EventPublisher,
         max_task_data_bytes: int = 1_048_576,
+        final_ttl_s: float = 0.0,
     ) -> BatchCoordinator:
         """A coordinator with its own WorkWriter, whose cancels come back to ``after_final``."""
         with nats_errors_as_prsm("opening the batch buckets"):
@@ -99,7 +112,7 @@ class BatchCoordinator:
             idempotency=idempotency,
             max_task_data_bytes=max_task_data_bytes,
         )
-        coordinator = cls(kv=kv, store=store, writer=writer)
+        coordinator = cls(kv=kv, js=js, store=store, writer=writer, final_ttl_s=final_ttl_s)
         writer.after_final = coordinator.after_final
         return coordinator
 
@@ -161,11 +174,24 @@ class BatchCoordinator:
         it releases.
         """
         batch = prepared.batch
-        with nats_errors_as_prsm(f"creating batch {batch.batch_id}"):
-            await self._kv.create(batch.batch_id, wire.pack(batch.model_dump(mode="python")))
+        # a batch nobody tracks (no fail_fast, all its tasks let go at once) is never read
+        # again: it expires from the start
+        tracked = batch.fail_fast or batch.limit < len(batch.task_ids)
+        await self._write(batch, 0, over=not tracked)
         try:
             held = await self._write_all(prepared.tasks[batch.limit :], self.writer.hold)
             first = await self._write_all(prepared.tasks[: batch.limit], self.writer.submit)
+        except WorkStreamFullError as exc:
+            # the stream filled while the batch was written (the edge checks first): every
+            # task of it ends, so none waits for ever, and the answer says so
+            reason = "not accepted: the work stream is full"
+            await self._cancel_all(batch.task_ids[::-1], reason)  # waiting ones first
+            raise WorkStreamFullError(
+                f"the work stream filled while batch {batch.batch_id} was written: its tasks "
+                "were cancelled; try again later",
+                limit=exc.limit,
+                batch_id=batch.batch_id,
+            ) from exc
         except ServiceUnavailableError as exc:
             # some tasks are written: say which batch, so the caller looks them up; the repair
             # (``reconcile``) runs what was written, a task never written taking no slot
@@ -182,10 +208,15 @@ class BatchCoordinator:
     async def _write_all(
         tasks: list[PreparedTask], write: Callable[[PreparedTask], Awaitable[TaskRecord]]
     ) -> list[TaskRecord]:
+        """Every write of a window ends before a failure is raised: none goes on unseen."""
         records: list[TaskRecord] = []
         for start in range(0, len(tasks), WRITE_WINDOW):
             chunk = tasks[start : start + WRITE_WINDOW]
-            records.extend(await asyncio.gather(*(write(task) for task in chunk)))
+            results = await asyncio.gather(*(write(task) for task in chunk), return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+            records.extend(result for result in results if isinstance(result, TaskRecord))
         return records
 
     async def get(self, batch_id: str) -> tuple[BatchRecord, int]:
@@ -198,12 +229,25 @@ class BatchCoordinator:
         return BatchRecord.model_validate(wire.unpack(entry.value)), entry.revision
 
     async def _put(self, batch: BatchRecord, rev: int) -> None:
+        """Write ``batch`` over revision ``rev``; one that is over (every task done, or
+        fail_fast tripped) gets the retention as its TTL: it expires with its tasks."""
+        over = batch.failed_task_id is not None or len(batch.done) >= len(batch.task_ids)
+        await self._write(batch, rev, over=over)
+
+    async def _write(self, batch: BatchRecord, rev: int, *, over: bool) -> None:
+        """By compare-and-set on ``rev`` (0: create)."""
+        ttl_s = self._final_ttl_s if over else None
         try:
             with nats_errors_as_prsm(f"writing batch {batch.batch_id}"):
-                await self._kv.update(
-                    batch.batch_id, wire.pack(batch.model_dump(mode="python")), last=rev
+                await self._js.publish(
+                    f"$KV.{wire.BATCHES_BUCKET}.{batch.batch_id}",
+                    wire.pack(batch.model_dump(mode="python")),
+                    headers={EXPECTED_LAST_SUBJECT_SEQ: str(rev)},
+                    msg_ttl=ttl_s,
                 )
-        except nats.js.errors.KeyWrongLastSequenceError as exc:
+        except nats.js.errors.APIError as exc:
+            if exc.err_code != ERR_WRONG_LAST_SEQUENCE:
+                raise
             raise TransitionConflictError(f"batch {batch.batch_id} changed") from exc
 
     # --- the hook ----------------------------------------------------------------------------
@@ -308,6 +352,9 @@ class BatchCoordinator:
     async def _cancel_rest(self, batch: BatchRecord) -> None:
         reason = f"batch {batch.batch_id}: task {batch.failed_task_id} failed (fail_fast)"
         others = [tid for tid in batch.task_ids if tid != batch.failed_task_id]
+        await self._cancel_all(others, reason)
+
+    async def _cancel_all(self, others: list[str], reason: str) -> None:
         for start in range(0, len(others), WRITE_WINDOW):
             chunk = others[start : start + WRITE_WINDOW]
             await asyncio.gather(*(self._cancel_quietly(tid, reason) for tid in chunk))

@@ -19,6 +19,7 @@ from nats.js import JetStreamContext
 from prsm_tasks import bus
 from prsm_tasks.store.batches import BatchCoordinator
 from prsm_tasks.store.events import EventPublisher
+from prsm_tasks.store.liveness import DEFAULT_STALL_S, ConnectionWatchdog
 from prsm_tasks.store.tasks import TaskStore
 from prsm_tasks.store.work import WorkWriter
 
@@ -43,6 +44,9 @@ class Connection:
     on_disconnected: Callable[[], None] | None = None
     # only for connections whose subjects all come from wire.py (a node's): see bus.connect
     internal_subjects_only: bool = False
+    ping_interval_s: float = 120.0  # the library's keep-alive pings (nats-py's default)
+    # a connection that answers nothing for this long is reconnected (store/liveness.py)
+    stall_s: float = DEFAULT_STALL_S
 
     @classmethod
     def from_settings(cls, settings: Settings, *, name: str, **hooks: Any) -> Connection:
@@ -53,6 +57,7 @@ class Connection:
             name=name,
             topology=bus.Topology.from_settings(settings),
             max_task_data_bytes=settings.max_task_data_bytes,
+            stall_s=settings.nats_stall_seconds,
             **hooks,
         )
 
@@ -63,6 +68,7 @@ class Stores:
 
     nc: NatsClient
     js: JetStreamContext
+    liveness: ConnectionWatchdog
     tasks: TaskStore
     events: EventPublisher
     batches: BatchCoordinator
@@ -83,8 +89,11 @@ async def open_stores(connection: Connection) -> AsyncIterator[Stores]:
         on_reconnected=connection.on_reconnected,
         on_disconnected=connection.on_disconnected,
         internal_subjects_only=connection.internal_subjects_only,
+        ping_interval_s=connection.ping_interval_s,
     )
+    liveness = ConnectionWatchdog(nc, name=connection.name, stall_s=connection.stall_s)
     try:
+        await liveness.start()
         js = nc.jetstream(timeout=JETSTREAM_TIMEOUT_S)
         await bus.ensure_topology(js, connection.topology)
         async with contextlib.AsyncExitStack() as stack:
@@ -101,16 +110,19 @@ async def open_stores(connection: Connection) -> AsyncIterator[Stores]:
                 store=tasks,
                 events=events,
                 max_task_data_bytes=connection.max_task_data_bytes,
+                final_ttl_s=connection.topology.finished_task_ttl_s,
             )
             yield Stores(
                 nc=nc,
                 js=js,
+                liveness=liveness,
                 tasks=tasks,
                 events=events,
                 batches=batches,
                 topology=connection.topology,
             )
     finally:
+        await liveness.stop()
         try:
             await nc.drain()
         except Exception as exc:  # the server may be gone; the socket closes either way

@@ -31,6 +31,8 @@ class Pulls:
         # the pull in flight: (its reply subject, ".<consumer>.", the answer)
         self._current: tuple[str, str, asyncio.Future[Msg]] | None = None
         self._sub: Any = None
+        # the last pull found no consumer (503 no responders: removed after idling)
+        self.consumer_missing = False
 
     async def __aenter__(self) -> Pulls:
         with nats_errors_as_prsm("subscribing for a claim"):
@@ -62,6 +64,7 @@ class Pulls:
         reply = f"{self._prefix}{self._count}"
         future: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
         self._current = (reply, f".{consumer}.", future)
+        self.consumer_missing = False
         try:
             with nats_errors_as_prsm(f"pulling from {consumer}"):
                 await self._nc.publish(
@@ -77,5 +80,6 @@ class Pulls:
         finally:
             self._current = None
         if not msg.data and msg.headers and "Status" in msg.headers:
+            self.consumer_missing = msg.headers["Status"] == "503"
             return None  # 404 no messages (or 408/409): this consumer has nothing now
         return msg

@@ -1,4 +1,4 @@
-"""Lean reads for serving HTTP: a task record as a plain dict, JetStream usage.
+"""Lean reads for serving HTTP: a task record as a plain dict, JetStream and work stream usage.
 
 ``get_raw`` is one direct-get request and a msgpack decode, without building a pydantic
 model: /status calls it on every request.
@@ -53,3 +53,13 @@ async def jetstream_usage(js: JetStreamContext) -> tuple[int, int | None]:
         info = await js.account_info()
     limit = info.limits.max_storage
     return info.storage, (limit if limit and limit > 0 else None)
+
+
+async def work_usage(js: JetStreamContext) -> tuple[tuple[int, int], tuple[int, int]]:
+    """PRSM_WORK's ((message limit, messages), (byte limit, bytes)); a limit of -1: none."""
+    with nats_errors_as_prsm("reading the work stream"):
+        info = await js.stream_info(wire.WORK_STREAM)
+    return (
+        (info.config.max_msgs or -1, info.state.messages),
+        (info.config.max_bytes or -1, info.state.bytes),
+    )

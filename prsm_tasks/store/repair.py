@@ -312,7 +312,12 @@ class Repair:
                 continue
             if rev != candidate.rev:
                 continue  # written since: claimed, cancelled, edited; scanned again if need be
-            await self._writer.republish(record, rev)
+            try:
+                await self._writer.republish(record, rev)
+            except PrsmError as exc:  # the work stream full, NATS away: next pass again
+                log.warning("repair_publish_failed", task_id=candidate.task_id, error=exc.message)
+                self.deferred[candidate.task_id] = candidate
+                continue
             done += 1
             log.warning(
                 "task_repaired",

@@ -33,6 +33,7 @@ from prsm_tasks.models import TaskRecord, numbered, record_fields
 EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 MESSAGE_TTL = "Nats-TTL"
 REQUEST_TIMEOUT_S = 10.0
+WITHDRAWN_MARKER_TTL = "600"  # seconds the marker of a record withdrawn before its work stays
 
 log = structlog.get_logger("prsm.store.tasks")
 
@@ -142,6 +143,30 @@ class TaskStore:
                 await self._kv.purge(task_id)
         except nats.js.errors.KeyNotFoundError as exc:
             raise TaskNotFoundError(f"Task with ID {task_id} not found", task_id=task_id) from exc
+
+    async def withdraw(self, task_id: str, rev: int) -> None:
+        """Remove a record just created whose work was refused (the work stream is full),
+        unless it changed since ``rev``; its purge marker expires when the bucket allows it."""
+        headers = {
+            "KV-Operation": "PURGE",
+            "Nats-Rollup": "sub",
+            EXPECTED_LAST_SUBJECT_SEQ: str(rev),
+        }
+        if self._final_ttl is not None:
+            headers[MESSAGE_TTL] = WITHDRAWN_MARKER_TTL
+        reply = await self.requests.request(
+            wire.task_key_subject(task_id), b"", headers=headers, timeout_s=REQUEST_TIMEOUT_S
+        )
+        if b'"error"' not in reply:
+            return
+        error = json.loads(reply)["error"]
+        if error.get("err_code") == ERR_WRONG_LAST_SEQUENCE:
+            raise TransitionConflictError(
+                f"task {task_id} changed since revision {rev}", task_id=task_id
+            )
+        raise ServiceUnavailableError(
+            f"withdrawing task {task_id} failed: {error}", task_id=task_id
+        )
 
     async def transition(
         self,

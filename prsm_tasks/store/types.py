@@ -29,8 +29,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from prsm_tasks import wire
 from prsm_tasks.bus import nats_errors_as_prsm
 from prsm_tasks.errors import (
+    PayloadTooLargeError,
     TaskTypeConflictError,
     TaskTypeNotFoundError,
+    TaskTypeTooLargeError,
     TransitionConflictError,
     UnprocessableError,
     ValidationError,
@@ -109,9 +111,14 @@ def queue_of(name: str, metadata: dict[str, Any]) -> str:
     return queue
 
 
-def check_size(value: Any, *, field: str) -> None:
+def check_size(value: Any, *, field: str, max_bytes: int = MAX_SCHEMA_BYTES) -> None:
+    """422: ``task_type_too_large`` above ``max_bytes`` encoded, else what cannot be stored."""
     try:
-        wire.pack_checked(value, what=field, field=field, max_bytes=MAX_SCHEMA_BYTES)
+        wire.pack_checked(value, what=field, field=field, max_bytes=max_bytes)
+    except PayloadTooLargeError as exc:
+        raise TaskTypeTooLargeError(
+            exc.message, field=field, limit="PRSM_MAX_TASK_TYPE_BYTES", maximum=max_bytes
+        ) from exc
     except ValidationError as exc:
         raise UnprocessableError(exc.message, field=field) from exc
 

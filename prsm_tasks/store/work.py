@@ -28,6 +28,7 @@ from prsm_tasks.errors import (
     TaskAlreadyFinishedError,
     TransitionConflictError,
     ValidationError,
+    WorkStreamFullError,
 )
 from prsm_tasks.models import TaskRecord, TaskSpec
 from prsm_tasks.store.cancels import forbid_unclaimed_start
@@ -44,6 +45,17 @@ NOT_STARTED = frozenset(
     {models.TaskStatus.ENQUEUED, models.TaskStatus.WAITING, models.TaskStatus.SCHEDULED}
 )
 PUBLISH_ATTEMPTS = 5
+ERR_STREAM_STORE_FAILED = 10077  # with "maximum messages/bytes exceeded": the stream is full
+
+
+def work_stream_full(description: str) -> WorkStreamFullError:
+    """507 for a publish PRSM_WORK refused because it holds all it may."""
+    by_bytes = "bytes" in description
+    return WorkStreamFullError(
+        f"the work stream is full ({description}): no task can be queued until nodes take "
+        "some; try again later",
+        limit="PRSM_WORK_MAX_BYTES" if by_bytes else "PRSM_WORK_MAX_MESSAGES",
+    )
 
 
 @dataclass(frozen=True)
@@ -228,6 +240,9 @@ class WorkWriter:
             try:
                 await self._publish_work(record, rev, payload, first=True)
                 return
+            except WorkStreamFullError:
+                await self._withdraw(record, rev)
+                raise
             except ServiceUnavailableError:
                 if attempt == PUBLISH_ATTEMPTS - 1:
                     raise
@@ -244,10 +259,53 @@ class WorkWriter:
         )
         answer = json.loads(reply)
         if "error" in answer:
+            error = answer["error"]
+            if error.get("err_code") == ERR_STREAM_STORE_FAILED and "maximum" in str(
+                error.get("description")
+            ):
+                raise work_stream_full(str(error.get("description")))
             raise ServiceUnavailableError(
                 f"work stream refused task {record.task_id}: {answer['error']}",
                 task_id=record.task_id,
             )
+
+    async def _withdraw(self, record: TaskRecord, rev: int) -> None:
+        """The work stream refused a new task's message (it is full): undo the record, so
+        the refusal leaves nothing behind, and free its idempotency key for a retry. Its
+        ``task_enqueued`` event went out already: ``task_cancelled`` follows it, so event
+        followers see the task end."""
+        try:
+            await self._store.withdraw(record.task_id, rev)
+        except TransitionConflictError:  # a cancel got there first: it stands
+            return
+        if record.idempotency_key is not None:
+            digest = idempotency_digest(record.tenant, record.user, record.idempotency_key)
+            with nats_errors_as_prsm("freeing an idempotency key"):
+                entry = await self._idempotency.get(digest)
+                if entry.value == record.task_id.encode():
+                    await self._idempotency.delete(digest, last=entry.revision)
+        reason = "not accepted: the work stream is full"
+        await self._events.publish(
+            event_payload(
+                record,
+                "task_cancelled",
+                now=time.time(),
+                data={"was_processing": False, "reason": reason},
+            )
+        )
+        log.warning("task_withdrawn", task_id=record.task_id, reason=reason)
+
+    async def bound_task_id(self, record: TaskRecord) -> str | None:
+        """The task an earlier enqueue bound ``record``'s idempotency key to, if any."""
+        if record.idempotency_key is None:
+            return None
+        digest = idempotency_digest(record.tenant, record.user, record.idempotency_key)
+        try:
+            with nats_errors_as_prsm("reading an idempotency key"):
+                entry = await self._idempotency.get(digest)
+        except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
+            return None
+        return entry.value.decode() if entry.value else None
 
     async def _bind_idempotency_key(self, record: TaskRecord) -> str:
         """Bind the key (per tenant and user) to this task id; the id it is bound to."""

@@ -227,5 +227,5 @@ async def test_health_reports_from_real_data(
     assert system["active_workers"] >= 1 and system["total_queues"] >= 1
     assert system["total_tasks_processed_today"] >= 0
     resources = body["resource_utilization"]
-    assert resources["cpu_usage"] is not None and resources["storage_bytes"] > 0
+    assert resources["cpu_usage"] is not None and "storage_bytes" not in resources
     assert set(body["queue_health"]) == {"healthy_queues", "degraded_queues", "unhealthy_queues"}

@@ -48,7 +48,18 @@ async def test_openapi_documents_every_route_and_its_errors(
     assert "Retry-After" in enqueue["responses"]["429"]["headers"]
     status = spec["paths"]["/status/{task_id}"]["get"]
     assert {"401", "403", "404"} <= set(status["responses"])
-    assert spec["paths"]["/health"]["get"]["security"] == []
+    health = spec["paths"]["/health"]["get"]
+    assert health["security"] == [{}, {"bearerAuth": []}]  # open; an admin's token adds checks
+    health_ref = health["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    health_schema = spec["components"]["schemas"][health_ref.rsplit("/", 1)[-1]]
+    assert "checks" in health_schema["properties"] and "checks" not in health_schema["required"]
+    resources = spec["components"]["schemas"]["ResourceUtilization"]["properties"]
+    assert set(resources) == {
+        "cpu_usage",
+        "memory_usage",
+        "network_throughput_mbps",
+        "storage_usage",
+    }
     schemas = spec["components"]["schemas"]
     assert {"EnqueueResponse", "StatusResponse", "QueueStatsResponse", "ErrorResponse"} <= set(
         schemas

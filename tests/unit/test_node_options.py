@@ -25,6 +25,7 @@ def test_every_option_comes_from_its_setting() -> None:
         progress_event_interval_seconds=0.25,
         thread_pool_size=5,
         max_result_bytes=4096,
+        nats_stall_seconds=2.0,
         repair_after_seconds=300.0,
         repair_interval_seconds=5.0,
         repair_scan_limit=50,
@@ -36,8 +37,9 @@ def test_every_option_comes_from_its_setting() -> None:
         for field in dataclasses.fields(NodeOptions)
         if getattr(options, field.name) != getattr(defaults, field.name)
     }
-    # park_s has no setting; everything else is read from the settings
-    assert changed == {field.name for field in dataclasses.fields(NodeOptions)} - {"park_s"}
+    # park_s and the library's ping interval have no setting; everything else is read from them
+    unset = {"park_s", "nats_ping_interval_s"}
+    assert changed == {field.name for field in dataclasses.fields(NodeOptions)} - unset
     assert (options.lease_s, options.claim_after_s, options.thread_pool_size) == (7.0, 0.0, 5)
 
 

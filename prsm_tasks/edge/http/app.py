@@ -137,7 +137,7 @@ def open_state(config: EdgeConfig) -> Callable[[web.Application], AsyncIterator[
         try:
             async with (
                 open_stores(config.connection) as stores,
-                open_services(stores, config.rules) as services,
+                open_services(stores, config.rules, config.quotas) as services,
             ):
                 app[STATE] = EdgeState(
                     config=config,

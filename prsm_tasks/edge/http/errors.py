@@ -53,10 +53,16 @@ def json_response(
     return web.Response(body=orjson.dumps(body), status=status, headers=all_headers)
 
 
+def public_message(exc: PrsmError) -> str:
+    """The message a caller may read: a 503's names NATS internals, so it is replaced by a
+    plain one (the middleware logs the original with the request id)."""
+    return exc.public_message or exc.message
+
+
 def error_body(exc: PrsmError, *, request_id: str | None, detail: bool = False) -> dict[str, Any]:
     body: dict[str, Any] = {
         "error": exc.code,
-        "message": exc.message,
+        "message": public_message(exc),
         "code": exc.status,
         "timestamp": now_iso(),
     }
@@ -65,8 +71,9 @@ def error_body(exc: PrsmError, *, request_id: str | None, detail: bool = False) 
     field = getattr(exc, "field", None)
     if field is not None:
         body["field"] = field
-    # errors: every failing field of a schema; batch_id, task_ids: what a bulk wrote
-    for key in ("status", "task_error", "errors", "batch_id", "task_ids"):
+    # errors: every failing field of a schema; limit and maximum: the quota a request hit;
+    # batch_id, task_ids: what a bulk wrote
+    for key in ("status", "task_error", "errors", "limit", "maximum", "batch_id", "task_ids"):
         value = exc.details.get(key)
         if value is not None:
             body[key] = value
@@ -75,7 +82,7 @@ def error_body(exc: PrsmError, *, request_id: str | None, detail: bool = False) 
     if request_id is not None:
         body["request_id"] = request_id
     if detail:
-        body["detail"] = exc.message
+        body["detail"] = body["message"]
     return body
 
 
@@ -147,6 +154,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         response = await handler(request)
     except PrsmError as exc:
+        if exc.public_message is not None and exc.public_message != exc.message:
+            log.warning(
+                "request_unavailable",
+                request_id=request_id,
+                method=request.method,
+                path=request.path,
+                error=exc.code,
+                detail=exc.message,
+            )
         return error_response(exc, request_id=request_id, detail=detail)
     except web.HTTPException as exc:
         if exc.status < 400:

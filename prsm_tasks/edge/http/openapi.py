@@ -28,10 +28,13 @@ STATUS_TEXT = {
     "illegal_transition, claim_lost or task_type_exists",
     413: "payload_too_large: the body is over the edge's limit",
     422: "unprocessable (the /api/… routes): validation_error, invalid_task_data (with every "
-    "failing field in `errors`) or invalid_schema",
-    429: "rate_limited: see the Retry-After header (whole seconds)",
+    "failing field in `errors`), invalid_schema or task_type_too_large",
+    429: "rate_limited (see the Retry-After header, whole seconds), or a tenant quota: "
+    "unfinished_task_limit, task_type_limit, queue_limit (`limit` names the setting)",
     500: "internal_error: logged with the request id, never a stack trace",
     503: "service_unavailable (NATS unreachable) or worker_unavailable",
+    507: "work_stream_full: the deployment's work stream holds all it may; nothing was "
+    "written, try again later",
 }
 OK_TEXT = {200: "OK", 201: "Created", 204: "No Content"}
 DOCS_FILES = (
@@ -61,6 +64,7 @@ class Route:
     summary: str
     tag: str = "tasks"
     auth: bool = True
+    optional_auth: bool = False  # an open route that answers more to some tokens (/health)
     request: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
     errors: tuple[int, ...] = ()
@@ -139,7 +143,7 @@ def operation(route: Route, refs: dict[type[BaseModel], str]) -> dict[str, Any]:
         "responses": responses,
     }
     if not route.auth:
-        result["security"] = []
+        result["security"] = [{}, {"bearerAuth": []}] if route.optional_auth else []
     if route.params:
         result["parameters"] = [
             {

@@ -13,6 +13,7 @@ from prsm_tasks.edge.http.ratelimit import RateLimiter
 from prsm_tasks.errors import UnauthorizedError
 from prsm_tasks.services.access import Principal
 from prsm_tasks.services.core import QueueRules, Services
+from prsm_tasks.services.quotas import Quotas
 from prsm_tasks.store.opener import Connection
 
 EDGE_NAME = "prsm-edge"  # of its NATS connection
@@ -32,6 +33,7 @@ class EdgeConfig:
     rate_limit_per_s: float = 100.0
     rate_limit_burst: int = 200
     max_body_bytes: int = 1_048_576
+    quotas: Quotas = field(default_factory=Quotas)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EdgeConfig:
@@ -44,6 +46,7 @@ class EdgeConfig:
             rate_limit_per_s=settings.rate_limit_per_second,
             rate_limit_burst=settings.rate_limit_burst,
             max_body_bytes=settings.max_body_bytes,
+            quotas=Quotas.from_settings(settings),
         )
 
 

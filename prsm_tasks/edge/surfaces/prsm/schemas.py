@@ -188,7 +188,6 @@ class ResourceUtilization(ResponseBody):
     memory_usage: Ratio | None
     network_throughput_mbps: float | None
     storage_usage: Ratio | None
-    storage_bytes: int | None
 
 
 class QueueHealth(ResponseBody):
@@ -197,12 +196,27 @@ class QueueHealth(ResponseBody):
     unhealthy_queues: int
 
 
+class HealthChecks(ResponseBody):
+    """Why the status is what it is: only in the answer to a token with the admin role."""
+
+    nats: Literal["connected", "not_answering", "disconnected"]
+    nats_silent_seconds: float
+    nats_forced_reconnects: int
+    views_caught_up: bool
+    reasons: list[str]
+
+
 class HealthResponse(ResponseBody):
+    """The seed's fields, system-wide; a probe needs no token."""
+
     status: HealthStatus
     timestamp: Timestamp
     system_metrics: SystemMetrics
     resource_utilization: ResourceUtilization
     queue_health: QueueHealth
+    checks: HealthChecks | None = Field(
+        default=None, description="Only when the request carries an admin's bearer token."
+    )
 
 
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (

@@ -47,7 +47,7 @@ ROUTES: tuple[Route, ...] = (
         summary="Enqueue a task",
         request=EnqueueRequest,
         response=EnqueueResponse,
-        errors=(400, 413, 429, 503),
+        errors=(400, 413, 429, 503, 507),
         headers=RETRY_AFTER,
         links={
             f"{verb}Task": (operation, {"task_id": "$response.body#/task_id"})
@@ -110,18 +110,20 @@ ROUTES: tuple[Route, ...] = (
         summary="Enqueue up to 1,000 tasks as one batch (all or nothing validation)",
         request=BulkEnqueueRequest,
         response=BulkEnqueueResponse,
-        errors=(400, 413, 429, 503),
+        errors=(400, 413, 429, 503, 507),
         headers=RETRY_AFTER,
     ),
     Route(
         method="GET",
         path="/health",
         handler=handlers.health,
-        summary="Health of the task system (503 when NATS is unreachable)",
+        summary="Health of the task system from the edge's own state, no token needed "
+        "(503 when NATS is unreachable or not answering; an admin's token adds `checks`)",
         tag="system",
         auth=False,
+        optional_auth=True,
         response=HealthResponse,
-        errors=(503,),
+        errors=(401, 503),
     ),
 )
 

@@ -42,7 +42,7 @@ TYPE_ROUTES: tuple[Route, ...] = (
         request=TaskTypeCreate,
         response=TaskTypeItem,
         ok_status=201,
-        errors=(400, 409, 413, 422, 503),
+        errors=(400, 409, 413, 422, 429, 503),
     ),
     Route(
         method="GET",
@@ -78,7 +78,7 @@ TYPE_ROUTES: tuple[Route, ...] = (
         tag=TYPES_TAG,
         request=TaskTypeUpdate,
         response=TaskTypeItem,
-        errors=(400, 403, 404, 413, 422, 503),
+        errors=(400, 403, 404, 413, 422, 429, 503),
         params=(TYPE_ID,),
     ),
     Route(
@@ -104,7 +104,7 @@ TASK_ROUTES: tuple[Route, ...] = (
         request=ApiTaskCreate,
         response=ApiTaskCreated,
         ok_status=201,
-        errors=(400, 404, 413, 422, 429, 503),
+        errors=(400, 404, 413, 422, 429, 503, 507),
     ),
     Route(
         method="GET",
