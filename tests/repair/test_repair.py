@@ -53,10 +53,16 @@ async def stores(nats_url: str) -> AsyncIterator[Stores]:
     topology = Topology(duplicate_window_s=DUPLICATE_WINDOW_S)
     async with open_stores(Connection(servers=nats_url, name="test", topology=topology)) as opened:
         config = (await opened.js.stream_info(wire.WORK_STREAM)).config
-        if config.duplicate_window != DUPLICATE_WINDOW_S:  # made again by a node, as it does
+        if config.duplicate_window != DUPLICATE_WINDOW_S:  # made before by another process
             config.duplicate_window = DUPLICATE_WINDOW_S
             await opened.js.update_stream(config)
         yield opened
+
+
+async def bind_work_subjects(stores: Stores, subjects: str) -> None:
+    config = (await stores.js.stream_info(wire.WORK_STREAM)).config
+    config.subjects = [subjects]
+    await stores.js.update_stream(config)
 
 
 class Runs:
@@ -114,11 +120,11 @@ async def test_failed_publishes_answer_what_was_written_and_are_repaired(
     client: Client,
     start_node: NodeFactory,
 ) -> None:
-    """The work stream is gone (a wedged server answers no better): every enqueue path
+    """The work stream takes no messages (a wedged server answers no better): every enqueue path
     answers 503 enqueue_incomplete naming what it wrote, and the repair runs it all."""
     kind = await register(alice, f"tt-{queue}", metadata={"queue_name": queue})
     assert kind["queue_name"] == queue
-    await stores.js.delete_stream(wire.WORK_STREAM)
+    await bind_work_subjects(stores, "prsm.work-off.>")  # no stream answers a work publish
 
     single = await alice.post("/enqueue", {"queue_name": queue, "task_data": {"n": 1}})
     assert_error(single, 503, "enqueue_incomplete")
@@ -158,7 +164,8 @@ async def test_failed_publishes_answer_what_was_written_and_are_repaired(
     assert statuses == [TaskStatus.ENQUEUED] * 2 + waiting + [TaskStatus.ENQUEUED] * 2
     runs = Runs()
     written += many
-    async with start_node({queue: runs.handler}, **FAST_REPAIR):  # makes the stream again
+    await bind_work_subjects(stores, f"{wire.WORK_PREFIX}.>")
+    async with start_node({queue: runs.handler}, **FAST_REPAIR):
         await all_completed(stores, written)
     assert runs.by_task == dict.fromkeys(written, 1)
 
