@@ -312,7 +312,7 @@ async def _allow_message_ttl(js: JetStreamContext, bucket: str) -> None:
 
 async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
     """Idempotently create PRSM_WORK, PRSM_EVENTS and the KV buckets (tasks, nodes, batches,
-    task types, idempotency keys, cancels of queued tasks, shared secrets)."""
+    task types, idempotency keys, cancels of queued tasks, shared secrets, leases)."""
     with nats_errors_as_prsm("creating the topology"):
         await _add_or_keep_stream(
             js,
@@ -353,6 +353,7 @@ async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
             wire.IDEMPOTENCY_BUCKET: topology.idempotency_ttl_s,
             wire.CANCELS_BUCKET: topology.cancel_memory_s,
             wire.KEYS_BUCKET: None,
+            wire.LEASES_BUCKET: None,
         }
         for bucket, ttl_s in buckets.items():
             markers = bucket == wire.TASKS_BUCKET and topology.finished_task_ttl_s > 0

@@ -146,6 +146,31 @@ class Settings(BaseSettings):
         description="Threads of a node's pool for sync handlers.",
     )
 
+    repair_after_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description="The repair: a task recorded as enqueued and never attempted whose "
+        "record has not changed for this long, and whose work message is not in "
+        "`PRSM_WORK`, is queued again; a bulk's waiting tasks with nothing left to wait "
+        "for are released. One peer node at a time does it, under a lease any node takes "
+        "over. Keep it above a minute (an enqueue retries its own publish that long); "
+        "0 turns the repair off on this node.",
+    )
+    repair_interval_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How often the node holding the repair lease makes a pass (with "
+        "jitter); the lease lasts three of these plus 10 s.",
+    )
+    repair_scan_limit: int = Field(
+        default=1000,
+        ge=10,
+        le=100_000,
+        description="Most task records one repair pass reads (it goes on from there next "
+        "pass), and most work messages it looks at to tell a lost message from a queued one.",
+    )
+
     # limits and retention
     max_task_data_bytes: int = Field(
         default=1_048_576,
@@ -375,6 +400,10 @@ class NodeOptions:
     park_s: float = 10.0
     nats_stall_s: float = 5.0  # see Settings.nats_stall_seconds
     nats_ping_interval_s: float = 120.0  # the library's keep-alive pings
+    # the repair of tasks recorded without their work message (0: off); see store/repair.py
+    repair_after_s: float = 120.0
+    repair_interval_s: float = 30.0
+    repair_scan_limit: int = 1000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> NodeOptions:
@@ -392,4 +421,7 @@ class NodeOptions:
             thread_pool_size=settings.thread_pool_size,
             max_result_bytes=settings.max_result_bytes,
             nats_stall_s=settings.nats_stall_seconds,
+            repair_after_s=settings.repair_after_seconds,
+            repair_interval_s=settings.repair_interval_seconds,
+            repair_scan_limit=settings.repair_scan_limit,
         )

@@ -172,6 +172,20 @@ class ServiceUnavailableError(PrsmError):
     public_message = "the task store is unavailable right now; try again shortly"
 
 
+class EnqueueIncompleteError(ServiceUnavailableError):
+    """An enqueue wrote the task's record (``status``: what it is; "unknown" when the create's
+    answer was lost) but not its work message. Look the task up by ``task_id`` (a 404 means
+    nothing was written), or send the request again with the same idempotency key; a
+    recorded task is queued by the peer nodes' repair (docs/operations.md) within
+    ``PRSM_REPAIR_AFTER_SECONDS``. A bulk names its ``batch_id`` and ``task_ids``."""
+
+    code = "enqueue_incomplete"
+    public_message = (
+        "the task was recorded but could not be queued yet: look it up by its task_id "
+        "before enqueueing it again; a recorded task is queued by the repair"
+    )
+
+
 class WorkerUnavailableError(ServiceUnavailableError):
     code = "worker_unavailable"
     public_message = None  # it names the caller's own queue, nothing internal

@@ -30,6 +30,7 @@ from prsm_tasks.actors.intake import Intake, WorkPair
 from prsm_tasks.actors.leases import LeaseKeeper
 from prsm_tasks.actors.outcomes import Outcomes
 from prsm_tasks.actors.progress import ProgressPump
+from prsm_tasks.actors.repair import RepairSweeper, repair_sweeper
 from prsm_tasks.actors.runner import Runner, RunnerDeps
 from prsm_tasks.config import NodeOptions, Settings
 from prsm_tasks.errors import HandlerError
@@ -102,6 +103,7 @@ class Node:
         self._sampler = ResourceSampler()
         self._background: asyncio.Task[None] | None = None
         self._cancels: CancelMemory | None = None
+        self.repair_sweeper: RepairSweeper | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, handlers: HandlerRegistry) -> Node:
@@ -214,6 +216,7 @@ class Node:
             starvation_age_s=self.options.starvation_age_s,
             park_s=self.options.park_s,
         )
+        self.repair_sweeper = sweeper = await repair_sweeper(stores, self.node_id, self.options)
         cancel_sub = await nc.subscribe(f"{wire.CANCEL_PREFIX}.*", cb=self._on_cancel)
         try:
             async with asyncio.TaskGroup() as actors, asyncio.TaskGroup() as runners:
@@ -224,6 +227,8 @@ class Node:
                     actors.create_task(supervise("lease_keeper", lease_keeper.run)),
                     actors.create_task(supervise("progress_pump", self._deps.pump.run)),
                 ]
+                if sweeper is not None:
+                    loops.append(actors.create_task(supervise("repair", sweeper.run)))
                 await advertiser.publish_once()
                 log.info(
                     "node_ready",
@@ -237,6 +242,9 @@ class Node:
                 await self._shut_down(intake_task, advertiser, events)
                 for task in loops:
                     task.cancel()
+                if sweeper is not None:
+                    await asyncio.wait(loops)  # no pass under way while the lease goes
+                    await sweeper.give_up()
         finally:
             await cancel_sub.unsubscribe()
             if self._cancels is not None:

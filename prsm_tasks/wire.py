@@ -30,6 +30,9 @@ TYPES_BUCKET = "PRSM_TYPES"
 # secrets every edge of the deployment shares, one key each (see store/keys.py)
 KEYS_BUCKET = "PRSM_KEYS"
 STREAM_GRANT_KEY = "stream_grant.v1"
+# work one node does for the whole deployment, held by a lease (see store/leases.py)
+LEASES_BUCKET = "PRSM_LEASES"
+REPAIR_LEASE = "repair"
 
 WORK_PREFIX = "prsm.work"
 EVENTS_PREFIX = "prsm.events"

@@ -39,7 +39,7 @@ def error_from_body(status: int, body: Any, headers: Any = None) -> PrsmError:
     cls = _error_classes().get(code)
     details = {
         key: body[key]
-        for key in ("status", "task_error", "request_id", "field", "errors")
+        for key in ("status", "task_error", "request_id", "field", "errors", "batch_id", "task_ids")
         if key in body
     }
     if cls is RateLimitedError or code == "rate_limited":

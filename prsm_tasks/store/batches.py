@@ -29,7 +29,9 @@ from nats.js.kv import KeyValue
 from prsm_tasks import wire
 from prsm_tasks.bus import ERR_WRONG_LAST_SEQUENCE, nats_errors_as_prsm
 from prsm_tasks.errors import (
+    EnqueueIncompleteError,
     NotFoundError,
+    ServiceUnavailableError,
     TaskAlreadyFinishedError,
     TaskNotFoundError,
     TransitionConflictError,
@@ -176,8 +178,8 @@ class BatchCoordinator:
         # again: it expires from the start
         tracked = batch.fail_fast or batch.limit < len(batch.task_ids)
         await self._write(batch, 0, over=not tracked)
-        held = await self._write_all(prepared.tasks[batch.limit :], self.writer.hold)
         try:
+            held = await self._write_all(prepared.tasks[batch.limit :], self.writer.hold)
             first = await self._write_all(prepared.tasks[: batch.limit], self.writer.submit)
         except WorkStreamFullError as exc:
             # the stream filled while the batch was written (the edge checks first): every
@@ -189,6 +191,16 @@ class BatchCoordinator:
                 "were cancelled; try again later",
                 limit=exc.limit,
                 batch_id=batch.batch_id,
+            ) from exc
+        except ServiceUnavailableError as exc:
+            # some tasks are written: say which batch, so the caller looks them up; the repair
+            # (``reconcile``) runs what was written, a task never written taking no slot
+            raise EnqueueIncompleteError(
+                f"batch {batch.batch_id} was written in part ({exc.message}); look its "
+                "tasks up by id: those recorded run, the others were not written",
+                status="unknown",
+                batch_id=batch.batch_id,
+                task_ids=batch.task_ids,
             ) from exc
         return first + held
 
@@ -274,6 +286,41 @@ class BatchCoordinator:
                 continue  # another task of the batch finished at the same time: re-read
             return
         log.warning("batch_advance_gave_up", batch_id=record.batch_id, task_id=record.task_id)
+
+    async def reconcile(self, batch_id: str) -> None:
+        """The repair of a stalled batch: run the hook of every task that ended without it
+        (its node died between the final write and the hook), count the tasks a failed bulk
+        never wrote as done (they take no slot), and finish a fail_fast cancel cut short."""
+        try:
+            batch, _ = await self.get(batch_id)
+        except BatchNotFoundError:
+            return
+        if batch.failed_task_id is not None:
+            await self._cancel_rest(batch)
+            return
+        for index in range(min(batch.released, len(batch.task_ids))):
+            if index in batch.done:
+                continue
+            try:
+                record, _ = await self._store.get(batch.task_ids[index])
+            except TaskNotFoundError:
+                await self._skip_missing(batch_id, index)
+                continue
+            if record.is_final:
+                await self.after_final(record)
+
+    async def _skip_missing(self, batch_id: str, index: int) -> None:
+        for _ in range(CAS_ATTEMPTS):
+            try:
+                batch, rev = await self.get(batch_id)
+            except BatchNotFoundError:
+                return
+            try:
+                await self._advance(batch, rev, index)
+                log.info("batch_task_never_written", batch_id=batch_id, index=index)
+                return
+            except TransitionConflictError:
+                continue
 
     async def _advance(self, batch: BatchRecord, rev: int, index: int) -> None:
         """Mark ``index`` done and let waiting tasks go while fewer than ``limit`` run."""

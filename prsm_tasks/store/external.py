@@ -329,12 +329,21 @@ class ExternalWork:
         error_message: str | None,
         worker_id: str | None,
     ) -> TaskRecord:
-        """running (or pending: claimed on the way) -> completed or failed, by CAS."""
+        """running (or pending: claimed on the way) -> completed or failed, by CAS.
+
+        A pending task's work message is still queued: it is remembered as ended before the
+        CAS (a node that takes that message claims first, and finds it final), and a node
+        that started it unclaimed a moment before is told to stop.
+        """
+        remembered = False
         for _ in range(CAS_ATTEMPTS):
             record, rev = await self._store.get(task_id)
             now = time.time()
             lease: Lease | None = None
             if record.status is TaskStatus.ENQUEUED:
+                if not remembered:
+                    await forbid_unclaimed_start(self._store.requests, task_id)
+                    remembered = True
                 current = models.claim(record, node_id=worker_node(worker_id or "api"), now=now)
             elif record.status is TaskStatus.PROCESSING or record.is_final:
                 lease = self.held_by(record, worker_id)
@@ -350,6 +359,9 @@ class ExternalWork:
             except TransitionConflictError:
                 continue
             await self.release(lease)
+            if remembered:  # ended before it started: one running it unclaimed stops
+                with nats_errors_as_prsm("signalling a cancel"):
+                    await self._nc.publish(wire.cancel_subject(task_id), b"")
             await self._publish_final(final, result)
             return final
         raise TransitionConflictError(f"task {task_id} kept changing", task_id=task_id)

@@ -33,6 +33,7 @@ from prsm_tasks.errors import (
 from prsm_tasks.models import TaskRecord, TaskSpec
 from prsm_tasks.store.cancels import forbid_unclaimed_start
 from prsm_tasks.store.events import EventPublisher, event_payload
+from prsm_tasks.store.incomplete import incomplete, partly_written
 from prsm_tasks.store.options import TaskOptions, check_task_data, idempotency_digest
 from prsm_tasks.store.tasks import TaskStore, encode_record, encode_update
 
@@ -123,14 +124,18 @@ class WorkWriter:
 
     async def submit(self, prepared: PreparedTask) -> TaskRecord:
         """Write a prepared task; returns once the record and the work message are stored,
-        numbered (``created_rev``, see ``models.task_number``)."""
+        numbered (``created_rev``, see ``models.task_number``).
+
+        A failure after the record's create raises EnqueueIncompleteError, which names the
+        task: the caller answers what was written, and the repair queues it.
+        """
         record, payload = prepared.record, prepared.payload
         if record.idempotency_key is not None:
             bound_id = await self._bind_idempotency_key(record)
             if bound_id != record.task_id:
                 found = await self._store.find(bound_id)
                 if found is not None:
-                    return await self._resume(*found)
+                    return await self._resume_or_say(*found)
                 # the first call died between binding the key and creating the record
                 record = record.model_copy(update={"task_id": bound_id})
                 payload = encode_record(record)
@@ -143,16 +148,27 @@ class WorkWriter:
                     f"the task {record.task_id} of this idempotency key was deleted; use a new key",
                     task_id=record.task_id,
                 ) from None
-            return await self._resume(*found)
-        # sent before the work, so task_enqueued comes before the node's task_started
-        await self._events.publish_now(
-            event_payload(
-                record, "task_enqueued", now=time.time(), data={"priority": record.priority}
+            return await self._resume_or_say(*found)
+        except ServiceUnavailableError as exc:  # its answer may be lost after it was stored
+            raise incomplete(record.task_id, "unknown", exc) from exc
+        try:
+            # sent before the work, so task_enqueued comes before the node's task_started
+            await self._events.publish_now(
+                event_payload(
+                    record, "task_enqueued", now=time.time(), data={"priority": record.priority}
+                )
             )
-        )
-        await self._publish_created(record, rev, payload)
+            await self._publish_created(record, rev, payload)
+        except ServiceUnavailableError as exc:
+            raise incomplete(record.task_id, str(record.status), exc) from exc
         # numbered as a read at its create revision would be: its number is known at once
         return record.model_copy(update={"created_rev": rev})
+
+    async def _resume_or_say(self, record: TaskRecord, rev: int) -> TaskRecord:
+        try:
+            return await self._resume(record, rev)
+        except ServiceUnavailableError as exc:
+            raise incomplete(record.task_id, str(record.status), exc) from exc
 
     async def hold(self, prepared: PreparedTask) -> TaskRecord:
         """Store a prepared task as ``waiting``, with no work message: ``release`` sends it."""
@@ -197,8 +213,20 @@ class WorkWriter:
         claimed or finished.
         """
         if record.status is models.TaskStatus.ENQUEUED and not record.attempts:
+            # its first message may be queued still: no node may start that one unclaimed
+            # while another claims this one
+            await forbid_unclaimed_start(self._store.requests, record.task_id)
             await self._publish_work(record, rev, encode_record(record), first=False)
         return record
+
+    async def republish(self, record: TaskRecord, rev: int) -> None:
+        """The work message of an enqueued record whose first one was lost (the repair).
+
+        Never a first message: a node claims it before running it, so it is harmless next
+        to the original if that one was not lost after all (the claim's compare-and-set
+        lets one of them run it; the ownership rules drop the other).
+        """
+        await self._publish_work(record, rev, encode_record(record), first=False)
 
     async def _publish_created(self, record: TaskRecord, rev: int, payload: bytes) -> None:
         """Publish the work of a record just created, riding out a short NATS outage.
@@ -324,7 +352,15 @@ class WorkWriter:
         results: list[TaskRecord] = []
         for start in range(0, len(prepared), window):
             chunk = prepared[start : start + window]
-            results.extend(await asyncio.gather(*(self.submit(p) for p in chunk)))
+            outcomes = await asyncio.gather(
+                *(self.submit(p) for p in chunk), return_exceptions=True
+            )
+            failed = [o for o in outcomes if isinstance(o, BaseException)]
+            if failed:
+                # the windows after this one were not written: name what may have been
+                written = [record.task_id for record in results]
+                raise partly_written(written, outcomes, failed[0])
+            results.extend(o for o in outcomes if isinstance(o, TaskRecord))
         return results
 
     def _prepare_item(

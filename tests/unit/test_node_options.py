@@ -26,6 +26,9 @@ def test_every_option_comes_from_its_setting() -> None:
         thread_pool_size=5,
         max_result_bytes=4096,
         nats_stall_seconds=2.0,
+        repair_after_seconds=300.0,
+        repair_interval_seconds=5.0,
+        repair_scan_limit=50,
     )
     options = NodeOptions.from_settings(settings)
     defaults = NodeOptions()

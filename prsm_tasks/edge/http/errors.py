@@ -71,8 +71,9 @@ def error_body(exc: PrsmError, *, request_id: str | None, detail: bool = False) 
     field = getattr(exc, "field", None)
     if field is not None:
         body["field"] = field
-    # errors: every failing field of a schema; limit and maximum: the quota a request hit
-    for key in ("status", "task_error", "errors", "limit", "maximum", "batch_id"):
+    # errors: every failing field of a schema; limit and maximum: the quota a request hit;
+    # batch_id, task_ids: what a bulk wrote
+    for key in ("status", "task_error", "errors", "limit", "maximum", "batch_id", "task_ids"):
         value = exc.details.get(key)
         if value is not None:
             body[key] = value
