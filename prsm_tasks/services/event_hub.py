@@ -97,6 +97,7 @@ class EventHub:
         self._by_task: dict[str, set[Listener]] = {}
         self._everything: set[Listener] = set()
         self.delivered = 0
+        self.replayed = 0  # stored events read back by replays (each read once)
 
     @property
     def listeners(self) -> int:
@@ -178,6 +179,7 @@ class EventHub:
                 return
             event_seq, data = found
             seq = event_seq + 1
+            self.replayed += 1
             try:
                 yield decode_stream_event(data, event_seq)
             except (ValueError, TypeError) as exc:
