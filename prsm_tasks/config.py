@@ -328,6 +328,15 @@ class Settings(BaseSettings):
         "`X-Forwarded-Host` headers it believes when it builds absolute URLs. Default: none "
         "(the request's own scheme and `Host`).",
     )
+    sse_replay_max_events: int = Field(
+        default=10_000,
+        ge=1,
+        le=100_000,
+        description="Most stored events one SSE connection replays. A task stream that "
+        "reaches it sends `replay_truncated` (with the id to resume after) and ends, and "
+        "EventSource reconnects for the next part; `/events` with an older `Last-Event-ID` "
+        "scans only this many of the newest stored events and says what it skipped.",
+    )
     node_stale_seconds: float = Field(
         default=10.0,
         gt=0,

@@ -1,8 +1,10 @@
 """A small Server-Sent Events reader over aiohttp, for clients of the edge's event streams.
 
 It yields ``(event_id, event_name, data)`` per message, skips ``:`` comments (heartbeats) and
-reconnects with ``Last-Event-ID`` after a dropped connection, as a browser's EventSource does.
-A ``204 No Content`` answer ends the stream: the server says there is nothing more to send.
+reconnects with ``Last-Event-ID`` after a dropped connection, as a browser's EventSource does,
+and after a ``replay_truncated`` message (the edge replays a bounded part of a long history
+per connection). A ``204 No Content`` answer ends the stream: the server says there is
+nothing more to send.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ STATUS_ERRORS: dict[int, type[PrsmError]] = {
     403: ForbiddenError,
     404: NotFoundError,
 }
+
+
+# the edge ends a stream with this message when one connection's replay bound is reached
+TRUNCATED_EVENT = "replay_truncated"
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,8 @@ async def follow(
     reconnects: int = 20,
     retry_s: float = 0.5,
 ) -> AsyncIterator[SseMessage]:
-    """Messages of ``url`` across reconnects; ends when the server ends the stream cleanly."""
+    """Messages of ``url`` across reconnects; ends when the server ends the stream cleanly
+    (one that ends with ``replay_truncated`` goes on at once on a new connection)."""
     failures = 0
     while True:
         request_headers = {"Accept": "text/event-stream", **(headers or {})}
@@ -87,12 +94,16 @@ async def follow(
                     body = await response.text()
                     error = STATUS_ERRORS.get(response.status, PrsmError)
                     raise error(f"{url} answered {response.status}: {body[:300]}")
+                truncated = False
                 async for message in read_messages(response):
                     failures = 0
                     if message.id is not None:
                         last_event_id = message.id
+                    truncated = message.event == TRUNCATED_EVENT
                     yield message
-                return  # the server closed the stream after its last event
+                if not truncated:
+                    return  # the server closed the stream after its last event
+                # the server's bound on one connection's replay: the rest on the next one
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
             failures += 1
             if failures > reconnects:

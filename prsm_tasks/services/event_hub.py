@@ -5,10 +5,11 @@ ordered consumer on ``prsm.events.>`` (new events only, memory storage) and hand
 to the listeners of its task id, and to the listeners of "everything" (``/events``).
 
 Past events do not come from the hub: a connection replays them from the stream itself with
-direct gets (``next_by_subj``), which any edge can do, so ``Last-Event-ID`` works wherever
-the client reconnects. The stream sequence is the event id; a connection registers its
-listener *before* replaying and later drops live events it already replayed, so nothing
-falls between the two.
+batched direct gets (``next_by_subj``, a page of events per request), which any edge can do,
+so ``Last-Event-ID`` works wherever the client reconnects. A replay reads the next page only
+when the connection has sent the last one, so it goes at the client's pace and stops with it.
+The stream sequence is the event id; a connection registers its listener *before* replaying
+and later drops live events it already replayed, so nothing falls between the two.
 
 A listener that falls behind (a slow client) is not buffered without limit: once its queue
 is full it is marked ``lagging`` and the connection catches up from the stream instead.
@@ -26,6 +27,7 @@ import nats.errors
 import structlog
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
@@ -38,7 +40,10 @@ log = structlog.get_logger("prsm.edge.events")
 
 LISTENER_QUEUE_EVENTS = 2_000
 DIRECT_GET_TIMEOUT_S = 5.0
+DIRECT_GET_SUBJECT = f"$JS.API.DIRECT.GET.{wire.EVENTS_STREAM}"
 REPLAY_MAX_EVENTS = 100_000
+REPLAY_PAGE_EVENTS = 256  # stored events per batched read
+REPLAY_PAGE_BYTES = 1_048_576  # ... and at most about this many bytes of them
 
 
 @dataclass(eq=False)
@@ -83,6 +88,64 @@ def task_filter(task_id: str, queue_name: str | None = None) -> str:
 
 def queue_filter(queue_name: str | None) -> str:
     return f"{wire.EVENTS_PREFIX}.{queue_name}.>" if queue_name else f"{wire.EVENTS_PREFIX}.>"
+
+
+def direct_get_request(subject_filter: str, seq: int, batch: int) -> bytes:
+    """A batched direct get: the next ``batch`` events on the filter from ``seq`` on."""
+    return json.dumps(
+        {"seq": seq, "next_by_subj": subject_filter, "batch": batch, "max_bytes": REPLAY_PAGE_BYTES}
+    ).encode()
+
+
+@dataclass
+class ReplayCursor:
+    """Where a replay stands: what it read, and how much more the server says is stored."""
+
+    last_seq: int = 0  # the stream sequence of the last event read
+    read: int = 0  # stored events read
+    pending: int | None = None  # events on the filter stored after last_seq; None: unknown
+
+    def took(self, msg: Msg) -> TaskEvent | None:
+        headers = msg.headers or {}
+        self.last_seq = int(headers["Nats-Sequence"])
+        self.read += 1
+        pending = headers.get("Nats-Num-Pending")
+        self.pending = int(pending) if pending is not None else None
+        try:
+            return decode_stream_event(msg.data, self.last_seq)
+        except (ValueError, TypeError) as exc:
+            log.warning("event_unreadable", seq=self.last_seq, error=repr(exc))
+            return None
+
+
+async def page_replies(sub: Subscription, cursor: ReplayCursor) -> AsyncIterator[Msg]:
+    """The stored events one batched direct get answered, up to its end-of-batch mark.
+
+    Nothing stored after the sequence asked for (404) sets ``cursor.pending`` to 0. A data
+    answer without ``Nats-Num-Pending`` comes from a server that reads one event per
+    request (before batched gets, nats-server 2.11): it is the whole page.
+    """
+    while True:
+        with nats_errors_as_prsm("reading task events"):
+            msg = await sub.next_msg(timeout=DIRECT_GET_TIMEOUT_S)
+        headers = msg.headers or {}
+        status = headers.get("Status")
+        if status is None:
+            yield msg
+            if "Nats-Num-Pending" not in headers:
+                return
+            continue
+        if status == "404":
+            cursor.pending = 0
+            return
+        if status == "204":  # end of the batch
+            pending = headers.get("Nats-Num-Pending")
+            if pending is not None:
+                cursor.pending = int(pending)
+            return
+        raise ServiceUnavailableError(
+            f"reading events failed: {status} {headers.get('Description', '')}"
+        )
 
 
 # put into a closed listener's queue to wake its connection (never sent to a client)
@@ -169,37 +232,52 @@ class EventHub:
     # --- replay from the stream (any edge can do it) ------------------------------------------
 
     async def replay(
-        self, subject_filter: str, *, after_seq: int, limit: int = REPLAY_MAX_EVENTS
+        self,
+        subject_filter: str,
+        *,
+        after_seq: int,
+        limit: int = REPLAY_MAX_EVENTS,
+        cursor: ReplayCursor | None = None,
     ) -> AsyncIterator[TaskEvent]:
-        """Stored events on ``subject_filter`` with a sequence above ``after_seq``, in order."""
-        seq = after_seq + 1
-        for _ in range(limit):
-            found = await self._direct_get_next(subject_filter, seq)
-            if found is None:
-                return
-            event_seq, data = found
-            seq = event_seq + 1
-            self.replayed += 1
-            try:
-                yield decode_stream_event(data, event_seq)
-            except (ValueError, TypeError) as exc:
-                log.warning("event_unreadable", seq=event_seq, error=repr(exc))
+        """Stored events on ``subject_filter`` with a sequence above ``after_seq``, in order.
 
-    async def _direct_get_next(self, subject_filter: str, seq: int) -> tuple[int, bytes] | None:
-        request = json.dumps({"seq": seq, "next_by_subj": subject_filter}).encode()
+        Read a page at a time (a batched direct get: one request, up to
+        ``REPLAY_PAGE_EVENTS`` answers), and the next page is asked for only when the caller
+        has taken this one: the first events arrive after one round trip, memory holds one
+        page, and a caller that stops iterating (close it: ``contextlib.aclosing``) stops
+        the reading. ``cursor``, if given, follows what was read.
+        """
+        cursor = cursor or ReplayCursor()
+        cursor.last_seq = after_seq
+        inbox = self._nc.new_inbox()
         with nats_errors_as_prsm("reading task events"):
-            reply = await self._nc.request(
-                f"$JS.API.DIRECT.GET.{wire.EVENTS_STREAM}", request, timeout=DIRECT_GET_TIMEOUT_S
-            )
-        headers = reply.headers or {}
-        status = headers.get("Status")
-        if status == "404":
-            return None
-        if status is not None:
-            raise ServiceUnavailableError(
-                f"reading events failed: {status} {headers.get('Description', '')}"
-            )
-        return int(headers["Nats-Sequence"]), reply.data
+            sub = await self._nc.subscribe(inbox, pending_msgs_limit=2 * REPLAY_PAGE_EVENTS)
+        try:
+            while cursor.read < limit:
+                page = min(REPLAY_PAGE_EVENTS, limit - cursor.read)
+                with nats_errors_as_prsm("reading task events"):
+                    await self._nc.publish(
+                        DIRECT_GET_SUBJECT,
+                        direct_get_request(subject_filter, cursor.last_seq + 1, page),
+                        reply=inbox,
+                    )
+                read_before = cursor.read
+                async for msg in page_replies(sub, cursor):
+                    self.replayed += 1
+                    event = cursor.took(msg)
+                    if event is not None:
+                        yield event
+                if cursor.pending == 0 or cursor.read == read_before:
+                    return  # nothing more stored
+        finally:
+            with contextlib.suppress(nats.errors.Error, *NATS_DOWN_ERRORS):
+                await sub.unsubscribe()
+
+    async def last_seq(self) -> int:
+        """The sequence of the newest event stored (0: none)."""
+        with nats_errors_as_prsm("reading the events stream"):
+            info = await self._js.stream_info(wire.EVENTS_STREAM)
+        return info.state.last_seq
 
     async def purge_task(self, task_id: str, queue_name: str) -> None:
         """Remove a task's events from the stream (DELETE of a finished task)."""

@@ -36,6 +36,7 @@ class EdgeConfig:
     max_body_bytes: int = 1_048_576
     quotas: Quotas = field(default_factory=Quotas)
     origin: PublicOrigin = field(default_factory=PublicOrigin)  # of the URLs it answers
+    sse_replay_max_events: int = 10_000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EdgeConfig:
@@ -50,6 +51,7 @@ class EdgeConfig:
             max_body_bytes=settings.max_body_bytes,
             quotas=Quotas.from_settings(settings),
             origin=PublicOrigin.from_settings(settings),
+            sse_replay_max_events=settings.sse_replay_max_events,
         )
 
 

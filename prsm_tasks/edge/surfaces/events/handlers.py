@@ -45,10 +45,13 @@ from prsm_tasks.wire import check_queue_name
 class EventsState:
     """The edge's one live event subscription and the task-owner cache of ``/events``."""
 
-    def __init__(self, hub: EventHub, owners: OwnerCache, heartbeat_s: float) -> None:
+    def __init__(
+        self, hub: EventHub, owners: OwnerCache, heartbeat_s: float, replay_max_events: int
+    ) -> None:
         self.hub = hub
         self.owners = owners
         self.heartbeat_s = heartbeat_s
+        self.replay_max_events = replay_max_events  # per connection
 
 
 EVENTS: web.AppKey[EventsState] = web.AppKey("prsm_edge_events", EventsState)
@@ -75,7 +78,8 @@ def open_events(
                 return None
             return record.get("user"), record.get("tenant")
 
-        app[EVENTS] = EventsState(hub, OwnerCache(load_owner), heartbeat_s)
+        replay_max_events = app[STATE].config.sse_replay_max_events
+        app[EVENTS] = EventsState(hub, OwnerCache(load_owner), heartbeat_s, replay_max_events)
         try:
             yield
         finally:
@@ -141,6 +145,7 @@ async def stream_task(
         queue_name=record["queue_name"],
         record_is_final=record["status"] in FINAL,
         heartbeat_s=events.heartbeat_s,
+        replay_max_events=events.replay_max_events,
     )
 
 
@@ -172,6 +177,7 @@ async def all_events(
         may_see=may_see,
         owners=events.owners,
         heartbeat_s=events.heartbeat_s,
+        replay_max_events=events.replay_max_events,
     )
 
 
