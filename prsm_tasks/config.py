@@ -139,6 +139,15 @@ class Settings(BaseSettings):
         description="Value-only progress reports are coalesced to at most one "
         "`progress_update` event per this interval per task; text changes always go out.",
     )
+    progress_max_events: int = Field(
+        default=1_000,
+        ge=1,
+        le=100_000,
+        description="Most `progress_update` events one attempt publishes as reported. Past "
+        "it, progress still reaches the task record, but an event goes out only when the "
+        "value reaches a new whole percent (at most 100 more), and once before the outcome; "
+        "these carry `coalesced`, the number of reports each stands for.",
+    )
     thread_pool_size: int = Field(
         default=32,
         ge=1,
@@ -404,6 +413,7 @@ class NodeOptions:
     retry_max_s: float = 300.0
     progress_record_interval_s: float = 1.0
     progress_event_interval_s: float = 0.1
+    progress_max_events: int = 1_000  # per attempt
     thread_pool_size: int = 32
     max_result_bytes: int = 1_048_576
     park_s: float = 10.0
@@ -427,6 +437,7 @@ class NodeOptions:
             retry_max_s=settings.retry_backoff_max_seconds,
             progress_record_interval_s=settings.progress_record_interval_seconds,
             progress_event_interval_s=settings.progress_event_interval_seconds,
+            progress_max_events=settings.progress_max_events,
             thread_pool_size=settings.thread_pool_size,
             max_result_bytes=settings.max_result_bytes,
             nats_stall_s=settings.nats_stall_seconds,

@@ -83,7 +83,7 @@ class Outcomes:
         progress = attempt.progress
         if progress is not None:
             # progress the pump has not sent yet goes out before the outcome's event
-            await progress.publish_pending()
+            await progress.publish_pending(final=True)
         fields = attempt.fields
         assert fields is not None
         if progress is not None:
@@ -135,7 +135,7 @@ class Outcomes:
         if not await self._claims.ensure_claimed(attempt):
             return
         if attempt.progress is not None:
-            await attempt.progress.publish_pending()
+            await attempt.progress.publish_pending(final=True)
         record = current_record(attempt)
         if record.retry_count >= record.max_retries:
             await self.fail(attempt, exc, timed_out=timed_out)

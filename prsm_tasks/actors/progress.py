@@ -8,6 +8,12 @@ task's outcome event, so a final 1.0 is never lost. The task record's ``progress
 final write). A handler reporting 10,000 times a second thus costs about ten events and one
 record write a second. Reports after a cancel or timeout are dropped.
 
+Cap: an attempt publishes at most ``progress_max_events`` such events. Past the cap, reports
+still update the record, but an event goes out only when the value reaches a new whole
+percent (at most 100 more), plus the last word before the outcome; each of these carries
+``coalesced``, how many reports it stands for. A handler that changes its text on every one
+of 100,000 steps thus makes at most cap + 102 events, not 100,000.
+
 Most tasks never report progress: the runner makes a reporter on the first report only.
 Nothing is published or written before the attempt's claim is (the claim sends what waited).
 """
@@ -17,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import structlog
+
 from prsm_tasks import models, wire
 from prsm_tasks.actors.announce import Announcer
 from prsm_tasks.actors.attempt import Attempt, Stop
@@ -24,6 +32,8 @@ from prsm_tasks.config import NodeOptions
 from prsm_tasks.errors import ServiceUnavailableError, TransitionConflictError
 from prsm_tasks.models import Fields, TaskStatus
 from prsm_tasks.store.tasks import TaskStore
+
+log = structlog.get_logger("prsm.node.progress")
 
 
 class ProgressReporter:
@@ -41,6 +51,14 @@ class ProgressReporter:
         self.dirty_record = False  # reported since the record's last progress write
         self.event_at = 0.0
         self.record_at = 0.0
+        self.published = 0  # progress events of this attempt
+        self.unsent = 0  # reports coalesced since the last event
+        self.percent_sent = -1  # past the cap: the highest whole percent published
+
+    @property
+    def capped(self) -> bool:
+        """The attempt's progress events, published or waiting, are at the cap."""
+        return self.published + len(self.pending_texts or ()) >= self._pump.max_events
 
     def note(self, value: float | None, text: str | None) -> None:
         attempt = self._attempt
@@ -48,11 +66,14 @@ class ProgressReporter:
             return  # after a cancel the canceller's event is the last word
         if value is not None:
             self.value = value
-        if text is not None and text != self.text:
+        if text is not None and text != self.text and not self.capped:
             self.text = text
             if self.pending_texts is None:
                 self.pending_texts = []
-            self.pending_texts.append((text, self.value))
+            self.pending_texts.append((text, self.value))  # its own event
+        else:
+            self.text = text if text is not None else self.text
+            self.unsent += 1  # coalesced into the next event
         self.dirty = True
         self._pump.note(self)
 
@@ -83,11 +104,12 @@ class ProgressReporter:
             return
         await self.write_record(now_mono=now_mono)
 
-    async def publish_pending(self) -> None:
+    async def publish_pending(self, *, final: bool = False) -> None:
         """Every text change as its own event, then the latest (text, value) if it differs.
 
         The trailing event is what keeps a value reported after the last text (the final
         1.0 of ``send_progress("saving", 0.9); send_progress_value(1.0)``) from being lost.
+        ``final``: the outcome follows; past the cap, what is unsent goes out now.
         """
         attempt = self._attempt
         if not self.dirty or attempt.is_final or attempt.stop is Stop.CANCEL:
@@ -97,13 +119,32 @@ class ProgressReporter:
         self.dirty = False
         texts, self.pending_texts = self.pending_texts or [], None
         for text, value in texts:
-            await self._announcer.publish(
-                attempt, "progress_update", {"text": text, "value": value}
-            )
+            await self._publish({"text": text, "value": value})
         latest = (self.text, self.value)
-        if not texts or texts[-1] != latest:
-            await self._announcer.publish(
-                attempt, "progress_update", {"text": latest[0], "value": latest[1]}
+        below_cap = self.published < self._pump.max_events
+        if texts and texts[-1] == latest and (below_cap or not self.unsent):
+            self.unsent = 0  # the text's event says it all
+            return
+        coalesced, self.unsent = self.unsent, 0
+        if below_cap:
+            await self._publish({"text": latest[0], "value": latest[1]})
+            return
+        percent = int(self.value * 100) if self.value is not None else -1
+        if final or percent > self.percent_sent:
+            self.percent_sent = max(percent, self.percent_sent)
+            await self._publish({"text": latest[0], "value": latest[1], "coalesced": coalesced})
+        else:
+            self.unsent = coalesced
+            self.dirty = True  # held back by the cap: the outcome's flush sends it
+
+    async def _publish(self, data: dict[str, object]) -> None:
+        await self._announcer.publish(self._attempt, "progress_update", data)
+        self.published += 1
+        if self.published == self._pump.max_events:
+            log.warning(
+                "progress_events_capped",
+                task_id=self._attempt.task_id,
+                max_events=self._pump.max_events,
             )
 
     async def write_record(self, *, now_mono: float) -> None:
@@ -134,6 +175,7 @@ class ProgressPump:
     def __init__(self, options: NodeOptions) -> None:
         self.event_interval_s = options.progress_event_interval_s
         self.record_interval_s = options.progress_record_interval_s
+        self.max_events = options.progress_max_events  # per attempt
         self._dirty: set[ProgressReporter] = set()
         self._wake = asyncio.Event()
 

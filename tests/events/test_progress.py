@@ -105,3 +105,36 @@ async def test_async_progress_storm_keeps_the_final_value(
     assert events[-1].event_type == "task_completed"
     assert record_writes < 40
     assert record_progress == 1.0
+
+
+TEXT_STORM_REPORTS = 3_000
+
+
+async def text_storm(ctx: TaskContext) -> str:
+    """A new text on every report: each would be its own event, without the cap."""
+    for step in range(1, TEXT_STORM_REPORTS + 1):
+        ctx.progress(step / TEXT_STORM_REPORTS, f"step {step}/{TEXT_STORM_REPORTS}")
+        if step % 100 == 0:
+            await asyncio.sleep(0)
+    return "ok"
+
+
+async def test_progress_events_per_attempt_are_capped(
+    client: Client, start_node: NodeFactory, nats_url: str, queue: str
+) -> None:
+    registry = HandlerRegistry()
+    registry.register(text_storm, queue=queue)
+    events, _, record_progress = await run_storm(client, start_node, nats_url, queue, registry)
+    progress = progress_of(events)
+    cap = 1_000  # PRSM_PROGRESS_MAX_EVENTS
+    # the cap, then at most one per new whole percent, then the last word before the outcome
+    assert cap < len(progress) <= cap + 101 + 1, len(progress)
+    assert all("coalesced" not in data for data in progress[:cap])
+    after_cap = progress[cap:]
+    assert all(data["coalesced"] >= 1 for data in after_cap)
+    last = f"step {TEXT_STORM_REPORTS}/{TEXT_STORM_REPORTS}"
+    assert progress[-1]["text"] == last and progress[-1]["value"] == 1.0
+    # every report is an event below the cap, or counted in one after it
+    assert cap + sum(data["coalesced"] for data in after_cap) == TEXT_STORM_REPORTS
+    assert events[-1].event_type == "task_completed"
+    assert record_progress == 1.0

@@ -23,6 +23,7 @@ def test_every_option_comes_from_its_setting() -> None:
         retry_backoff_max_seconds=60.0,
         progress_record_interval_seconds=2.0,
         progress_event_interval_seconds=0.25,
+        progress_max_events=50,
         thread_pool_size=5,
         max_result_bytes=4096,
         nats_stall_seconds=2.0,
