@@ -145,7 +145,7 @@ class Settings(BaseSettings):
         le=100_000,
         description="Most `progress_update` events one attempt publishes as reported. Past "
         "it, progress still reaches the task record, but an event goes out only when the "
-        "value reaches a new whole percent (at most 100 more), and once before the outcome; "
+        "value reaches a new whole percent (at most 101 more), and once before the outcome; "
         "these carry `coalesced`, the number of reports each stands for.",
     )
     thread_pool_size: int = Field(

@@ -10,7 +10,7 @@ record write a second. Reports after a cancel or timeout are dropped.
 
 Cap: an attempt publishes at most ``progress_max_events`` such events. Past the cap, reports
 still update the record, but an event goes out only when the value reaches a new whole
-percent (at most 100 more), plus the last word before the outcome; each of these carries
+percent (at most 101 more), plus the last word before the outcome; each of these carries
 ``coalesced``, how many reports it stands for. A handler that changes its text on every one
 of 100,000 steps thus makes at most cap + 102 events, not 100,000.
 

@@ -46,7 +46,9 @@ SSE_CONTENT = {
     "text/event-stream": {
         "schema": {
             "type": "string",
-            "description": "messages `event: task_event`, `id: <seq>`, `data: <event JSON>`",
+            "description": "messages `event: task_event`, `id: <seq>`, `data: <event JSON>`; "
+            "`event: replay_truncated` (data: where to resume) when one connection's replay "
+            "bound (PRSM_SSE_REPLAY_MAX_EVENTS) is reached",
         }
     }
 }
