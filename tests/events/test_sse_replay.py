@@ -6,6 +6,7 @@ The histories are written straight to PRSM_EVENTS (as a node would publish them)
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -76,8 +77,9 @@ async def write_history(
 
 
 async def first_message(response: aiohttp.ClientResponse) -> SseMessage:
-    async for message in read_messages(response):
-        return message
+    async with asyncio.timeout(30):
+        async for message in read_messages(response):
+            return message
     raise AssertionError("the stream ended without a message")
 
 
@@ -206,3 +208,24 @@ async def test_events_with_an_old_last_event_id_scans_a_bounded_window(
         # the edge's live feed may still be delivering the flood when the stream starts; a
         # listener that lags behind catches up again from where the scan ended: a few more
         assert hub.replayed < 2 * bound, hub.replayed
+
+
+async def test_events_with_an_id_the_stream_never_gave_follows_from_now(
+    nats_url: str,
+    start_edge: EdgeFactory,
+    token: TokenFactory,
+    http: aiohttp.ClientSession,
+    queue: str,
+) -> None:
+    """An id past the stream's end (the stream was recreated) must not hide new events."""
+    async with (
+        Client(nats_url, user="bob", tenant="acme") as bob,
+        start_edge() as edge,
+    ):
+        headers = {**bearer(token("bob")), "Last-Event-ID": str(2**62)}
+        async with http.get(f"{edge.url}/events", headers=headers) as response:
+            assert response.status == 200
+            task = await bob.enqueue(queue, {})
+            message = await first_message(response)
+        assert message.event == "task_event"
+        assert json.loads(message.data)["task_id"] == task.task_id
