@@ -143,10 +143,10 @@ class Settings(BaseSettings):
         default=1_000,
         ge=1,
         le=100_000,
-        description="Most `progress_update` events one attempt publishes as reported. Past "
-        "it, progress still reaches the task record, but an event goes out only when the "
-        "value reaches a new whole percent (at most 101 more), and once before the outcome; "
-        "these carry `coalesced`, the number of reports each stands for.",
+        description="Most `progress_update` events a task publishes as reported, over all "
+        "its attempts. Past it, progress still reaches the task record, but an attempt sends "
+        "an event only when the value reaches a new whole percent (at most 101), and once "
+        "before the outcome; these carry `coalesced`, the number of reports each stands for.",
     )
     thread_pool_size: int = Field(
         default=32,
@@ -413,7 +413,7 @@ class NodeOptions:
     retry_max_s: float = 300.0
     progress_record_interval_s: float = 1.0
     progress_event_interval_s: float = 0.1
-    progress_max_events: int = 1_000  # per attempt
+    progress_max_events: int = 1_000  # per task, over its attempts
     thread_pool_size: int = 32
     max_result_bytes: int = 1_048_576
     park_s: float = 10.0

@@ -104,6 +104,9 @@ class Attempt(BaseModel):
     # the PRSM_WORK stream sequence of the message this attempt runs from: a redelivery of
     # that message means its lease lapsed; any other message for the task is a duplicate
     message_seq: int | None = None
+    # progress_update events it published: the node's cap on a task's progress events counts
+    # those of its earlier attempts from here
+    progress_events: int = 0
 
 
 class ErrorInfo(BaseModel):

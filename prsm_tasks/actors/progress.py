@@ -8,11 +8,12 @@ task's outcome event, so a final 1.0 is never lost. The task record's ``progress
 final write). A handler reporting 10,000 times a second thus costs about ten events and one
 record write a second. Reports after a cancel or timeout are dropped.
 
-Cap: an attempt publishes at most ``progress_max_events`` such events. Past the cap, reports
+Cap: a task publishes at most ``progress_max_events`` such events, counted over its attempts
+(each attempt's writes store its count in the record's attempt). Past the cap, reports
 still update the record, but an event goes out only when the value reaches a new whole
 percent (at most 101 more), plus the last word before the outcome; each of these carries
 ``coalesced``, how many reports it stands for. A handler that changes its text on every one
-of 100,000 steps thus makes at most cap + 102 events, not 100,000.
+of 100,000 steps thus makes the cap's events, then at most 102 per attempt, not 100,000.
 
 Most tasks never report progress: the runner makes a reporter on the first report only.
 Nothing is published or written before the attempt's claim is (the claim sends what waited).
@@ -52,13 +53,20 @@ class ProgressReporter:
         self.event_at = 0.0
         self.record_at = 0.0
         self.published = 0  # progress events of this attempt
+        self.earlier: int | None = None  # ... of the task's earlier attempts, once known
         self.unsent = 0  # reports coalesced since the last event
         self.percent_sent = -1  # past the cap: the highest whole percent published
 
     @property
+    def task_events(self) -> int:
+        """The task's progress events: its earlier attempts' (as its record counts them)
+        and this attempt's."""
+        return (self.earlier or 0) + self.published
+
+    @property
     def capped(self) -> bool:
-        """The attempt's progress events, published or waiting, are at the cap."""
-        return self.published + len(self.pending_texts or ()) >= self._pump.max_events
+        """The task's progress events, published or waiting, are at the cap."""
+        return self.task_events + len(self.pending_texts or ()) >= self._pump.max_events
 
     def note(self, value: float | None, text: str | None) -> None:
         attempt = self._attempt
@@ -85,7 +93,8 @@ class ProgressReporter:
     def applied_to(self, fields: Fields) -> Fields:
         if self.value is None and self.text is None:
             return fields
-        return models.progress_fields(fields, value=self.value, text=self.text)
+        updated = models.progress_fields(fields, value=self.value, text=self.text)
+        return with_progress_events(updated, self.published) if self.published else updated
 
     def due(self, now_mono: float, interval_s: float) -> bool:
         return (
@@ -117,11 +126,17 @@ class ProgressReporter:
         if not attempt.owns_record:
             return  # the claim is on its way (the first report asked for it); it sends these
         self.dirty = False
+        if self.earlier is None:
+            self.earlier = earlier_progress_events(attempt.fields)
+        cap = self._pump.max_events
         texts, self.pending_texts = self.pending_texts or [], None
         for text, value in texts:
-            await self._publish({"text": text, "value": value})
+            if self.task_events < cap:
+                await self._publish({"text": text, "value": value})
+            else:  # held back for the claim, and the earlier attempts used the rest
+                self.unsent += 1
         latest = (self.text, self.value)
-        below_cap = self.published < self._pump.max_events
+        below_cap = self.task_events < cap
         if texts and texts[-1] == latest and (below_cap or not self.unsent):
             self.unsent = 0  # the text's event says it all
             return
@@ -140,7 +155,7 @@ class ProgressReporter:
     async def _publish(self, data: dict[str, object]) -> None:
         await self._announcer.publish(self._attempt, "progress_update", data)
         self.published += 1
-        if self.published == self._pump.max_events:
+        if self.task_events == self._pump.max_events:
             log.warning(
                 "progress_events_capped",
                 task_id=self._attempt.task_id,
@@ -169,13 +184,28 @@ class ProgressReporter:
             self.dirty_record = False
 
 
+def earlier_progress_events(fields: Fields | None) -> int:
+    """The progress events of a task's attempts before the running one (its record's last,
+    once the attempt owns the record), as each attempt's writes counted them."""
+    attempts = (fields or {}).get("attempts") or []
+    return sum(entry.get("progress_events", 0) for entry in attempts[:-1])
+
+
+def with_progress_events(fields: Fields, count: int) -> Fields:
+    """``fields`` whose running attempt (the last) says it published ``count`` events."""
+    attempts = fields.get("attempts") or []
+    if not attempts or attempts[-1].get("ended_at") is not None:
+        return fields
+    return {**fields, "attempts": [*attempts[:-1], {**attempts[-1], "progress_events": count}]}
+
+
 class ProgressPump:
     """The node's actor that sends coalesced progress events of every attempt."""
 
     def __init__(self, options: NodeOptions) -> None:
         self.event_interval_s = options.progress_event_interval_s
         self.record_interval_s = options.progress_record_interval_s
-        self.max_events = options.progress_max_events  # per attempt
+        self.max_events = options.progress_max_events  # per task, over its attempts
         self._dirty: set[ProgressReporter] = set()
         self._wake = asyncio.Event()
 

@@ -119,7 +119,7 @@ async def text_storm(ctx: TaskContext) -> str:
     return "ok"
 
 
-async def test_progress_events_per_attempt_are_capped(
+async def test_progress_events_of_a_task_are_capped(
     client: Client, start_node: NodeFactory, nats_url: str, queue: str
 ) -> None:
     registry = HandlerRegistry()
@@ -138,3 +138,31 @@ async def test_progress_events_per_attempt_are_capped(
     assert cap + sum(data["coalesced"] for data in after_cap) == TEXT_STORM_REPORTS
     assert events[-1].event_type == "task_completed"
     assert record_progress == 1.0
+
+
+async def text_storm_then_fail_once(ctx: TaskContext) -> str:
+    await text_storm(ctx)
+    if ctx.attempt == 1:
+        raise RuntimeError("first attempt fails after its storm")
+    return "ok"
+
+
+async def test_the_progress_cap_counts_every_attempt_of_the_task(
+    client: Client, start_node: NodeFactory, nats_url: str, queue: str
+) -> None:
+    registry = HandlerRegistry()
+    registry.register(text_storm_then_fail_once, queue=queue)
+    events, _, _ = await run_storm(client, start_node, nats_url, queue, registry)
+    assert [e.event_type for e in events].count("task_retrying") == 1
+    progress = progress_of(events)
+    cap = 1_000
+    # the cap once for the task, then per attempt one per new whole percent and a last one
+    assert len(progress) <= cap + 2 * (101 + 1), len(progress)
+    second = [e.data for e in events if e.event_type == "progress_update" and e.attempt == 2]
+    assert second and all("coalesced" in data for data in second)
+    assert second[-1]["value"] == 1.0
+    record = await client.status(events[0].task_id)
+    assert [a.progress_events for a in record.attempts] == [
+        sum(1 for e in events if e.event_type == "progress_update" and e.attempt == n)
+        for n in (1, 2)
+    ]
