@@ -240,6 +240,8 @@ class Node:
                 self.ready.set()
                 await self._stop.wait()
                 await self._shut_down(intake_task, advertiser, events)
+                if sweeper is not None:
+                    sweeper.stop()
                 for task in loops:
                     task.cancel()
                 if sweeper is not None:

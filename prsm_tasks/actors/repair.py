@@ -11,6 +11,7 @@ records and work messages, and N nodes would read N times as much to repair the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 
 import structlog
@@ -40,16 +41,30 @@ class RepairSweeper:
         self._repair = repair
         self._interval_s = interval_s
         self._cursor = 0
+        self._stopping = asyncio.Event()
         self.passes = 0
 
+    def stop(self) -> None:
+        """End ``run`` after the pass under way, if any.
+
+        Shutdown does not rely on cancelling ``run`` alone: on Python 3.11 a cancellation
+        that lands as a NATS reply arrives can be swallowed (``asyncio.wait_for``), and the
+        loop would go on, holding up the node's stop."""
+        self._stopping.set()
+
     async def run(self) -> None:
-        """Until cancelled: wait a jittered interval, hold the lease, make a pass."""
+        """Until stopped (or cancelled): wait a jittered interval, hold the lease, make a
+        pass."""
         behind = False
-        while True:
+        while not self._stopping.is_set():
             # behind (the last pass stopped at its limit): the next one at once, so the
             # repair keeps up with any rate of writes, each pass still bounded
             pause_s = CATCH_UP_PAUSE_S if behind else self._interval_s * random.uniform(0.5, 1.5)
-            await asyncio.sleep(pause_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(pause_s):
+                    await self._stopping.wait()
+            if self._stopping.is_set():
+                return
             try:
                 behind = await self.pass_once()
             except PrsmError as exc:  # NATS away: try again next interval
