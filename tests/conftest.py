@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -31,6 +33,19 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNa
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
+    """A nats-server of the test's own, for tests that stop, freeze or fill it."""
+    server = EmbeddedNats(store_dir=tmp_path / "nats")
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.pid is not None:
+            os.kill(server.pid, signal.SIGCONT)  # never leave a frozen process behind
+        server.stop()
 
 
 @pytest.fixture

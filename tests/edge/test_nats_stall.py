@@ -4,12 +4,7 @@ when the library's keep-alive pings would have noticed (set to 10 minutes here).
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import pytest
@@ -22,47 +17,10 @@ from prsm_tasks.services.core import QueueRules
 from prsm_tasks.store.opener import Connection
 from tests.conftest import eventually
 from tests.edge.conftest import Answer, Caller, token
+from tests.stalls import stalled
 
 PING_INTERVAL_S = 600.0  # the library's stale-ping detection never fires within a test
 INTERNAL_NAMES = ("PRSM_", "$KV", "$JS", "prsm.", "KV_", "_INBOX")
-
-
-def wait_until_stopped(pid: int, *, within_s: float = 30.0) -> None:
-    """SIGSTOP is delivered asynchronously: the server may answer a little longer."""
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        states = [
-            stat.read_text().rsplit(")", 1)[1].split()[0]
-            for stat in Path(f"/proc/{pid}/task").glob("*/stat")
-        ]
-        if states and all(state in ("T", "t") for state in states):  # every thread stopped
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"nats-server {pid} did not stop")
-
-
-@contextlib.contextmanager
-def stalled(server: EmbeddedNats) -> Iterator[None]:
-    """The server frozen (SIGSTOP): connections stay open, nothing is answered."""
-    assert server.pid is not None
-    os.kill(server.pid, signal.SIGSTOP)
-    try:
-        wait_until_stopped(server.pid)
-        yield
-    finally:
-        os.kill(server.pid, signal.SIGCONT)
-
-
-@pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
-    server = EmbeddedNats(store_dir=tmp_path / "nats")
-    server.start()
-    try:
-        yield server
-    finally:
-        if server.pid is not None:
-            os.kill(server.pid, signal.SIGCONT)  # never leave a stopped process behind
-        server.stop()
 
 
 @pytest.fixture

@@ -7,12 +7,6 @@ connection that says "connected").
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import nats.errors
@@ -24,45 +18,9 @@ from prsm_tasks.handlers import HandlerRegistry
 from prsm_tasks.models import TaskStatus
 from prsm_tasks.store.opener import Connection, open_stores
 from tests.conftest import eventually
+from tests.stalls import stalled
 
 PING_INTERVAL_S = 600.0
-
-
-def wait_until_stopped(pid: int, *, within_s: float = 30.0) -> None:
-    """SIGSTOP is delivered asynchronously: the server may answer a little longer."""
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        states = [
-            stat.read_text().rsplit(")", 1)[1].split()[0]
-            for stat in Path(f"/proc/{pid}/task").glob("*/stat")
-        ]
-        if states and all(state in ("T", "t") for state in states):  # every thread stopped
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"nats-server {pid} did not stop")
-
-
-@contextlib.contextmanager
-def stalled(server: EmbeddedNats) -> Iterator[None]:
-    assert server.pid is not None
-    os.kill(server.pid, signal.SIGSTOP)
-    try:
-        wait_until_stopped(server.pid)
-        yield
-    finally:
-        os.kill(server.pid, signal.SIGCONT)
-
-
-@pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
-    server = EmbeddedNats(store_dir=tmp_path / "nats")
-    server.start()
-    try:
-        yield server
-    finally:
-        if server.pid is not None:
-            os.kill(server.pid, signal.SIGCONT)
-        server.stop()
 
 
 async def test_a_pong_after_its_flush_gave_up_leaves_the_connection_working(

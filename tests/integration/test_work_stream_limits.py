@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -27,14 +26,6 @@ from prsm_tasks.store.opener import Connection, open_stores
 from tests.conftest import eventually
 from tests.edge.conftest import SECRET, Caller, token
 from tests.edge.test_errors import assert_error
-
-
-@pytest.fixture
-def own_server(tmp_path: Path) -> Any:
-    server = EmbeddedNats(store_dir=tmp_path / "nats")
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
