@@ -42,6 +42,7 @@ from prsm_tasks.store.cancels import CancelMemory
 from prsm_tasks.store.events import EventPublisher
 from prsm_tasks.store.opener import Connection, Stores, open_stores
 from prsm_tasks.store.tasks import TaskStore
+from prsm_tasks.topology import Topology, ensure_work_consumers
 from prsm_tasks.type_registration import register_node_types
 
 log = structlog.get_logger("prsm.node")
@@ -68,7 +69,7 @@ class Node:
         handlers: HandlerRegistry | Iterable[HandlerSpec] | None = None,
         use_declared_handlers: bool = False,
         options: NodeOptions | None = None,
-        topology: bus.Topology | None = None,
+        topology: Topology | None = None,
         after_final: Callable[[TaskRecord], Awaitable[None]] | None = None,
         **overrides: Any,
     ) -> None:
@@ -86,7 +87,7 @@ class Node:
             for spec in DECLARED.specs():
                 self.registry.add(spec)
         self._queues = [wire.check_queue_name(q) for q in queues] if queues is not None else None
-        self.topology = topology or bus.Topology()
+        self.topology = topology or Topology()
         self.after_final = after_final
         self.started_at = time.time()
         self.ready = asyncio.Event()
@@ -114,7 +115,7 @@ class Node:
             name=settings.node_name,
             handlers=handlers,
             options=NodeOptions.from_settings(settings),
-            topology=bus.Topology.from_settings(settings),
+            topology=Topology.from_settings(settings),
         )
 
     # --- declaring handlers ------------------------------------------------------------------
@@ -192,7 +193,7 @@ class Node:
     async def _serve(self, stores: Stores) -> None:
         nc, js = stores.nc, stores.js
         for queue in self.queues:
-            await bus.ensure_work_consumers(js, queue, lease_s=self.options.lease_s)
+            await ensure_work_consumers(js, queue, lease_s=self.options.lease_s)
         store, events, batches = stores.tasks, stores.events, stores.batches
         await register_node_types(js, self.registry)  # its task types, and their checks
         if self.options.claim_after_s > 0:

@@ -27,10 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from prsm_tasks import wire  # noqa: E402
-from prsm_tasks.bus import ensure_work_consumers  # noqa: E402
 from prsm_tasks.cli import run_async  # noqa: E402
 from prsm_tasks.embedded import EmbeddedNats  # noqa: E402
 from prsm_tasks.store.opener import Connection, Stores, open_stores  # noqa: E402
+from prsm_tasks.topology import ensure_work_consumers  # noqa: E402
 
 QUEUE = "floor"
 RESULT = b"r" * 400  # the node's write, told apart from the producer's by its size

@@ -29,6 +29,7 @@ from prsm_tasks.store.opener import Connection, open_stores
 from prsm_tasks.store.options import TaskOptions
 from prsm_tasks.store.tasks import TaskStore
 from prsm_tasks.store.work import WorkWriter
+from prsm_tasks.topology import Topology
 
 log = structlog.get_logger("prsm.client")
 
@@ -173,7 +174,7 @@ class Client:
         user: str | None = None,
         tenant: str | None = None,
         max_task_data_bytes: int = 1_048_576,
-        topology: bus.Topology | None = None,
+        topology: Topology | None = None,
         name: str = "prsm-client",
         auth: bus.NatsAuth | None = None,
     ) -> None:
@@ -182,7 +183,7 @@ class Client:
         self.user = user
         self.tenant = tenant
         self.max_task_data_bytes = max_task_data_bytes
-        self._topology = topology or bus.Topology()
+        self._topology = topology or Topology()
         self._name = name
         self._nc: NatsClient | None = None
         self._js: JetStreamContext | None = None

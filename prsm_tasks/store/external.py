@@ -32,7 +32,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from prsm_tasks import models, wire
-from prsm_tasks.bus import ensure_work_consumers, nats_errors_as_prsm
+from prsm_tasks.bus import nats_errors_as_prsm
 from prsm_tasks.errors import (
     ClaimLostError,
     IllegalTransitionError,
@@ -54,6 +54,7 @@ from prsm_tasks.store.cancels import forbid_unclaimed_start, signal_changed
 from prsm_tasks.store.events import EventPublisher, completed_data, event_payload
 from prsm_tasks.store.pulls import PULL_TIMEOUT_S, Pulls
 from prsm_tasks.store.tasks import TaskStore
+from prsm_tasks.topology import ensure_work_consumers
 
 __all__ = ["EXTERNAL_PREFIX", "LEASE_KEY", "ExternalWork", "Lease", "with_lease", "worker_node"]
 

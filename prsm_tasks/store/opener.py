@@ -22,6 +22,7 @@ from prsm_tasks.store.events import EventPublisher
 from prsm_tasks.store.liveness import DEFAULT_STALL_S, ConnectionWatchdog
 from prsm_tasks.store.tasks import TaskStore
 from prsm_tasks.store.work import WorkWriter
+from prsm_tasks.topology import Topology, ensure_topology
 
 if TYPE_CHECKING:
     from prsm_tasks.config import Settings
@@ -40,7 +41,7 @@ class Connection:
     servers: str | Sequence[str]
     name: str
     auth: bus.NatsAuth = field(default_factory=bus.NatsAuth)
-    topology: bus.Topology = field(default_factory=bus.Topology)
+    topology: Topology = field(default_factory=Topology)
     max_task_data_bytes: int = DEFAULT_MAX_TASK_DATA_BYTES
     on_reconnected: Callable[[], Coroutine[Any, Any, None]] | None = None
     on_disconnected: Callable[[], None] | None = None
@@ -58,7 +59,7 @@ class Connection:
             servers=settings.servers,
             name=name,
             auth=bus.NatsAuth.from_settings(settings),
-            topology=bus.Topology.from_settings(settings),
+            topology=Topology.from_settings(settings),
             max_task_data_bytes=settings.max_task_data_bytes,
             stall_s=settings.nats_stall_seconds,
             **hooks,
@@ -75,7 +76,7 @@ class Stores:
     tasks: TaskStore
     events: EventPublisher
     batches: BatchCoordinator
-    topology: bus.Topology
+    topology: Topology
 
     @property
     def writer(self) -> WorkWriter:
@@ -99,7 +100,7 @@ async def open_stores(connection: Connection) -> AsyncIterator[Stores]:
     try:
         await liveness.start()
         js = nc.jetstream(timeout=JETSTREAM_TIMEOUT_S)
-        await bus.ensure_topology(js, connection.topology)
+        await ensure_topology(js, connection.topology)
         async with contextlib.AsyncExitStack() as stack:
             tasks = await TaskStore.open(
                 nc, js, final_ttl_s=connection.topology.finished_task_ttl_s

@@ -519,8 +519,8 @@ async def test_shutdown_after_a_sync_timeout_is_clean(
 async def test_finished_records_expire_after_the_retention(tmp_path: Path) -> None:
     """A final record expires (and leaves a delete marker); an unfinished one stays."""
     from prsm_tasks import Node
-    from prsm_tasks.bus import Topology
     from prsm_tasks.handlers import HandlerRegistry
+    from prsm_tasks.topology import Topology
 
     async def done(ctx: TaskContext) -> str:
         return "done"

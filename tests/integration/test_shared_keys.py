@@ -14,6 +14,7 @@ from prsm_tasks.embedded import EmbeddedNats
 from prsm_tasks.errors import ServiceUnavailableError
 from prsm_tasks.services.grants import StreamGrants
 from prsm_tasks.store.keys import KEY_BYTES, SharedKeyError, shared_key
+from prsm_tasks.topology import Topology, ensure_topology
 
 EDGES = 6
 
@@ -34,7 +35,7 @@ async def fresh_edges(tmp_path: Path) -> AsyncIterator[list[NatsClient]]:
 
 async def test_edges_starting_at_once_share_one_key(fresh_edges: list[NatsClient]) -> None:
     streams = [nc.jetstream() for nc in fresh_edges]
-    await asyncio.gather(*(bus.ensure_topology(js, bus.Topology()) for js in streams))
+    await asyncio.gather(*(ensure_topology(js, Topology()) for js in streams))
     keys = await asyncio.gather(*(shared_key(js, wire.STREAM_GRANT_KEY) for js in streams))
     assert len(keys[0]) == KEY_BYTES
     assert set(keys) == {keys[0]}
@@ -53,7 +54,7 @@ async def test_no_key_without_the_topology(fresh_edges: list[NatsClient]) -> Non
 
 async def test_a_stored_value_that_is_no_key_is_refused(fresh_edges: list[NatsClient]) -> None:
     js = fresh_edges[0].jetstream()
-    await bus.ensure_topology(js, bus.Topology())
+    await ensure_topology(js, Topology())
     kv = await js.key_value(wire.KEYS_BUCKET)
     await kv.put("broken.v1", b"short")
     with pytest.raises(SharedKeyError):
@@ -62,7 +63,7 @@ async def test_a_stored_value_that_is_no_key_is_refused(fresh_edges: list[NatsCl
 
 async def test_a_key_made_elsewhere_is_read_back(fresh_edges: list[NatsClient]) -> None:
     js = fresh_edges[0].jetstream()
-    await bus.ensure_topology(js, bus.Topology())
+    await ensure_topology(js, Topology())
     kv = await js.key_value(wire.KEYS_BUCKET)
     made = bytes(range(KEY_BYTES))
     await kv.create("preset.v1", made)

@@ -15,7 +15,6 @@ import pytest
 from nats.js.api import DiscardPolicy, RetentionPolicy, StreamConfig
 
 from prsm_tasks import Client, wire
-from prsm_tasks.bus import Topology
 from prsm_tasks.edge.app import open_edge
 from prsm_tasks.edge.http.auth import AuthConfig
 from prsm_tasks.edge.http.state import EDGE_NAME, EdgeConfig
@@ -23,6 +22,7 @@ from prsm_tasks.embedded import EmbeddedNats
 from prsm_tasks.errors import WorkStreamFullError
 from prsm_tasks.services.core import QueueRules
 from prsm_tasks.store.opener import Connection, open_stores
+from prsm_tasks.topology import Topology
 from tests.conftest import eventually
 from tests.edge.conftest import SECRET, Caller, token
 from tests.edge.test_errors import assert_error

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from prsm_tasks import Client, TaskContext, wire
-from prsm_tasks.bus import Topology
 from prsm_tasks.edge.http.app import RunningEdge
 from prsm_tasks.embedded import EmbeddedNats
 from prsm_tasks.errors import EnqueueIncompleteError
@@ -24,6 +23,7 @@ from prsm_tasks.store.leases import KvLease
 from prsm_tasks.store.opener import Connection, Stores, open_stores
 from prsm_tasks.store.options import TaskOptions
 from prsm_tasks.store.repair import Candidate, Repair
+from prsm_tasks.topology import Topology
 from tests.conftest import NodeFactory, eventually
 from tests.edge.test_errors import assert_error
 from tests.task_types.conftest import Caller, register

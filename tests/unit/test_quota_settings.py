@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from prsm_tasks.bus import Topology
 from prsm_tasks.config import Settings
 from prsm_tasks.edge.http.state import EdgeConfig
 from prsm_tasks.services.quotas import Quotas
+from prsm_tasks.topology import Topology
 
 
 def test_work_stream_limits_from_the_environment_are_explicit(
