@@ -25,6 +25,7 @@ from prsm_tasks.messages import TaskEvent
 from prsm_tasks.models import FINAL_STATUSES, TaskRecord, TaskSpec
 from prsm_tasks.store.events import EventPublisher
 from prsm_tasks.store.keys import shared_key
+from prsm_tasks.store.many import enqueue_many
 from prsm_tasks.store.opener import Connection, open_stores
 from prsm_tasks.store.options import TaskOptions
 from prsm_tasks.store.tasks import TaskStore
@@ -291,8 +292,14 @@ class Client:
             timeout_seconds=timeout_seconds,
             task_type=task_type,
         )
-        return await writer.enqueue_many(
-            queue, items, defaults, user=self.user, tenant=self.tenant, window=max(1, window)
+        return await enqueue_many(
+            writer,
+            queue,
+            items,
+            defaults,
+            user=self.user,
+            tenant=self.tenant,
+            window=max(1, window),
         )
 
     async def status(self, task_id: str) -> TaskRecord:

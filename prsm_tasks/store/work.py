@@ -7,10 +7,9 @@ before anything is written.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,13 +26,12 @@ from prsm_tasks.errors import (
     ServiceUnavailableError,
     TaskAlreadyFinishedError,
     TransitionConflictError,
-    ValidationError,
     WorkStreamFullError,
 )
-from prsm_tasks.models import TaskRecord, TaskSpec
+from prsm_tasks.models import TaskRecord
 from prsm_tasks.store.cancels import forbid_unclaimed_start
 from prsm_tasks.store.events import EventPublisher, event_payload
-from prsm_tasks.store.incomplete import incomplete, partly_written
+from prsm_tasks.store.incomplete import incomplete
 from prsm_tasks.store.options import TaskOptions, check_task_data, idempotency_digest
 from prsm_tasks.store.tasks import TaskStore, encode_record, encode_update
 
@@ -332,67 +330,6 @@ class WorkWriter:
     ) -> TaskRecord:
         wire.check_queue_name(queue)
         return await self.submit(self.prepare(queue, task_data, options, user=user, tenant=tenant))
-
-    async def enqueue_many(
-        self,
-        queue: str,
-        items: Iterable[dict[str, Any] | TaskSpec],
-        defaults: TaskOptions,
-        *,
-        user: str | None = None,
-        tenant: str | None = None,
-        window: int = 256,
-    ) -> list[TaskRecord]:
-        """Check every item first (all or nothing), then write them in pipelined windows."""
-        wire.check_queue_name(queue)
-        prepared = [
-            self._prepare_item(queue, item, defaults, index, user=user, tenant=tenant)
-            for index, item in enumerate(items)
-        ]
-        results: list[TaskRecord] = []
-        for start in range(0, len(prepared), window):
-            chunk = prepared[start : start + window]
-            outcomes = await asyncio.gather(
-                *(self.submit(p) for p in chunk), return_exceptions=True
-            )
-            failed = [o for o in outcomes if isinstance(o, BaseException)]
-            if failed:
-                # the windows after this one were not written: name what may have been
-                written = [record.task_id for record in results]
-                raise partly_written(written, outcomes, failed[0])
-            results.extend(o for o in outcomes if isinstance(o, TaskRecord))
-        return results
-
-    def _prepare_item(
-        self,
-        queue: str,
-        item: dict[str, Any] | TaskSpec,
-        defaults: TaskOptions,
-        index: int,
-        *,
-        user: str | None,
-        tenant: str | None,
-    ) -> PreparedTask:
-        try:
-            if isinstance(item, TaskSpec):
-                options = TaskOptions(
-                    priority=defaults.priority if item.priority is None else item.priority,
-                    max_retries=defaults.max_retries
-                    if item.max_retries is None
-                    else item.max_retries,
-                    timeout_seconds=defaults.timeout_seconds
-                    if item.timeout_seconds is None
-                    else item.timeout_seconds,
-                    task_type=item.task_type or defaults.task_type,
-                    idempotency_key=item.idempotency_key,
-                    batch_id=defaults.batch_id,
-                    metadata=defaults.metadata,
-                )
-                return self.prepare(queue, item.task_data, options, user=user, tenant=tenant)
-            return self.prepare(queue, item, defaults, user=user, tenant=tenant)
-        except ValidationError as exc:
-            field = f"items[{index}].{exc.field}" if exc.field else f"items[{index}]"
-            raise type(exc)(f"item {index}: {exc.message}", field=field) from exc
 
     async def cancel(
         self, task_id: str, *, reason: str = "cancelled by request"
