@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import errno
 import json
-import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,37 +15,25 @@ import structlog
 from rich.console import Console
 
 from prsm_tasks.config import Settings
-from prsm_tasks.edge.app import open_edge, serve_edge
+from prsm_tasks.edge.app import serve_edge
 from prsm_tasks.edge.http.app import RunningEdge
 from prsm_tasks.edge.http.auth import mint_token
 from prsm_tasks.edge.http.state import EdgeConfig
-from prsm_tasks.errors import PortInUseError, PrsmError
-from prsm_tasks.handlers import HandlerRegistry, import_handler_modules
+from prsm_tasks.errors import PrsmError
+from prsm_tasks.handlers import import_handler_modules
 from prsm_tasks.local import (
     JWT_SECRET_FILE,
-    LOCAL_NATS_USER,
-    NATS_PASSWORD_FILE,
-    check_port_free,
-    hold_data_dir,
-    jwt_secret_of,
-    port_in_use,
-    prepare_data_dir,
-    private_secret,
     read_private_file,
-    remove_endpoints,
     with_local_nats,
-    write_endpoints,
 )
 from prsm_tasks.logging import configure_logging
 from prsm_tasks.nats_auth import NatsAuth
 from prsm_tasks.node import Node
+from prsm_tasks.up import EXAMPLE_HANDLERS, cmd_up, install_stop_signals
 
 log = structlog.get_logger("prsm.cli")
 
 T = TypeVar("T")
-
-EXAMPLE_HANDLERS = "prsm_tasks.examples"
-LOCAL_TOKEN_TTL_S = 86_400.0
 
 
 def run_async(main: Coroutine[Any, Any, T]) -> T:
@@ -59,16 +45,6 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(main)
 
 
-def install_stop_signals(stop: Callable[[], None]) -> None:
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop)
-
-
-def build_node(settings: Settings, registry: HandlerRegistry) -> Node:
-    return Node.from_settings(settings, handlers=registry)
-
-
 # --- commands ---------------------------------------------------------------------------------
 
 
@@ -78,115 +54,10 @@ async def cmd_node(settings: Settings) -> int:
     if settings.handlers and "queues" not in settings.model_fields_set:
         # the user loaded these handlers to have them served: every queue they declare
         settings = settings.model_copy(update={"queues": registry.queues})
-    node = build_node(settings, registry)
+    node = Node.from_settings(settings, handlers=registry)
     install_stop_signals(node.stop)
     await node.run()
     return 0
-
-
-async def cmd_up(settings: Settings) -> int:
-    """Check the data dir and the ports, make the secrets, start the nats-server with its
-    credentials, then the node, then the edge; say "up" only when all of them serve. Ctrl-C,
-    SIGTERM or a failure after the server started: the edge closes, the node stops by its
-    graceful path, the server stops."""
-    data_dir = prepare_data_dir(settings.data_dir)
-    with hold_data_dir(data_dir):
-        return await _up_in(data_dir, settings)
-
-
-async def _up_in(data_dir: Path, settings: Settings) -> int:
-    from prsm_tasks.embedded import EmbeddedNats
-
-    check_port_free("127.0.0.1", settings.nats_port, what="NATS", flag="--nats-port")
-    check_port_free(settings.host, settings.port, what="edge", flag="--port")
-    if settings.port and settings.port == settings.nats_port:
-        raise PortInUseError(f"--port and --nats-port are both {settings.port}: give two ports")
-    auth = NatsAuth(user=LOCAL_NATS_USER, password=private_secret(data_dir / NATS_PASSWORD_FILE))
-    server = EmbeddedNats(store_dir=data_dir / "nats", port=settings.nats_port, auth=auth)
-    server.start()
-    try:
-        write_endpoints(data_dir, nats=server.url)  # how the other commands find us
-        settings = settings.model_copy(
-            update={
-                "servers": [server.url],
-                "nats_user": LOCAL_NATS_USER,
-                "nats_password": None,
-                "nats_password_file": data_dir / NATS_PASSWORD_FILE,
-                "jwt_secret": jwt_secret_of(settings, data_dir),
-            }
-        )
-        registry = import_handler_modules([EXAMPLE_HANDLERS, *settings.handlers])
-        own_queues = import_handler_modules(settings.handlers).queues
-        settings = settings.model_copy(update={"queues": up_queues(settings, own_queues)})
-        node = build_node(settings, registry)
-        stopping = asyncio.Event()
-        install_stop_signals(stopping.set)
-
-        def announce(edge: RunningEdge) -> None:
-            write_endpoints(data_dir, edge=edge.url)
-            print_up(settings, data_dir, server.url, node, edge)
-
-        await serve_node_and_edge(settings, node, stopping, on_ready=announce)
-        return 0
-    finally:
-        remove_endpoints(data_dir)
-        server.stop()
-        print("prsm-tasks stopped", flush=True)
-
-
-async def serve_node_and_edge(
-    settings: Settings,
-    node: Node,
-    stopping: asyncio.Event,
-    *,
-    on_ready: Callable[[RunningEdge], None],
-) -> None:
-    """Run the node, open the edge once the node is ready, serve until ``stopping``. What
-    fails on the way is raised as it is, once the node has stopped by its graceful path."""
-    failure: Exception | None = None
-    try:
-        async with asyncio.TaskGroup() as group:
-            node_task = group.create_task(node.run())
-            try:
-                await _wait_first(node.ready.wait(), node_task)
-                async with open_edge(EdgeConfig.from_settings(settings)) as edge:
-                    on_ready(edge)
-                    await stopping.wait()
-            except OSError as exc:
-                failure = exc
-                if exc.errno == errno.EADDRINUSE:  # taken since it was checked
-                    failure = port_in_use(settings.host, settings.port, what="edge", flag="--port")
-            except Exception as exc:  # raised below, after the node's graceful stop
-                failure = exc
-            finally:
-                node.stop()
-    except ExceptionGroup as failed:  # the node itself failed: why, without the group
-        raise failed.exceptions[0] from None
-    if failure is not None:
-        raise failure
-
-
-def print_up(
-    settings: Settings, data_dir: Path, nats_url: str, node: Node, edge: RunningEdge
-) -> None:
-    print(f"prsm-tasks is up (data in {data_dir})", flush=True)
-    password_file = data_dir / NATS_PASSWORD_FILE
-    print(f"  nats:  {nats_url}  (user {LOCAL_NATS_USER}, password in {password_file})")
-    print(f"  node:  {node.node_id} capacity={node.capacity} queues={len(node.queues)}")
-    print(f"  edge:  {edge.url}  (docs: {edge.url}/docs)", flush=True)
-    if settings.jwt_secret:
-        token = mint_token(
-            settings.jwt_secret, user="local-user", tenant="local", ttl_s=LOCAL_TOKEN_TTL_S
-        )
-        print("  token for user local-user, tenant local (24 h):")
-        print(f"  export TOKEN={token}")
-    print("  stop with Ctrl-C", flush=True)
-
-
-def up_queues(settings: Settings, own_queues: list[str]) -> list[str]:
-    """What `up` serves: the examples' standard queues (or --queues / PRSM_QUEUES), plus every
-    queue of the --handlers modules, which the user loaded to have them served."""
-    return list(dict.fromkeys([*settings.queues, *own_queues]))
 
 
 async def cmd_edge(settings: Settings) -> int:
@@ -214,16 +85,6 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     roles = args.role or []
     print(mint_token(secret, user=args.user, tenant=args.tenant, roles=roles, ttl_s=args.ttl))
     return 0
-
-
-async def _wait_first(ready: Coroutine[Any, Any, Any], task: asyncio.Task[Any]) -> None:
-    waiter = asyncio.ensure_future(ready)
-    try:
-        await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiter.cancel()
-    if task.done():
-        task.result()  # raises why the node could not start
 
 
 async def cmd_enqueue(settings: Settings, args: argparse.Namespace) -> int:

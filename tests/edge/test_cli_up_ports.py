@@ -17,11 +17,11 @@ import nats.js.errors
 import pytest
 
 from prsm_tasks import wire
-from prsm_tasks.cli import serve_node_and_edge
 from prsm_tasks.config import Settings
 from prsm_tasks.errors import PortInUseError
 from prsm_tasks.handlers import HandlerRegistry
 from prsm_tasks.node import Node
+from prsm_tasks.up import serve_node_and_edge
 from scripts.wheel_smoke import read_edge, start_up, stop
 
 COMMAND = str(Path(sys.executable).parent / "prsm-tasks")
