@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 import structlog
 
 from prsm_tasks.actors.attempt import Attempt
-from prsm_tasks.config import NodeOptions
+from prsm_tasks.actors.options import NodeOptions
 
 log = structlog.get_logger("prsm.node")
 

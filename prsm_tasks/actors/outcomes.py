@@ -23,8 +23,8 @@ from prsm_tasks import models, ownership, wire
 from prsm_tasks.actors.announce import Announcer
 from prsm_tasks.actors.attempt import Attempt, Phase
 from prsm_tasks.actors.claims import Claims
+from prsm_tasks.actors.options import NodeOptions
 from prsm_tasks.bus import Backoff
-from prsm_tasks.config import NodeOptions
 from prsm_tasks.errors import ServiceUnavailableError, TaskNotFoundError, TransitionConflictError
 from prsm_tasks.models import FINAL_STATUSES, ErrorInfo, Fields, TaskRecord, TaskStatus
 from prsm_tasks.store.events import completed_data

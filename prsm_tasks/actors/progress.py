@@ -29,7 +29,7 @@ import structlog
 from prsm_tasks import models, wire
 from prsm_tasks.actors.announce import Announcer
 from prsm_tasks.actors.attempt import Attempt, Stop
-from prsm_tasks.config import NodeOptions
+from prsm_tasks.actors.options import NodeOptions
 from prsm_tasks.errors import ServiceUnavailableError, TransitionConflictError
 from prsm_tasks.models import Fields, TaskStatus
 from prsm_tasks.store.tasks import TaskStore

@@ -17,8 +17,8 @@ import random
 import structlog
 
 from prsm_tasks import wire
+from prsm_tasks.actors.options import NodeOptions
 from prsm_tasks.bus import nats_errors_as_prsm
-from prsm_tasks.config import NodeOptions
 from prsm_tasks.errors import PrsmError
 from prsm_tasks.store.leases import KvLease
 from prsm_tasks.store.opener import Stores

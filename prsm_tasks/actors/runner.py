@@ -34,9 +34,9 @@ from prsm_tasks.actors.announce import Announcer
 from prsm_tasks.actors.attempt import Attempt, Phase, Stop
 from prsm_tasks.actors.claims import Claims
 from prsm_tasks.actors.delivery import Delivery
+from prsm_tasks.actors.options import NodeOptions
 from prsm_tasks.actors.outcomes import Outcomes
 from prsm_tasks.actors.progress import ProgressPump, ProgressReporter
-from prsm_tasks.config import NodeOptions
 from prsm_tasks.errors import InvalidTaskDataError, ValidationError
 from prsm_tasks.handlers import Cancelled, Fail, HandlerRegistry, HandlerSpec, Retry, TaskContext
 from prsm_tasks.models import Fields, TaskRecord

@@ -6,7 +6,8 @@ import dataclasses
 
 import pytest
 
-from prsm_tasks.config import NodeOptions, Settings
+from prsm_tasks.actors.options import NodeOptions
+from prsm_tasks.config import Settings
 from prsm_tasks.errors import HandlerError
 from prsm_tasks.node import Node
 
