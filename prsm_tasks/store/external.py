@@ -25,7 +25,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import nats.js.errors
 import structlog
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -52,9 +51,8 @@ from prsm_tasks.ownership import (
 )
 from prsm_tasks.store.cancels import forbid_unclaimed_start, signal_changed
 from prsm_tasks.store.events import EventPublisher, completed_data, event_payload
-from prsm_tasks.store.pulls import PULL_TIMEOUT_S, Pulls
+from prsm_tasks.store.pulls import PULL_TIMEOUT_S, ClaimConsumers, Pulls
 from prsm_tasks.store.tasks import TaskStore
-from prsm_tasks.topology import ensure_work_consumers
 
 __all__ = ["EXTERNAL_PREFIX", "LEASE_KEY", "ExternalWork", "Lease", "with_lease", "worker_node"]
 
@@ -63,8 +61,6 @@ log = structlog.get_logger("prsm.external")
 SCAN_LIMIT = 32  # messages one claim looks at before it answers "nothing for you"
 SETTLE_TIMEOUT_S = 5.0
 CAS_ATTEMPTS = 16
-CONSUMER_ACK_WAIT_S = 20.0  # what a peer node's default lease sets; only used to create them
-MAX_QUEUES_SEEN = 10_000
 
 Eligible = Callable[[TaskRecord], bool]
 
@@ -85,51 +81,7 @@ class ExternalWork:
         self._store = store
         self._events = events
         self._after_final = after_final
-        # consumers a claim creates are removed by the server after this long without a pull
-        self._consumer_idle_s = consumer_idle_s
-        self._consumers_seen: dict[str, float] = {}  # queue -> when a claim last used them
-
-    async def ensure_consumers(self, queue: str) -> None:
-        """The queue's band consumers, created when no peer node has created them yet.
-
-        Consumers created here go away after ``consumer_idle_s`` without a pull, so one
-        last used longer ago than half of that is looked up again before it is pulled from.
-        """
-        now = time.monotonic()
-        seen = self._consumers_seen.get(queue)
-        if seen is not None and now - seen < self._consumer_idle_s / 2:
-            self._consumers_seen[queue] = now
-            return
-        for band in BANDS_HIGH_TO_LOW:  # each band's consumer idles (and goes) on its own
-            await self._ensure_band(queue, band)
-        if len(self._consumers_seen) > MAX_QUEUES_SEEN:
-            self._consumers_seen.clear()  # bounded: forgetting costs one lookup per queue
-        self._consumers_seen[queue] = now
-
-    async def _ensure_band(self, queue: str, band: Band) -> None:
-        """One band's consumer, created (with the idle limit) unless it exists; an existing
-        one, a peer node's maybe, is left as it is."""
-        try:
-            with nats_errors_as_prsm(f"reading the consumers of {queue}"):
-                await self._js.consumer_info(wire.WORK_STREAM, wire.work_consumer(queue, band))
-        except nats.js.errors.NotFoundError:
-            await ensure_work_consumers(
-                self._js,
-                queue,
-                lease_s=CONSUMER_ACK_WAIT_S,
-                idle_s=self._consumer_idle_s,
-                bands=(band,),
-            )
-
-    async def _pull(self, pulls: Pulls, queue: str, band: Band) -> Msg | None:
-        """The next message of one band; a consumer removed since it was looked up (it
-        idled) is made again and pulled once more."""
-        consumer = wire.work_consumer(queue, band)
-        msg = await pulls.one(consumer)
-        if msg is None and pulls.consumer_missing:
-            await self._ensure_band(queue, band)
-            msg = await pulls.one(consumer)
-        return msg
+        self._consumers = ClaimConsumers(js, idle_s=consumer_idle_s)
 
     # --- settling messages -----------------------------------------------------------------
 
@@ -171,14 +123,14 @@ class ExternalWork:
         kept until the claim ends and then handed back at once, so the next pull of the
         same band sees the next message, not the same one again.
         """
-        await self.ensure_consumers(queue)
+        await self._consumers.ensure(queue)
         skipped: list[Msg] = []
         scanned = 0
         try:
             async with Pulls(self._nc) as pulls:
                 for band in bands:
                     while scanned < SCAN_LIMIT:
-                        msg = await self._pull(pulls, queue, band)
+                        msg = await self._consumers.pull(pulls, queue, band)
                         if msg is None:
                             break
                         scanned += 1

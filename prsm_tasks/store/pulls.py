@@ -1,20 +1,28 @@
-"""One-at-a-time no-wait pulls from the work consumers, for an external worker's claim."""
+"""The work consumers as an external worker's claim uses them: made when no peer node made
+them, and one-at-a-time no-wait pulls from them."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
+import nats.js.errors
 import structlog
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 
 from prsm_tasks import wire
 from prsm_tasks.bus import NATS_DOWN_ERRORS, nats_errors_as_prsm
+from prsm_tasks.models import BANDS_HIGH_TO_LOW, Band
+from prsm_tasks.topology import ensure_work_consumers
 
 log = structlog.get_logger("prsm.external")
 
 PULL_TIMEOUT_S = 5.0
+CONSUMER_ACK_WAIT_S = 20.0  # what a peer node's default lease sets; only used to create them
+MAX_QUEUES_SEEN = 10_000
 
 
 class Pulls:
@@ -82,4 +90,50 @@ class Pulls:
         if not msg.data and msg.headers and "Status" in msg.headers:
             self.consumer_missing = msg.headers["Status"] == "503"
             return None  # 404 no messages (or 408/409): this consumer has nothing now
+        return msg
+
+
+class ClaimConsumers:
+    """The band consumers of the queues claims pull from, made when no peer node made them.
+
+    Consumers made here go away after ``idle_s`` without a pull (the server removes them), so
+    one last used longer ago than half of that is looked up again before it is pulled from.
+    """
+
+    def __init__(self, js: JetStreamContext, *, idle_s: float) -> None:
+        self._js = js
+        self._idle_s = idle_s
+        self._seen: dict[str, float] = {}  # queue -> when a claim last used its consumers
+
+    async def ensure(self, queue: str) -> None:
+        now = time.monotonic()
+        seen = self._seen.get(queue)
+        if seen is not None and now - seen < self._idle_s / 2:
+            self._seen[queue] = now
+            return
+        for band in BANDS_HIGH_TO_LOW:  # each band's consumer idles (and goes) on its own
+            await self._ensure_band(queue, band)
+        if len(self._seen) > MAX_QUEUES_SEEN:
+            self._seen.clear()  # bounded: forgetting costs one lookup per queue
+        self._seen[queue] = now
+
+    async def _ensure_band(self, queue: str, band: Band) -> None:
+        """One band's consumer, created (with the idle limit) unless it exists; an existing
+        one, a peer node's maybe, is left as it is."""
+        try:
+            with nats_errors_as_prsm(f"reading the consumers of {queue}"):
+                await self._js.consumer_info(wire.WORK_STREAM, wire.work_consumer(queue, band))
+        except nats.js.errors.NotFoundError:
+            await ensure_work_consumers(
+                self._js, queue, lease_s=CONSUMER_ACK_WAIT_S, idle_s=self._idle_s, bands=(band,)
+            )
+
+    async def pull(self, pulls: Pulls, queue: str, band: Band) -> Msg | None:
+        """The next message of one band; a consumer removed since it was looked up (it
+        idled) is made again and pulled once more."""
+        consumer = wire.work_consumer(queue, band)
+        msg = await pulls.one(consumer)
+        if msg is None and pulls.consumer_missing:
+            await self._ensure_band(queue, band)
+            msg = await pulls.one(consumer)
         return msg
