@@ -117,6 +117,8 @@ async def open_stores(connection: Connection) -> AsyncIterator[Stores]:
                 max_task_data_bytes=connection.max_task_data_bytes,
                 final_ttl_s=connection.topology.finished_task_ttl_s,
             )
+            # before the events and the requests close: answers of work messages still due
+            stack.push_async_callback(batches.writer.close)
             yield Stores(
                 nc=nc,
                 js=js,
