@@ -56,6 +56,17 @@ class Settings(BaseSettings):
         description="Replicas of every stream and bucket when they are created: 1 on one "
         "server, 3 on a cluster.",
     )
+    partitions: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="How many partitions the tasks are spread over: each has its own work "
+        "stream and task bucket (partition 0 is `PRSM_WORK` and `PRSM_TASKS`, partition p "
+        "`PRSM_WORK_<p>` and `PRSM_TASKS_<p>`), and a task's is a hash of its id. More "
+        "partitions let more nodes drain in parallel past what one stream takes. Fixed per "
+        "deployment: the first process records it in `PRSM_META`, and a process with another "
+        "value refuses to start (there is no migration).",
+    )
 
     nats_stall_seconds: float = Field(
         default=5.0,

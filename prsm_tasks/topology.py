@@ -26,6 +26,7 @@ from nats.js.api import (
 
 from prsm_tasks import wire
 from prsm_tasks.bus import ERR_STREAM_NAME_IN_USE, nats_errors_as_prsm
+from prsm_tasks.errors import TopologyMismatchError
 from prsm_tasks.models import BANDS_HIGH_TO_LOW, Band
 
 if TYPE_CHECKING:
@@ -39,6 +40,8 @@ class Topology:
     """Sizes and retention of the streams and buckets; all of it from Settings."""
 
     replicas: int = 1
+    # work streams and task buckets the tasks are spread over (see wire.partition_of)
+    partitions: int = 1
     events_max_age_s: float = 86_400.0
     events_max_bytes: int = 1_073_741_824
     node_ttl_s: float = 10.0
@@ -60,6 +63,7 @@ class Topology:
     def from_settings(cls, settings: Settings) -> Topology:
         return cls(
             replicas=settings.replicas,
+            partitions=settings.partitions,
             events_max_age_s=settings.events_max_age_seconds,
             events_max_bytes=settings.events_max_bytes,
             # an advert outlives a few missed intervals, never less than the default
@@ -94,8 +98,8 @@ async def _add_or_keep_bucket(js: JetStreamContext, config: KeyValueConfig) -> N
         await js.key_value(config.bucket)
 
 
-async def _ensure_work_limits(js: JetStreamContext, topology: Topology) -> None:
-    """Bring an existing PRSM_WORK to the limits of ``topology``.
+async def _ensure_work_limits(js: JetStreamContext, topology: Topology, stream: str) -> None:
+    """Bring an existing work stream (PRSM_WORK or a partition's) to the limits of ``topology``.
 
     A stream made before it had limits (unbounded) takes them; one whose limits differ
     takes this process's only when its operator set them explicitly, else every process
@@ -103,7 +107,7 @@ async def _ensure_work_limits(js: JetStreamContext, topology: Topology) -> None:
     Lowering a limit below what the stream holds drops nothing (discard new refuses new
     messages only).
     """
-    config = (await js.stream_info(wire.WORK_STREAM)).config
+    config = (await js.stream_info(stream)).config
     wanted = (topology.work_max_msgs, topology.work_max_bytes)
     current = (config.max_msgs or -1, config.max_bytes or -1)
     if current == wanted:
@@ -111,6 +115,7 @@ async def _ensure_work_limits(js: JetStreamContext, topology: Topology) -> None:
     if not topology.work_limits_explicit and current != (-1, -1):
         log.warning(
             "work_stream_limits_differ",
+            stream=stream,
             stream_max_messages=current[0],
             stream_max_bytes=current[1],
             settings_max_messages=wanted[0],
@@ -121,7 +126,7 @@ async def _ensure_work_limits(js: JetStreamContext, topology: Topology) -> None:
     config.max_msgs, config.max_bytes = wanted
     config.discard = DiscardPolicy.NEW
     await js.update_stream(config)
-    log.info("work_stream_limits_set", max_messages=wanted[0], max_bytes=wanted[1])
+    log.info("work_stream_limits_set", stream=stream, max_messages=wanted[0], max_bytes=wanted[1])
 
 
 async def _allow_message_ttl(js: JetStreamContext, bucket: str) -> None:
@@ -134,25 +139,87 @@ async def _allow_message_ttl(js: JetStreamContext, bucket: str) -> None:
         log.info("bucket_message_ttl_allowed", bucket=bucket)
 
 
-async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
-    """Idempotently create PRSM_WORK, PRSM_EVENTS and the KV buckets (tasks, nodes, batches,
-    task types, idempotency keys, cancels of queued tasks, shared secrets, leases)."""
-    with nats_errors_as_prsm("creating the topology"):
-        await _add_or_keep_stream(
-            js,
-            StreamConfig(
-                name=wire.WORK_STREAM,
-                subjects=[f"{wire.WORK_PREFIX}.>"],
-                retention=RetentionPolicy.WORK_QUEUE,
-                storage=StorageType.FILE,
-                num_replicas=topology.replicas,
-                duplicate_window=topology.duplicate_window_s,
-                discard=DiscardPolicy.NEW,
-                max_msgs=topology.work_max_msgs,
-                max_bytes=topology.work_max_bytes,
-            ),
+async def _stream_holds_messages(js: JetStreamContext, stream: str) -> bool:
+    try:
+        return (await js.stream_info(stream)).state.messages > 0
+    except nats.js.errors.NotFoundError:
+        return False
+
+
+async def agree_partitions(js: JetStreamContext, topology: Topology) -> int:
+    """Record the deployment's partitions (the first process does), or check this process
+    has the recorded number; TopologyMismatchError when it has not.
+
+    ``kv.create`` lets exactly one of several processes starting at once record its value;
+    every other one reads it. A deployment that predates the record and holds tasks was
+    one partition: a process with more would look for most of its tasks in the wrong place.
+    """
+    await _add_or_keep_bucket(
+        js,
+        KeyValueConfig(
+            bucket=wire.META_BUCKET,
+            history=1,
+            storage=StorageType.FILE,
+            replicas=topology.replicas,
+            direct=True,
+        ),
+    )
+    kv = await js.key_value(wire.META_BUCKET)
+    wanted = topology.partitions
+    try:
+        entry = await kv.get(wire.PARTITIONS_KEY)
+        recorded = int(entry.value or b"0")
+    except nats.js.errors.KeyNotFoundError:
+        recorded = 0
+    if recorded == 0:
+        if wanted != 1 and await _stream_holds_messages(js, wire.tasks_stream()):
+            recorded = 1  # tasks written before partitions were recorded: one partition
+        else:
+            try:
+                await kv.create(wire.PARTITIONS_KEY, str(wanted).encode())
+                recorded = wanted
+                log.info("partitions_recorded", partitions=wanted)
+            except nats.js.errors.KeyWrongLastSequenceError:
+                # another process recorded its value first: that one stands
+                recorded = int((await kv.get(wire.PARTITIONS_KEY)).value or b"0")
+    if recorded != wanted:
+        raise TopologyMismatchError(
+            f"this process has PRSM_PARTITIONS={wanted} but the deployment was set up with "
+            f"{recorded} partition(s); start it with PRSM_PARTITIONS={recorded} (the number "
+            "of partitions of a deployment cannot be changed)",
+            configured=wanted,
+            recorded=recorded,
         )
-        await _ensure_work_limits(js, topology)
+    return recorded
+
+
+async def _ensure_work_stream(js: JetStreamContext, topology: Topology, partition: int) -> None:
+    stream = wire.work_stream(partition)
+    await _add_or_keep_stream(
+        js,
+        StreamConfig(
+            name=stream,
+            subjects=[f"{wire.work_prefix(partition)}.>"],
+            retention=RetentionPolicy.WORK_QUEUE,
+            storage=StorageType.FILE,
+            num_replicas=topology.replicas,
+            duplicate_window=topology.duplicate_window_s,
+            discard=DiscardPolicy.NEW,
+            max_msgs=topology.work_max_msgs,
+            max_bytes=topology.work_max_bytes,
+        ),
+    )
+    await _ensure_work_limits(js, topology, stream)
+
+
+async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
+    """Idempotently create the work streams, PRSM_EVENTS and the KV buckets (tasks, nodes,
+    batches, task types, idempotency keys, cancels of queued tasks, shared secrets, leases),
+    after checking this process agrees with the deployment's partitions."""
+    with nats_errors_as_prsm("creating the topology"):
+        await agree_partitions(js, topology)
+        for partition in range(topology.partitions):
+            await _ensure_work_stream(js, topology, partition)
         await _add_or_keep_stream(
             js,
             StreamConfig(
@@ -170,7 +237,7 @@ async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
         )
         # bucket -> TTL of its keys (None: kept until deleted)
         buckets: dict[str, float | None] = {
-            wire.TASKS_BUCKET: None,
+            **{wire.tasks_bucket(p): None for p in range(topology.partitions)},
             wire.NODES_BUCKET: topology.node_ttl_s,
             wire.BATCHES_BUCKET: None,
             wire.TYPES_BUCKET: None,
@@ -180,7 +247,7 @@ async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
             wire.LEASES_BUCKET: None,
         }
         for bucket, ttl_s in buckets.items():
-            markers = bucket == wire.TASKS_BUCKET and topology.finished_task_ttl_s > 0
+            markers = bucket.startswith(wire.TASKS_BUCKET) and topology.finished_task_ttl_s > 0
             await _add_or_keep_bucket(
                 js,
                 KeyValueConfig(
@@ -203,8 +270,10 @@ async def ensure_work_consumers(
     lease_s: float,
     idle_s: float | None = None,
     bands: Sequence[Band] = BANDS_HIGH_TO_LOW,
+    partitions: Sequence[int] = (0,),
 ) -> None:
-    """One durable pull consumer per (queue, band), shared by every peer serving the queue.
+    """One durable pull consumer per (queue, band) on the work stream of each of
+    ``partitions``, shared by every peer serving the queue.
 
     ``max_deliver`` is unlimited: attempts are counted in the task record, which also knows
     ``max_retries``; the server's own counter would dead-letter without telling anyone.
@@ -213,18 +282,19 @@ async def ensure_work_consumers(
     (no ``idle_s``) makes them permanent again.
     """
     with nats_errors_as_prsm(f"creating consumers of {queue}"):
-        for band in bands:
-            await js.add_consumer(
-                wire.WORK_STREAM,
-                ConsumerConfig(
-                    durable_name=wire.work_consumer(queue, band),
-                    filter_subject=wire.work_subject(queue, band),
-                    ack_policy=AckPolicy.EXPLICIT,
-                    deliver_policy=DeliverPolicy.ALL,
-                    ack_wait=lease_s,
-                    max_deliver=-1,
-                    max_ack_pending=-1,
-                    max_waiting=4096,
-                    inactive_threshold=idle_s,
-                ),
-            )
+        for partition in partitions:
+            for band in bands:
+                await js.add_consumer(
+                    wire.work_stream(partition),
+                    ConsumerConfig(
+                        durable_name=wire.work_consumer(queue, band),
+                        filter_subject=wire.work_subject(queue, band, partition),
+                        ack_policy=AckPolicy.EXPLICIT,
+                        deliver_policy=DeliverPolicy.ALL,
+                        ack_wait=lease_s,
+                        max_deliver=-1,
+                        max_ack_pending=-1,
+                        max_waiting=4096,
+                        inactive_threshold=idle_s,
+                    ),
+                )

@@ -103,7 +103,10 @@ async def open_stores(connection: Connection) -> AsyncIterator[Stores]:
         await ensure_topology(js, connection.topology)
         async with contextlib.AsyncExitStack() as stack:
             tasks = await TaskStore.open(
-                nc, js, final_ttl_s=connection.topology.finished_task_ttl_s
+                nc,
+                js,
+                final_ttl_s=connection.topology.finished_task_ttl_s,
+                partitions=connection.topology.partitions,
             )
             stack.push_async_callback(tasks.close)
             events = EventPublisher(nc)

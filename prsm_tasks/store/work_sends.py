@@ -82,7 +82,7 @@ class WorkSender:
     async def send(self, record: TaskRecord, rev: int, payload: bytes, *, first: bool) -> None:
         """Publish and wait for the stream's answer; raises what it refused."""
         reply = await self._store.requests.request(
-            wire.work_subject(record.queue_name, record.band),
+            self._store.work_subject(record),
             wire.encode_work(rev, payload, first=first),
             headers={"Nats-Msg-Id": record.task_id},
             timeout_s=PUBLISH_TIMEOUT_S,
@@ -95,7 +95,7 @@ class WorkSender:
         Raises ServiceUnavailableError only when it could not even be sent (no connection).
         """
         answer = await self._store.requests.send(
-            wire.work_subject(record.queue_name, record.band),
+            self._store.work_subject(record),
             wire.encode_work(rev, payload, first=True),
             headers={"Nats-Msg-Id": record.task_id},
             timeout_s=PUBLISH_TIMEOUT_S,
