@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from prsm_tasks.wire import STANDARD_QUEUES, check_queue_name
+from prsm_tasks.wire import MAX_PARTITIONS, STANDARD_QUEUES, check_queue_name
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     partitions: int = Field(
         default=1,
         ge=1,
-        le=64,
+        le=MAX_PARTITIONS,
         description="How many partitions the tasks are spread over: each has its own work "
         "stream and task bucket (partition 0 is `PRSM_WORK` and `PRSM_TASKS`, partition p "
         "`PRSM_WORK_<p>` and `PRSM_TASKS_<p>`), and a task's is a hash of its id. More "

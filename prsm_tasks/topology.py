@@ -185,8 +185,9 @@ async def agree_partitions(js: JetStreamContext, topology: Topology) -> int:
     if recorded != wanted:
         raise TopologyMismatchError(
             f"this process has PRSM_PARTITIONS={wanted} but the deployment was set up with "
-            f"{recorded} partition(s); start it with PRSM_PARTITIONS={recorded} (the number "
-            "of partitions of a deployment cannot be changed)",
+            f"{recorded} partition(s); start it with PRSM_PARTITIONS={recorded} "
+            f"(Topology(partitions={recorded}) in a program): the number of partitions of a "
+            "deployment cannot be changed",
             configured=wanted,
             recorded=recorded,
         )
