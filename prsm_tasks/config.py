@@ -231,13 +231,15 @@ class Settings(BaseSettings):
         ge=1,
         description="Most messages `PRSM_WORK` holds (queued tasks, and retries and "
         "priority changes waiting there); when full, enqueues answer 507 `work_stream_full` "
-        "and write nothing. Applied to the stream at start (see Quotas below).",
+        "and write nothing. Applied to the stream at start (see Quotas below); with "
+        "`PRSM_PARTITIONS` > 1, to each partition's work stream.",
     )
     work_max_bytes: int = Field(
         default=4 * 1_073_741_824,
         ge=1_048_576,
         description="Most bytes `PRSM_WORK` holds; when full, enqueues answer 507 "
-        "`work_stream_full`. Applied to the stream at start (see Quotas below).",
+        "`work_stream_full`. Applied to the stream at start (see Quotas below); with "
+        "`PRSM_PARTITIONS` > 1, to each partition's work stream.",
     )
     max_unfinished_tasks_per_tenant: int = Field(
         default=100_000,
