@@ -169,7 +169,7 @@ async def agree_partitions(js: JetStreamContext, topology: Topology) -> int:
     try:
         entry = await kv.get(wire.PARTITIONS_KEY)
         recorded = int(entry.value or b"0")
-    except nats.js.errors.KeyNotFoundError:
+    except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
         recorded = 0
     if recorded == 0:
         if wanted != 1 and await _stream_holds_messages(js, wire.tasks_stream()):
