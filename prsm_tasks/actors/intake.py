@@ -6,9 +6,9 @@ node never starts a message out of priority order and a newly enqueued critical 
 next one taken when a slot frees. Within a band the pairs (partition, queue) are asked from
 an offset that moves each sweep, so no partition and no queue is favoured.
 
-A pair (partition, queue, band) found empty gets a parked pull: a long-poll request for one message
-that the server answers the moment a message is stored there or comes back (a redelivery
-after a lapsed lease, the end of a retry's back-off). Parked pulls reserve no slot: one
+A pair (partition, queue, band) found empty gets a parked pull: a long-poll request for one
+message that the server answers the moment a message is stored there or comes back (a
+redelivery after a lapsed lease, the end of a retry's back-off). Parked pulls reserve no slot: one
 answered while the node is full is handed straight back with ``nak`` (for a peer, or for
 this node's next sweep in priority order) and marks its pair for that sweep. The server
 drops the parked pulls of a connection that closes, so a dead node holds no message.
