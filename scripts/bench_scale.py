@@ -25,17 +25,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,11 +48,11 @@ from prsm_tasks.config import Settings  # noqa: E402
 from prsm_tasks.logging import configure_logging  # noqa: E402
 from prsm_tasks.topology import Topology  # noqa: E402
 from scripts.bench_cpu import CpuSampler  # noqa: E402
+from scripts.bench_processes import open_processes, read_line  # noqa: E402
 from scripts.bench_servers import open_servers, wait_jetstream_ready  # noqa: E402
 
 QUEUE = "bench"
 WORK_STREAM_RE = re.compile(r"^PRSM_WORK(_\d+)?$")
-STOP_GRACE_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -83,50 +80,6 @@ def client_for(urls: list[str]) -> Client:
     """A native client whose topology (replicas, partitions) comes from the environment,
     the way every node of the run reads it."""
     return Client(urls, topology=Topology.from_settings(Settings()), name="prsm-bench-scale")
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(STOP_GRACE_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-@contextlib.contextmanager
-def open_processes(
-    commands: list[list[str]],
-    env: dict[str, str],
-    log_dir: Path,
-    name: str,
-    *,
-    stdin: int | None = None,
-    stdout: int | None = None,
-) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Start one process per command (own session: a Ctrl-C reaches the bench, which then
-    stops them in order); stop every one of them on the way out."""
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
-        for index, command in enumerate(commands):
-            with open(log_dir / f"{name}-{index}.log", "ab") as log:
-                processes.append(
-                    subprocess.Popen(
-                        command,
-                        env=env,
-                        cwd=REPO,
-                        stdin=stdin,
-                        start_new_session=True,
-                        stdout=stdout if stdout is not None else log,
-                        stderr=log,
-                    )
-                )
-        yield processes
-    finally:
-        for process in processes:
-            stop_process(process)
 
 
 def node_command(urls: list[str], capacity: int) -> list[str]:
@@ -166,26 +119,17 @@ def producer_commands(urls: list[str], run: Run, log_dir: Path) -> list[list[str
     ]
 
 
-def read_line(process: subprocess.Popen[bytes], *, within_s: float) -> str:
-    """One line of a producer's stdout (it writes nothing else), or an error at the deadline."""
-    assert process.stdout is not None
-    fd = process.stdout.fileno()
-    deadline = time.monotonic() + within_s
-    line = b""
-    while not line.endswith(b"\n"):
-        ready, _, _ = select.select([fd], [], [], 0.5)
-        chunk = os.read(fd, 1) if ready else b""
-        if not chunk and (process.poll() is not None or time.monotonic() > deadline):
-            raise RuntimeError(f"producer {process.pid} gave no line (exit {process.poll()})")
-        line += chunk
-    return line.decode().strip()
-
-
 def enqueue_backlog(urls: list[str], run: Run, log_dir: Path) -> tuple[float, list[str]]:
     """Start the producers, wait until each is connected, let them go at once; (rate, ids)."""
     commands = producer_commands(urls, run, log_dir)
     with open_processes(
-        commands, run.env(), log_dir, "producer", stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        commands,
+        run.env(),
+        log_dir,
+        "producer",
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
     ) as producers:
         for producer in producers:
             if read_line(producer, within_s=120) != "ready":
@@ -281,7 +225,7 @@ async def drain(
         commands = [node_command(urls, run.args.capacity)] * run.nodes
         with (
             CpuSampler(servers_pids) as sampler,
-            open_processes(commands, run.env(), log_dir, "node") as nodes,
+            open_processes(commands, run.env(), log_dir, "node", cwd=REPO) as nodes,
         ):
             spawned = time.time()
             sampler.watch_nodes([node.pid for node in nodes])
