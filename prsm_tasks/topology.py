@@ -6,12 +6,15 @@ from Settings through ``Topology.from_settings``.
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import nats.js.errors
 import structlog
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -299,3 +302,53 @@ async def ensure_work_consumers(
                         inactive_threshold=idle_s,
                     ),
                 )
+
+
+async def spread_partition_leaders(nc: NatsClient, js: JetStreamContext, topology: Topology) -> int:
+    """On a cluster with several partitions, move stream leaders so that each server leads
+    about as many partitions' work streams (and, counted apart, task buckets) as any other:
+    the server that leads a stream does its writes, so partitions led from one server would
+    not spread the load. The server elects leaders at random; a stream whose leader leads
+    two more than a peer of it is handed to that peer (a leader step-down naming the
+    preferred server). Returns how many moved. Idempotent: a balanced cluster moves none."""
+    if topology.replicas <= 1 or topology.partitions <= 1:
+        return 0
+    partitions = range(topology.partitions)
+    moved = 0
+    with nats_errors_as_prsm("spreading the partitions' leaders"):
+        for names in (
+            [wire.work_stream(p) for p in partitions],
+            [wire.tasks_stream(p) for p in partitions],
+        ):
+            moved += await _spread_leaders(nc, js, names)
+    return moved
+
+
+async def _spread_leaders(nc: NatsClient, js: JetStreamContext, names: list[str]) -> int:
+    clusters = {name: (await js.stream_info(name)).cluster for name in names}
+    led: Counter[str] = Counter()
+    for cluster in clusters.values():
+        if cluster is not None and cluster.leader:
+            led[cluster.leader] += 1
+            for peer in cluster.replicas or []:
+                led[peer.name or ""] += 0
+    moved = 0
+    for name, cluster in clusters.items():
+        if cluster is None or not cluster.leader:
+            continue
+        peers = [p.name for p in cluster.replicas or [] if p.name and p.current and not p.offline]
+        if not peers:
+            continue
+        target = min(peers, key=lambda peer: led[peer])
+        if led[cluster.leader] - led[target] <= 1:
+            continue
+        request = json.dumps({"placement": {"preferred": target}}).encode()
+        reply = await nc.request(f"$JS.API.STREAM.LEADER.STEPDOWN.{name}", request, timeout=5.0)
+        if b'"error"' in reply.data:
+            log.info("leader_not_moved", stream=name, to=target, reply=reply.data[:200])
+            continue
+        log.info("leader_moved", stream=name, source=cluster.leader, to=target)
+        led[cluster.leader] -= 1
+        led[target] += 1
+        moved += 1
+    return moved
