@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from prsm_tasks import Client, Fail, Retry, TaskContext
+from prsm_tasks import Client, Fail, Retry, TaskContext, wire
 from prsm_tasks.embedded import EmbeddedNats
 from prsm_tasks.errors import (
     InvalidTaskDataError,
@@ -268,6 +268,8 @@ async def test_priority_critical_starts_next(
             queue, [{"name": f"low{i}"} for i in range(10)], priority=1
         )
         critical = await client.enqueue(queue, {"name": "critical"}, priority=10)
+        # enqueue returns once the record is stored; the work message is on its way
+        await eventually(lambda: _queued(client, queue, critical.task_id, partitions))
         gate.set()
         await client.wait(critical.task_id, timeout=30)
         await asyncio.gather(*(client.wait(r.task_id, timeout=60) for r in lows))
@@ -393,6 +395,16 @@ async def test_graceful_shutdown_hands_tasks_back(
     assert final.status is TaskStatus.COMPLETED
     assert final.result.startswith("staying")
     assert final.retry_count == 0
+
+
+async def _queued(client: Client, queue: str, task_id: str, partitions: int) -> bool:
+    """The task's work message is stored in its partition's stream (a full node may be
+    handed it and give it back: the stream still holds it)."""
+    partition = wire.partition_of(task_id, partitions)
+    subject = wire.work_subject(queue, "critical", partition)
+    assert client._js is not None
+    info = await client._js.stream_info(wire.work_stream(partition), subjects_filter=subject)
+    return bool((info.state.subjects or {}).get(subject))
 
 
 async def _status_is(client: Client, task_id: str, status: TaskStatus) -> bool:
