@@ -180,6 +180,15 @@ class Finished:
     wait_s: float | None
 
 
+def same_place(old: Entry, new: Entry) -> bool:
+    """Whether ``new`` sits where ``old`` does in its queue's lanes (or neither is queued)."""
+    if old.is_queued != new.is_queued:
+        return False
+    return not old.is_queued or (
+        old.band_index == new.band_index and old.enqueued_at == new.enqueued_at
+    )
+
+
 class TaskView:
     def __init__(self) -> None:
         self.entries: dict[str, Entry] = {}
@@ -232,7 +241,11 @@ class TaskView:
         self._number(entry)
         if entry.status in FINAL and old.status not in FINAL:
             self._note_finished(entry)
-        self._unqueue(old)
+        # the watch's copy of a write this edge applied already keeps its place: moving it
+        # would shift the queue's lane twice (two copies of a list of every queued task)
+        moves = not same_place(old, entry)
+        if moves:
+            self._unqueue(old)
         if entry.status != old.status:
             for scope in self._scopes_of(old):
                 scope.counts[old.status] -= 1
@@ -240,7 +253,8 @@ class TaskView:
         # owner, queue and created_at never change: update in place, keeping sort orders
         for name in Entry.__slots__:
             setattr(old, name, getattr(entry, name))
-        self._enqueue(old)
+        if moves:
+            self._enqueue(old)
 
     def _add(self, entry: Entry) -> None:
         if entry.status in FINAL:
