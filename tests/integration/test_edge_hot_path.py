@@ -141,3 +141,26 @@ def test_a_stream_url_gets_its_grant_as_the_general_path_gives_it(url: str) -> N
     grant = "g1.1800000000.abcDEF-_0123456789abcdefghijklmnopqrstuvwxyzA"
     assert with_grant(url, grant) == f"{url}?{GRANT_PARAM}={grant}"
     assert with_grant(url + "?a=1", grant) == f"{url}?a=1&{GRANT_PARAM}={grant}"
+
+
+def test_the_watch_copy_of_an_own_create_takes_its_revision_only() -> None:
+    from prsm_tasks.store.tasks import encode_record
+
+    view = TaskView()
+    now = time.time()
+    records = [
+        TaskRecord(task_id=f"task_{n:026d}", queue_name="q", task_data={"n": n}, priority=5,
+                   user="u", tenant="t", created_at=now + n, enqueued_at=now + n)
+        for n in range(2)
+    ]  # fmt: skip
+    for record in records:
+        view.apply_created(record, encode_record(record))
+    # the first comes back as written; the second was changed before the watch saw it
+    view.on_entry(records[0].task_id, encode_record(records[0]), 7)
+    later = records[1].model_copy(update={"priority": 9})
+    view.on_entry(records[1].task_id, encode_record(later), 8)
+    first, second = (view.entries[record.task_id] for record in records)
+    assert (first.rev, first.number, first.priority) == (7, 7, 5)
+    assert (second.rev, second.priority) == (8, 9)
+    assert view.task_of_number(7) == records[0].task_id
+    assert [view.position(record.task_id) for record in records] == [2, 1]
