@@ -13,7 +13,8 @@ CPU over the burst), so both see the same minutes of the machine.
 
 Prints one JSON line: for each edge, the medians over rounds of the CPU per request (µs) of
 enqueue and of /status and the requests one second of its CPU serves, and the per-round
-figures.
+figures; ``enqueue_ratio`` and ``status_ratio``, the median over rounds of this checkout's
+CPU per request over the baseline's in the same round.
 """
 
 from __future__ import annotations
@@ -100,6 +101,11 @@ class Edge:
         }
 
 
+def ratios(edges: list[Edge], figure: str) -> list[float]:
+    baseline, this = (getattr(edge, figure) for edge in edges)
+    return [ours / theirs for theirs, ours in zip(baseline, this, strict=True)]
+
+
 async def run_ab(args: argparse.Namespace) -> dict[str, Any]:
     secret = secrets.token_urlsafe(32)
     with tempfile.TemporaryDirectory(prefix="prsm-bench-ab-") as tmp:
@@ -142,6 +148,9 @@ async def run_ab(args: argparse.Namespace) -> dict[str, Any]:
         "clients": args.clients,
         **edges[0].summary(),
         **edges[1].summary(),
+        # this checkout's CPU per request over the baseline's, round by round: the median
+        "enqueue_ratio": round(statistics.median(ratios(edges, "enqueue_us")), 3),
+        "status_ratio": round(statistics.median(ratios(edges, "status_us")), 3),
         "elapsed_s": round(time.perf_counter() - started, 1),
         "cpu_count": os.cpu_count(),
     }
