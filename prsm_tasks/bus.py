@@ -265,6 +265,35 @@ class Requests:
             expire.cancel()
             self._pending.pop(token, None)
 
+    async def send(
+        self,
+        subject: str,
+        payload: bytes,
+        *,
+        headers: dict[str, str] | None = None,
+        timeout_s: float = 10.0,
+    ) -> asyncio.Future[bytes]:
+        """Send now and return the reply's future at once: for a reply checked later, off
+        the caller's path. It settles like ``request`` (the data, or the error)."""
+        self._next_token += 1
+        token = str(self._next_token)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bytes] = loop.create_future()
+        self._pending[token] = future
+        expire = loop.call_later(timeout_s, _expire, future)
+
+        def settled(_: asyncio.Future[bytes]) -> None:
+            expire.cancel()
+            self._pending.pop(token, None)
+
+        future.add_done_callback(settled)
+        try:
+            await self._nc.publish(subject, payload, reply=self._prefix + token, headers=headers)
+        except NATS_DOWN_ERRORS as exc:
+            future.cancel()
+            raise ServiceUnavailableError(f"NATS unavailable sending {subject}: {exc!r}") from exc
+        return future
+
 
 def _expire(future: asyncio.Future[bytes]) -> None:
     if not future.done():

@@ -29,6 +29,7 @@ from prsm_tasks.local import (
 from prsm_tasks.logging import configure_logging
 from prsm_tasks.nats_auth import NatsAuth
 from prsm_tasks.node import Node
+from prsm_tasks.topology import Topology
 from prsm_tasks.up import EXAMPLE_HANDLERS, cmd_up, install_stop_signals
 
 log = structlog.get_logger("prsm.cli")
@@ -96,7 +97,11 @@ async def cmd_enqueue(settings: Settings, args: argparse.Namespace) -> int:
         print(f"task_data is not valid JSON: {exc}", file=sys.stderr)
         return 2
     settings = with_local_nats(settings)
-    async with Client(settings.servers, auth=NatsAuth.from_settings(settings)) as client:
+    async with Client(
+        settings.servers,
+        auth=NatsAuth.from_settings(settings),
+        topology=Topology.from_settings(settings),
+    ) as client:
         record = await client.enqueue(
             args.queue,
             task_data,
@@ -140,7 +145,9 @@ async def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
             return await watch_task(edge_feed, args.task_id, console)
     settings = with_local_nats(settings)
     auth = NatsAuth.from_settings(settings)
-    async with Client(settings.servers, name="prsm-watch", auth=auth) as client:
+    async with Client(
+        settings.servers, name="prsm-watch", auth=auth, topology=Topology.from_settings(settings)
+    ) as client:
         if args.queue:
             return await watch_queue(NatsFeed(client), args.queue, console)
         return await watch_task(NatsFeed(client), args.task_id, console)

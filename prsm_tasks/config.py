@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from prsm_tasks.wire import STANDARD_QUEUES, check_queue_name
+from prsm_tasks.wire import MAX_PARTITIONS, STANDARD_QUEUES, check_queue_name
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -55,6 +55,17 @@ class Settings(BaseSettings):
         le=5,
         description="Replicas of every stream and bucket when they are created: 1 on one "
         "server, 3 on a cluster.",
+    )
+    partitions: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_PARTITIONS,
+        description="How many partitions the tasks are spread over: each has its own work "
+        "stream and task bucket (partition 0 is `PRSM_WORK` and `PRSM_TASKS`, partition p "
+        "`PRSM_WORK_<p>` and `PRSM_TASKS_<p>`), and a task's is a hash of its id. More "
+        "partitions let more nodes drain in parallel past what one stream takes. Fixed per "
+        "deployment: the first process records it in `PRSM_META`, and a process with another "
+        "value refuses to start (there is no migration).",
     )
 
     nats_stall_seconds: float = Field(
@@ -220,13 +231,15 @@ class Settings(BaseSettings):
         ge=1,
         description="Most messages `PRSM_WORK` holds (queued tasks, and retries and "
         "priority changes waiting there); when full, enqueues answer 507 `work_stream_full` "
-        "and write nothing. Applied to the stream at start (see Quotas below).",
+        "and write nothing. Applied to the stream at start (see Quotas below); with "
+        "`PRSM_PARTITIONS` > 1, to each partition's work stream.",
     )
     work_max_bytes: int = Field(
         default=4 * 1_073_741_824,
         ge=1_048_576,
         description="Most bytes `PRSM_WORK` holds; when full, enqueues answer 507 "
-        "`work_stream_full`. Applied to the stream at start (see Quotas below).",
+        "`work_stream_full`. Applied to the stream at start (see Quotas below); with "
+        "`PRSM_PARTITIONS` > 1, to each partition's work stream.",
     )
     max_unfinished_tasks_per_tenant: int = Field(
         default=100_000,

@@ -191,6 +191,14 @@ class WorkerUnavailableError(ServiceUnavailableError):
     public_message = None  # it names the caller's own queue, nothing internal
 
 
+class TopologyMismatchError(PrsmError):
+    """This process's settings disagree with what the deployment recorded (its partitions):
+    it refuses to start rather than read and write where no other process looks."""
+
+    code = "topology_mismatch"
+    public_message = "this process is configured for another topology than the deployment's"
+
+
 class TaskTimeoutError(PrsmError):
     """Waiting for a task took longer than the caller allowed (the task itself goes on)."""
 

@@ -194,7 +194,9 @@ class Node:
     async def _serve(self, stores: Stores) -> None:
         nc, js = stores.nc, stores.js
         for queue in self.queues:
-            await ensure_work_consumers(js, queue, lease_s=self.options.lease_s)
+            await ensure_work_consumers(
+                js, queue, lease_s=self.options.lease_s, partitions=range(self.topology.partitions)
+            )
         store, events, batches = stores.tasks, stores.events, stores.batches
         await register_node_types(js, self.registry)  # its task types, and their checks
         if self.options.claim_after_s > 0:
@@ -213,6 +215,7 @@ class Node:
         self._intake = Intake(
             nc=nc,
             queues=self.queues,
+            partitions=self.topology.partitions,
             free_slots=self.free_slots,
             dispatch=self._dispatch,
             starvation_age_s=self.options.starvation_age_s,

@@ -6,12 +6,15 @@ from Settings through ``Topology.from_settings``.
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import nats.js.errors
 import structlog
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -26,6 +29,7 @@ from nats.js.api import (
 
 from prsm_tasks import wire
 from prsm_tasks.bus import ERR_STREAM_NAME_IN_USE, nats_errors_as_prsm
+from prsm_tasks.errors import TopologyMismatchError
 from prsm_tasks.models import BANDS_HIGH_TO_LOW, Band
 
 if TYPE_CHECKING:
@@ -39,6 +43,8 @@ class Topology:
     """Sizes and retention of the streams and buckets; all of it from Settings."""
 
     replicas: int = 1
+    # work streams and task buckets the tasks are spread over (see wire.partition_of)
+    partitions: int = 1
     events_max_age_s: float = 86_400.0
     events_max_bytes: int = 1_073_741_824
     node_ttl_s: float = 10.0
@@ -60,6 +66,7 @@ class Topology:
     def from_settings(cls, settings: Settings) -> Topology:
         return cls(
             replicas=settings.replicas,
+            partitions=settings.partitions,
             events_max_age_s=settings.events_max_age_seconds,
             events_max_bytes=settings.events_max_bytes,
             # an advert outlives a few missed intervals, never less than the default
@@ -94,8 +101,8 @@ async def _add_or_keep_bucket(js: JetStreamContext, config: KeyValueConfig) -> N
         await js.key_value(config.bucket)
 
 
-async def _ensure_work_limits(js: JetStreamContext, topology: Topology) -> None:
-    """Bring an existing PRSM_WORK to the limits of ``topology``.
+async def _ensure_work_limits(js: JetStreamContext, topology: Topology, stream: str) -> None:
+    """Bring an existing work stream (PRSM_WORK or a partition's) to the limits of ``topology``.
 
     A stream made before it had limits (unbounded) takes them; one whose limits differ
     takes this process's only when its operator set them explicitly, else every process
@@ -103,7 +110,7 @@ async def _ensure_work_limits(js: JetStreamContext, topology: Topology) -> None:
     Lowering a limit below what the stream holds drops nothing (discard new refuses new
     messages only).
     """
-    config = (await js.stream_info(wire.WORK_STREAM)).config
+    config = (await js.stream_info(stream)).config
     wanted = (topology.work_max_msgs, topology.work_max_bytes)
     current = (config.max_msgs or -1, config.max_bytes or -1)
     if current == wanted:
@@ -111,6 +118,7 @@ async def _ensure_work_limits(js: JetStreamContext, topology: Topology) -> None:
     if not topology.work_limits_explicit and current != (-1, -1):
         log.warning(
             "work_stream_limits_differ",
+            stream=stream,
             stream_max_messages=current[0],
             stream_max_bytes=current[1],
             settings_max_messages=wanted[0],
@@ -121,7 +129,7 @@ async def _ensure_work_limits(js: JetStreamContext, topology: Topology) -> None:
     config.max_msgs, config.max_bytes = wanted
     config.discard = DiscardPolicy.NEW
     await js.update_stream(config)
-    log.info("work_stream_limits_set", max_messages=wanted[0], max_bytes=wanted[1])
+    log.info("work_stream_limits_set", stream=stream, max_messages=wanted[0], max_bytes=wanted[1])
 
 
 async def _allow_message_ttl(js: JetStreamContext, bucket: str) -> None:
@@ -134,25 +142,88 @@ async def _allow_message_ttl(js: JetStreamContext, bucket: str) -> None:
         log.info("bucket_message_ttl_allowed", bucket=bucket)
 
 
-async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
-    """Idempotently create PRSM_WORK, PRSM_EVENTS and the KV buckets (tasks, nodes, batches,
-    task types, idempotency keys, cancels of queued tasks, shared secrets, leases)."""
-    with nats_errors_as_prsm("creating the topology"):
-        await _add_or_keep_stream(
-            js,
-            StreamConfig(
-                name=wire.WORK_STREAM,
-                subjects=[f"{wire.WORK_PREFIX}.>"],
-                retention=RetentionPolicy.WORK_QUEUE,
-                storage=StorageType.FILE,
-                num_replicas=topology.replicas,
-                duplicate_window=topology.duplicate_window_s,
-                discard=DiscardPolicy.NEW,
-                max_msgs=topology.work_max_msgs,
-                max_bytes=topology.work_max_bytes,
-            ),
+async def _stream_holds_messages(js: JetStreamContext, stream: str) -> bool:
+    try:
+        return (await js.stream_info(stream)).state.messages > 0
+    except nats.js.errors.NotFoundError:
+        return False
+
+
+async def agree_partitions(js: JetStreamContext, topology: Topology) -> int:
+    """Record the deployment's partitions (the first process does), or check this process
+    has the recorded number; TopologyMismatchError when it has not.
+
+    ``kv.create`` lets exactly one of several processes starting at once record its value;
+    every other one reads it. A deployment that predates the record and holds tasks was
+    one partition: a process with more would look for most of its tasks in the wrong place.
+    """
+    await _add_or_keep_bucket(
+        js,
+        KeyValueConfig(
+            bucket=wire.META_BUCKET,
+            history=1,
+            storage=StorageType.FILE,
+            replicas=topology.replicas,
+            direct=True,
+        ),
+    )
+    kv = await js.key_value(wire.META_BUCKET)
+    wanted = topology.partitions
+    try:
+        entry = await kv.get(wire.PARTITIONS_KEY)
+        recorded = int(entry.value or b"0")
+    except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
+        recorded = 0
+    if recorded == 0:
+        if wanted != 1 and await _stream_holds_messages(js, wire.tasks_stream()):
+            recorded = 1  # tasks written before partitions were recorded: one partition
+        else:
+            try:
+                await kv.create(wire.PARTITIONS_KEY, str(wanted).encode())
+                recorded = wanted
+                log.info("partitions_recorded", partitions=wanted)
+            except nats.js.errors.KeyWrongLastSequenceError:
+                # another process recorded its value first: that one stands
+                recorded = int((await kv.get(wire.PARTITIONS_KEY)).value or b"0")
+    if recorded != wanted:
+        raise TopologyMismatchError(
+            f"this process has PRSM_PARTITIONS={wanted} but the deployment was set up with "
+            f"{recorded} partition(s); start it with PRSM_PARTITIONS={recorded} "
+            f"(Topology(partitions={recorded}) in a program): the number of partitions of a "
+            "deployment cannot be changed",
+            configured=wanted,
+            recorded=recorded,
         )
-        await _ensure_work_limits(js, topology)
+    return recorded
+
+
+async def _ensure_work_stream(js: JetStreamContext, topology: Topology, partition: int) -> None:
+    stream = wire.work_stream(partition)
+    await _add_or_keep_stream(
+        js,
+        StreamConfig(
+            name=stream,
+            subjects=[f"{wire.work_prefix(partition)}.>"],
+            retention=RetentionPolicy.WORK_QUEUE,
+            storage=StorageType.FILE,
+            num_replicas=topology.replicas,
+            duplicate_window=topology.duplicate_window_s,
+            discard=DiscardPolicy.NEW,
+            max_msgs=topology.work_max_msgs,
+            max_bytes=topology.work_max_bytes,
+        ),
+    )
+    await _ensure_work_limits(js, topology, stream)
+
+
+async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
+    """Idempotently create the work streams, PRSM_EVENTS and the KV buckets (tasks, nodes,
+    batches, task types, idempotency keys, cancels of queued tasks, shared secrets, leases),
+    after checking this process agrees with the deployment's partitions."""
+    with nats_errors_as_prsm("creating the topology"):
+        await agree_partitions(js, topology)
+        for partition in range(topology.partitions):
+            await _ensure_work_stream(js, topology, partition)
         await _add_or_keep_stream(
             js,
             StreamConfig(
@@ -170,7 +241,7 @@ async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
         )
         # bucket -> TTL of its keys (None: kept until deleted)
         buckets: dict[str, float | None] = {
-            wire.TASKS_BUCKET: None,
+            **{wire.tasks_bucket(p): None for p in range(topology.partitions)},
             wire.NODES_BUCKET: topology.node_ttl_s,
             wire.BATCHES_BUCKET: None,
             wire.TYPES_BUCKET: None,
@@ -180,7 +251,7 @@ async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
             wire.LEASES_BUCKET: None,
         }
         for bucket, ttl_s in buckets.items():
-            markers = bucket == wire.TASKS_BUCKET and topology.finished_task_ttl_s > 0
+            markers = bucket.startswith(wire.TASKS_BUCKET) and topology.finished_task_ttl_s > 0
             await _add_or_keep_bucket(
                 js,
                 KeyValueConfig(
@@ -203,8 +274,10 @@ async def ensure_work_consumers(
     lease_s: float,
     idle_s: float | None = None,
     bands: Sequence[Band] = BANDS_HIGH_TO_LOW,
+    partitions: Sequence[int] = (0,),
 ) -> None:
-    """One durable pull consumer per (queue, band), shared by every peer serving the queue.
+    """One durable pull consumer per (queue, band) on the work stream of each of
+    ``partitions``, shared by every peer serving the queue.
 
     ``max_deliver`` is unlimited: attempts are counted in the task record, which also knows
     ``max_retries``; the server's own counter would dead-letter without telling anyone.
@@ -213,18 +286,69 @@ async def ensure_work_consumers(
     (no ``idle_s``) makes them permanent again.
     """
     with nats_errors_as_prsm(f"creating consumers of {queue}"):
-        for band in bands:
-            await js.add_consumer(
-                wire.WORK_STREAM,
-                ConsumerConfig(
-                    durable_name=wire.work_consumer(queue, band),
-                    filter_subject=wire.work_subject(queue, band),
-                    ack_policy=AckPolicy.EXPLICIT,
-                    deliver_policy=DeliverPolicy.ALL,
-                    ack_wait=lease_s,
-                    max_deliver=-1,
-                    max_ack_pending=-1,
-                    max_waiting=4096,
-                    inactive_threshold=idle_s,
-                ),
-            )
+        for partition in partitions:
+            for band in bands:
+                await js.add_consumer(
+                    wire.work_stream(partition),
+                    ConsumerConfig(
+                        durable_name=wire.work_consumer(queue, band),
+                        filter_subject=wire.work_subject(queue, band, partition),
+                        ack_policy=AckPolicy.EXPLICIT,
+                        deliver_policy=DeliverPolicy.ALL,
+                        ack_wait=lease_s,
+                        max_deliver=-1,
+                        max_ack_pending=-1,
+                        max_waiting=4096,
+                        inactive_threshold=idle_s,
+                    ),
+                )
+
+
+async def spread_partition_leaders(nc: NatsClient, js: JetStreamContext, topology: Topology) -> int:
+    """On a cluster with several partitions, move stream leaders so that each server leads
+    about as many partitions' work streams (and, counted apart, task buckets) as any other:
+    the server that leads a stream does its writes, so partitions led from one server would
+    not spread the load. The server elects leaders at random; a stream whose leader leads
+    two more than a peer of it is handed to that peer (a leader step-down naming the
+    preferred server). Returns how many moved. Idempotent: a balanced cluster moves none."""
+    if topology.replicas <= 1 or topology.partitions <= 1:
+        return 0
+    partitions = range(topology.partitions)
+    moved = 0
+    with nats_errors_as_prsm("spreading the partitions' leaders"):
+        for names in (
+            [wire.work_stream(p) for p in partitions],
+            [wire.tasks_stream(p) for p in partitions],
+        ):
+            moved += await _spread_leaders(nc, js, names)
+    return moved
+
+
+async def _spread_leaders(nc: NatsClient, js: JetStreamContext, names: list[str]) -> int:
+    clusters = {name: (await js.stream_info(name)).cluster for name in names}
+    led: Counter[str] = Counter()
+    for cluster in clusters.values():
+        if cluster is not None and cluster.leader:
+            led[cluster.leader] += 1
+            for peer in cluster.replicas or []:
+                led[peer.name or ""] += 0
+    moved = 0
+    for name, cluster in clusters.items():
+        if cluster is None or not cluster.leader:
+            continue
+        peers = [p.name for p in cluster.replicas or [] if p.name and p.current and not p.offline]
+        if not peers:
+            continue
+        target = min(peers, key=lambda peer: led[peer])
+        if led[cluster.leader] - led[target] <= 1:
+            continue
+        request = json.dumps({"placement": {"preferred": target}}).encode()
+        reply = await nc.request(f"$JS.API.STREAM.LEADER.STEPDOWN.{name}", request, timeout=5.0)
+        if b'"error"' in reply.data:
+            log.info("leader_not_moved", stream=name, to=target, reply=reply.data[:200])
+            continue
+        log.info("leader_moved", stream=name, source=cluster.leader, to=target)
+        led[cluster.leader] -= 1
+        led[target] += 1
+        moved += 1
+    return moved

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from typing import Any
 
 import msgpack
@@ -33,6 +34,10 @@ STREAM_GRANT_KEY = "stream_grant.v1"
 # work one node does for the whole deployment, held by a lease (see store/leases.py)
 LEASES_BUCKET = "PRSM_LEASES"
 REPAIR_LEASE = "repair"
+# what every process of the deployment must agree on, created once (see topology.py)
+META_BUCKET = "PRSM_META"
+PARTITIONS_KEY = "partitions"
+MAX_PARTITIONS = 64
 
 WORK_PREFIX = "prsm.work"
 EVENTS_PREFIX = "prsm.events"
@@ -97,8 +102,56 @@ def is_batch_id(value: str) -> bool:
     return isinstance(value, str) and BATCH_ID_RE.fullmatch(value) is not None
 
 
-def work_subject(queue: str, band: Band | str) -> str:
-    return f"{WORK_PREFIX}.{queue}.{band}"
+# --- partitions ----------------------------------------------------------------------------
+# A task lives in one of P partitions: partition 0 is the original work stream and task
+# bucket, names unchanged, so a deployment with one partition is the one it always was;
+# partition p >= 1 has its own stream and bucket with a suffix. Work subjects of partition p
+# start with ``prsm.work_<p>``: a first token no other partition's subjects share, so the
+# streams' subjects never overlap.
+
+
+def partition_of(task_id: str, partitions: int) -> int:
+    """The partition of a task: a stable hash of its id (the same in every process and
+    version), so a record is found from its id alone and one busy queue spreads over all."""
+    if partitions <= 1:
+        return 0
+    return zlib.crc32(task_id.encode()) % partitions
+
+
+def work_stream(partition: int = 0) -> str:
+    return WORK_STREAM if partition == 0 else f"{WORK_STREAM}_{partition}"
+
+
+def work_prefix(partition: int = 0) -> str:
+    return WORK_PREFIX if partition == 0 else f"{WORK_PREFIX}_{partition}"
+
+
+def tasks_bucket(partition: int = 0) -> str:
+    return TASKS_BUCKET if partition == 0 else f"{TASKS_BUCKET}_{partition}"
+
+
+def tasks_stream(partition: int = 0) -> str:
+    """The stream under the task bucket of ``partition``."""
+    return f"KV_{tasks_bucket(partition)}"
+
+
+def repair_lease(partition: int = 0) -> str:
+    """Each partition's repair has its own lease (and cursor): nodes share them out."""
+    return REPAIR_LEASE if partition == 0 else f"{REPAIR_LEASE}_{partition}"
+
+
+def deployment_task_number(number: int, task_id: str, partitions: int) -> int:
+    """A task's number across the deployment, from ``number``, the create revision in its
+    partition's bucket (``models.task_number``): revisions repeat across buckets, so with
+    several partitions the number is ``revision * partitions + partition``, unique and
+    unchanged with one partition."""
+    if partitions <= 1:
+        return number
+    return number * partitions + partition_of(task_id, partitions)
+
+
+def work_subject(queue: str, band: Band | str, partition: int = 0) -> str:
+    return f"{work_prefix(partition)}.{queue}.{band}"
 
 
 def work_consumer(queue: str, band: Band | str) -> str:
@@ -128,8 +181,9 @@ def cancel_subject(task_id: str) -> str:
     return f"{CANCEL_PREFIX}.{task_id}"
 
 
-def task_key_subject(task_id: str) -> str:
-    return f"$KV.{TASKS_BUCKET}.{task_id}"
+def task_key_subject(task_id: str, partition: int = 0) -> str:
+    """The subject of a task's key in the bucket of ``partition`` (``partition_of``)."""
+    return f"$KV.{tasks_bucket(partition)}.{task_id}"
 
 
 # --- codec ---------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ Core mode prints one JSON line:
 - ``raw_pull_ack_per_s``: nats-py pulls the same N messages from a WorkQueue stream in
   batches of 100 and acks each (the JetStream baseline of this machine, same server, same run);
 - ``enqueue_per_s``: ``Client.enqueue_many`` of N no-op tasks (record create + work publish);
+- ``enqueue_one_per_s``: ``Client.enqueue`` one call after another (each awaited before the
+  next, like a web request handler enqueuing one task), on a queue no node serves;
 - ``drain_per_s``: one node process (capacity C) drains that backlog, timed from the first
   task started to the last completed (read back from the task records);
 - ``e2e_p50_ms``/``p95``/``p99``: one task at a time, enqueue -> completed seen by the client
@@ -37,6 +39,7 @@ from prsm_tasks.wire import WORK_STREAM, work_consumer
 
 REPO = Path(__file__).resolve().parents[1]
 QUEUE = "bench"
+UNSERVED_QUEUE = "bench-unserved"
 
 
 async def raw_baseline(url: str, count: int) -> float:
@@ -115,6 +118,13 @@ async def drain_window(client: Client, task_ids: list[str]) -> tuple[float, floa
     return first_start, last_end
 
 
+async def enqueue_one_at_a_time(client: Client, count: int) -> float:
+    started = time.perf_counter()
+    for _ in range(count):
+        await client.enqueue(UNSERVED_QUEUE, {})
+    return count / (time.perf_counter() - started)
+
+
 async def e2e_latency(client: Client, samples: int) -> list[float]:
     latencies = []
     for _ in range(samples):
@@ -137,6 +147,8 @@ async def core_bench(args: argparse.Namespace) -> dict[str, object]:
             raw = raw_baseline(server.url, args.tasks)
             raw_per_s = await raw
             async with Client(server.url) as client:
+                await enqueue_one_at_a_time(client, 100)  # warm up
+                enqueue_one_per_s = await enqueue_one_at_a_time(client, args.one_at_a_time)
                 started = time.perf_counter()
                 records = await client.enqueue_many(
                     QUEUE, ({} for _ in range(args.tasks)), window=args.window
@@ -164,6 +176,7 @@ async def core_bench(args: argparse.Namespace) -> dict[str, object]:
         "capacity": args.capacity,
         "raw_pull_ack_per_s": round(raw_per_s),
         "enqueue_per_s": round(enqueue_per_s),
+        "enqueue_one_per_s": round(enqueue_one_per_s),
         "drain_per_s": round(drain_per_s),
         "drain_vs_raw": round(drain_per_s / raw_per_s, 3),
         "e2e_p50_ms": round(statistics.median(latencies), 3),
@@ -183,6 +196,7 @@ def main() -> None:
     parser.add_argument("--capacity", type=int, default=256)
     parser.add_argument("--window", type=int, default=512)
     parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--one-at-a-time", type=int, default=3000)
     args, rest = parser.parse_known_args()
     if args.mode == "http":
         sys.path.insert(0, str(REPO))

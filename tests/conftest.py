@@ -16,6 +16,19 @@ import pytest
 from prsm_tasks import Client, Node
 from prsm_tasks.embedded import EmbeddedNats
 from prsm_tasks.handlers import HandlerRegistry
+from prsm_tasks.topology import Topology
+
+# the partitions a test marked ``partitioned`` runs with as well as with one: its own
+# nats-server for the session (a server's deployment has one number of partitions)
+PARTITIONED = 3
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if (
+        metafunc.definition.get_closest_marker("partitioned") is not None
+        and "partitions" in metafunc.fixturenames
+    ):
+        metafunc.parametrize("partitions", [1, PARTITIONED], ids=["p1", f"p{PARTITIONED}"])
 
 
 async def eventually(
@@ -35,6 +48,26 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNa
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def partitioned_nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
+    """The session's server of a deployment of PARTITIONED partitions."""
+    server = EmbeddedNats(store_dir=tmp_path_factory.mktemp("nats-partitioned"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def partitions() -> int:
+    """The deployment's partitions: 1, and also PARTITIONED for a test marked ``partitioned``."""
+    return 1
+
+
+@pytest.fixture
+def topology(partitions: int) -> Topology:
+    return Topology(partitions=partitions)
+
+
 @pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
     """A nats-server of the test's own, for tests that stop, freeze or fill it."""
@@ -49,8 +82,11 @@ def own_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
 
 
 @pytest.fixture
-def nats_url(nats_server: EmbeddedNats) -> str:
-    return nats_server.url
+def nats_url(request: pytest.FixtureRequest, partitions: int) -> str:
+    """The session's server of the test's number of partitions."""
+    name = "nats_server" if partitions == 1 else "partitioned_nats_server"
+    server: EmbeddedNats = request.getfixturevalue(name)
+    return server.url
 
 
 @pytest.fixture
@@ -59,8 +95,8 @@ def queue() -> str:
 
 
 @pytest.fixture
-async def client(nats_url: str) -> AsyncIterator[Client]:
-    async with Client(nats_url) as connected:
+async def client(nats_url: str, topology: Topology) -> AsyncIterator[Client]:
+    async with Client(nats_url, topology=topology) as connected:
         yield connected
 
 
@@ -68,7 +104,7 @@ NodeFactory = Callable[..., contextlib.AbstractAsyncContextManager[Node]]
 
 
 @pytest.fixture
-def start_node(nats_url: str) -> NodeFactory:
+def start_node(nats_url: str, topology: Topology) -> NodeFactory:
     """``async with start_node(registry_or_handlers, queues=[...], capacity=...) as node:``."""
 
     @contextlib.asynccontextmanager
@@ -82,6 +118,7 @@ def start_node(nats_url: str) -> NodeFactory:
                 registry.register(func, queue=queue_name)
             handlers = registry
         options.setdefault("servers", nats_url)
+        options.setdefault("topology", topology)
         options.setdefault("grace_s", 5.0)
         options.setdefault("retry_base_s", 0.05)
         options.setdefault("retry_max_s", 0.2)

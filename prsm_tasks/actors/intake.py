@@ -1,13 +1,14 @@
 """Intake: pull only as much work as there are free slots, highest band first.
 
-One durable pull consumer per (queue, band). A sweep asks the bands from critical down to
-low with no-wait pull requests sized to the free slots, so a node never starts a message
-out of priority order and a newly enqueued critical task is the next one taken when a slot
-frees.
+One durable pull consumer per (queue, band) on each partition's work stream. A sweep asks
+the bands from critical down to low with no-wait pull requests sized to the free slots, so a
+node never starts a message out of priority order and a newly enqueued critical task is the
+next one taken when a slot frees. Within a band the pairs (partition, queue) are asked from
+an offset that moves each sweep, so no partition and no queue is favoured.
 
-A pair (queue, band) found empty gets a parked pull: a long-poll request for one message
-that the server answers the moment a message is stored there or comes back (a redelivery
-after a lapsed lease, the end of a retry's back-off). Parked pulls reserve no slot: one
+A pair (partition, queue, band) found empty gets a parked pull: a long-poll request for one
+message that the server answers the moment a message is stored there or comes back (a
+redelivery after a lapsed lease, the end of a retry's back-off). Parked pulls reserve no slot: one
 answered while the node is full is handed straight back with ``nak`` (for a peer, or for
 this node's next sweep in priority order) and marks its pair for that sweep. The server
 drops the parked pulls of a connection that closes, so a dead node holds no message.
@@ -55,6 +56,7 @@ class WorkPair:
     band: Band
     consumer: str
     subject: str
+    partition: int = 0
     state: PairState = PairState.ACTIVE
     park_token: str = ""
     parked_at: float = 0.0
@@ -62,8 +64,18 @@ class WorkPair:
     last_pulled_at: float = field(default_factory=time.monotonic)
 
     @property
+    def stream(self) -> str:
+        return wire.work_stream(self.partition)
+
+    @property
     def next_subject(self) -> str:
-        return f"$JS.API.CONSUMER.MSG.NEXT.{wire.WORK_STREAM}.{self.consumer}"
+        return f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{self.consumer}"
+
+    @property
+    def ack_token(self) -> str:
+        """What the ack subject of its messages holds: ``$JS.ACK.<stream>.<consumer>...``
+        (every partition's stream has a consumer of the same name)."""
+        return f".{self.stream}.{self.consumer}."
 
 
 def _status(msg: Msg) -> str | None:
@@ -107,7 +119,7 @@ class Puller:
     async def pull(self, pair: WorkPair, batch: int) -> list[Msg]:
         self._request_no += 1
         self._reply = f"{self._inbox}.{self._request_no}"
-        self._consumer_token = f".{pair.consumer}."
+        self._consumer_token = pair.ack_token
         self._batch = batch
         self._msgs = []
         self._done = asyncio.get_running_loop().create_future()
@@ -155,6 +167,7 @@ class Intake:
         *,
         nc: NatsClient,
         queues: list[str],
+        partitions: int = 1,
         free_slots: Callable[[], int],
         dispatch: Callable[[Msg, WorkPair], None],
         starvation_age_s: float,
@@ -176,15 +189,18 @@ class Intake:
         self._all_pairs: list[WorkPair] = []
         for band in BANDS_HIGH_TO_LOW:
             for queue in queues:
-                pair = WorkPair(
-                    queue=queue,
-                    band=band,
-                    consumer=wire.work_consumer(queue, band),
-                    subject=wire.work_subject(queue, band),
-                )
-                self._pairs_by_band[band].append(pair)
-                self._all_pairs.append(pair)
-        self._pairs_by_consumer = {pair.consumer: pair for pair in self._all_pairs}
+                for partition in range(partitions):
+                    pair = WorkPair(
+                        queue=queue,
+                        band=band,
+                        consumer=wire.work_consumer(queue, band),
+                        subject=wire.work_subject(queue, band, partition),
+                        partition=partition,
+                    )
+                    self._pairs_by_band[band].append(pair)
+                    self._all_pairs.append(pair)
+        # (stream, consumer) -> its pair: the ack subject of a message names both
+        self._pairs_by_consumer = {(pair.stream, pair.consumer): pair for pair in self._all_pairs}
         self._pairs_by_token: dict[str, WorkPair] = {}
         self._held: list[tuple[Msg, WorkPair]] = []
         self._wake = asyncio.Event()
@@ -303,7 +319,8 @@ class Intake:
                 self._wake.set()
             return
         # a message keeps its own subject: its ack subject names the consumer, so the pair
-        pair = self._pairs_by_consumer.get(msg.reply.split(".", 4)[3])
+        parts = msg.reply.split(".", 4)
+        pair = self._pairs_by_consumer.get((parts[2], parts[3])) if len(parts) > 3 else None
         if pair is None:
             await msg.nak()
             return
@@ -371,7 +388,7 @@ class Intake:
 
     async def _head_stored_at(self, pair: WorkPair) -> float | None:
         reply = await self._nc.request(
-            f"$JS.API.STREAM.MSG.GET.{wire.WORK_STREAM}",
+            f"$JS.API.STREAM.MSG.GET.{pair.stream}",
             json.dumps({"seq": 0, "next_by_subj": pair.subject}).encode(),
             timeout=PULL_TIMEOUT_S,
         )

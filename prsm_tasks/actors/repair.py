@@ -6,6 +6,9 @@ lease in PRSM_LEASES at its own jittered interval; the holder makes a pass
 one that dies lets it expire (three intervals plus 10 s), and the next node to try takes it
 over and goes on from the cursor. Why a lease rather than every node sweeping: a pass reads
 records and work messages, and N nodes would read N times as much to repair the same tasks.
+
+With several partitions each has its own repair, lease and cursor (a ``Lane``): a sweeper
+bids for every lane, so the partitions' repairs may be held by different nodes.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import structlog
 
@@ -35,12 +40,27 @@ def repair_lease_s(interval_s: float) -> float:
     return 3 * interval_s + LEASE_SLACK_S
 
 
+@dataclass(eq=False)
+class Lane:
+    """The repair of one partition: its lease and where its passes got to."""
+
+    lease: KvLease
+    repair: Repair
+    cursor: int = 0
+
+
 class RepairSweeper:
-    def __init__(self, *, lease: KvLease, repair: Repair, interval_s: float) -> None:
-        self._lease = lease
-        self._repair = repair
+    def __init__(
+        self,
+        *,
+        interval_s: float,
+        lease: KvLease | None = None,
+        repair: Repair | None = None,
+        lanes: Sequence[Lane] = (),
+    ) -> None:
+        """``lanes``, one per partition; or the one lane of ``lease`` and ``repair``."""
+        self._lanes = list(lanes) or [Lane(lease, repair)]  # type: ignore[arg-type]
         self._interval_s = interval_s
-        self._cursor = 0
         self._stopping = asyncio.Event()
         self.passes = 0
 
@@ -72,34 +92,52 @@ class RepairSweeper:
                 log.warning("repair_pass_failed", error=exc.message)
 
     async def pass_once(self) -> bool:
-        """One pass if this node holds (or takes) the lease; whether it is still behind."""
-        if not self._lease.held:
-            cursor = await self._lease.acquire()
+        """One pass over each lane whose lease this node holds (or takes); whether one of
+        them is still behind."""
+        swept = behind = False
+        for lane in self._lanes:
+            if self._stopping.is_set():
+                break
+            lane_behind = await self._lane_pass(lane)
+            if lane_behind is not None:
+                swept = True
+                behind = behind or lane_behind
+        if swept:
+            self.passes += 1
+        return behind
+
+    async def _lane_pass(self, lane: Lane) -> bool | None:
+        """One pass of a lane; None when another node holds its lease."""
+        if not lane.lease.held:
+            cursor = await lane.lease.acquire()
             if cursor is None:
-                return False
-            self._cursor = cursor
-            self._repair.deferred = {}  # a holder before us may have had other ones
-        self._cursor, report = await self._repair.sweep(self._cursor)
-        self.passes += 1
+                return None
+            lane.cursor = cursor
+            lane.repair.deferred = {}  # a holder before us may have had other ones
+        lane.cursor, report = await lane.repair.sweep(lane.cursor)
         if report.republished or report.batches or report.deferred:
             log.info(
                 "repair_pass",
+                partition=lane.repair.partition,
                 read=report.read,
                 republished=report.republished,
                 batches=report.batches,
                 deferred=report.deferred,
-                cursor=self._cursor,
+                cursor=lane.cursor,
             )
-        held = await self._lease.renew(self._repair.resume_from(self._cursor))
+        held = await lane.lease.renew(lane.repair.resume_from(lane.cursor))
         # a backlog it must scan again is no reason to hurry: the next pass comes in time
-        return held and report.read >= self._repair.scan_limit and not report.overflow
+        return held and report.read >= lane.repair.scan_limit and not report.overflow
 
     async def give_up(self) -> None:
-        """Shutdown: the next node takes the lease at once, from where this one got to."""
-        try:
-            await self._lease.give_up(self._repair.resume_from(self._cursor))
-        except PrsmError as exc:  # it expires instead
-            log.warning("repair_lease_give_up_failed", error=exc.message)
+        """Shutdown: the next node takes the leases at once, from where this one got to."""
+        for lane in self._lanes:
+            if not lane.lease.held:
+                continue
+            try:
+                await lane.lease.give_up(lane.repair.resume_from(lane.cursor))
+            except PrsmError as exc:  # it expires instead
+                log.warning("repair_lease_give_up_failed", error=exc.message)
 
 
 async def repair_sweeper(
@@ -110,14 +148,23 @@ async def repair_sweeper(
         return None
     with nats_errors_as_prsm(f"opening the {wire.LEASES_BUCKET} bucket"):
         kv = await stores.js.key_value(wire.LEASES_BUCKET)
-    lease = KvLease(
-        kv, wire.REPAIR_LEASE, holder=node_id, lease_s=repair_lease_s(options.repair_interval_s)
-    )
-    repair = Repair(
-        stores.js,
-        stores.tasks,
-        stores.batches,
-        after_s=options.repair_after_s,
-        scan_limit=options.repair_scan_limit,
-    )
-    return RepairSweeper(lease=lease, repair=repair, interval_s=options.repair_interval_s)
+    lanes = [
+        Lane(
+            lease=KvLease(
+                kv,
+                wire.repair_lease(partition),
+                holder=node_id,
+                lease_s=repair_lease_s(options.repair_interval_s),
+            ),
+            repair=Repair(
+                stores.js,
+                stores.tasks,
+                stores.batches,
+                after_s=options.repair_after_s,
+                scan_limit=options.repair_scan_limit,
+                partition=partition,
+            ),
+        )
+        for partition in range(stores.tasks.partitions)
+    ]
+    return RepairSweeper(lanes=lanes, interval_s=options.repair_interval_s)

@@ -50,12 +50,22 @@ def _final_record(data: bytes) -> TaskRecord | None:
     return TaskRecord.model_validate(fields) if fields["status"] in FINAL_STATUSES else None
 
 
-class TaskWatch:
-    """One ordered consumer on the task bucket (new writes only), shared by all waiters."""
+async def _unsubscribe(subs: list[Any]) -> None:
+    for sub in subs:
+        try:
+            await sub.unsubscribe()
+        except Exception as exc:  # closing anyway
+            log.debug("watch_unsubscribe_failed", error=repr(exc))
 
-    def __init__(self, js: JetStreamContext) -> None:
+
+class TaskWatch:
+    """One ordered consumer on each partition's task bucket (new writes only), shared by all
+    waiters."""
+
+    def __init__(self, js: JetStreamContext, *, partitions: int = 1) -> None:
         self._js = js
-        self._sub: Any = None
+        self._partitions = partitions
+        self._sub: list[Any] | None = None  # the subscriptions, one per partition
         self._waiters: dict[str, list[asyncio.Future[TaskRecord]]] = {}
         self._idle_since = time.monotonic()
         self._lock = asyncio.Lock()
@@ -84,23 +94,28 @@ class TaskWatch:
         async with self._lock:
             if self._sub is not None:
                 return
-            with bus.nats_errors_as_prsm("watching the task bucket"):
-                self._sub = await self._js.subscribe(
-                    f"$KV.{wire.TASKS_BUCKET}.>",
-                    cb=self._on_write,
-                    ordered_consumer=True,
-                    deliver_policy=DeliverPolicy.NEW,
-                    config=ConsumerConfig(mem_storage=True),
-                )
+            subs: list[Any] = []
+            try:
+                with bus.nats_errors_as_prsm("watching the task bucket"):
+                    for partition in range(self._partitions):
+                        subs.append(
+                            await self._js.subscribe(
+                                f"$KV.{wire.tasks_bucket(partition)}.>",
+                                cb=self._on_write,
+                                ordered_consumer=True,
+                                deliver_policy=DeliverPolicy.NEW,
+                                config=ConsumerConfig(mem_storage=True),
+                            )
+                        )
+            except BaseException:
+                await _unsubscribe(subs)
+                raise
+            self._sub = subs
 
     async def stop(self) -> None:
         async with self._lock:
-            sub, self._sub = self._sub, None
-            if sub is not None:
-                try:
-                    await sub.unsubscribe()
-                except Exception as exc:  # closing anyway
-                    log.debug("watch_unsubscribe_failed", error=repr(exc))
+            subs, self._sub = self._sub, None
+            await _unsubscribe(subs or [])
         for futures in self._waiters.values():
             for future in futures:
                 if not future.done():
@@ -121,9 +136,9 @@ class TaskWatch:
                 # nobody waits any more: stop receiving every write of the cluster
                 async with self._lock:
                     if not self._waiters and self._sub is not None:
-                        sub, self._sub = self._sub, None
+                        subs, self._sub = self._sub, None
                         self._expected.clear()
-                        await sub.unsubscribe()
+                        await _unsubscribe(subs)
             return
         final = _final_record(msg.data)
         if final is not None:
@@ -212,7 +227,7 @@ class Client:
         stores = await stack.enter_async_context(open_stores(connection))
         self._stack, self._nc, self._js = stack, stores.nc, stores.js
         self._store, self._events, self._writer = stores.tasks, stores.events, stores.writer
-        self._watch = TaskWatch(self._js)
+        self._watch = TaskWatch(self._js, partitions=stores.tasks.partitions)
         return self
 
     async def shared_key(self, name: str) -> bytes:

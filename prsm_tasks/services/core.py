@@ -125,7 +125,7 @@ async def open_services(
         stores=stores,
         rules=rules,
         quotas=quotas,
-        work_room=WorkRoom(stores.js),
+        work_room=WorkRoom(stores.js, partitions=stores.tasks.partitions),
         type_store=await TaskTypeStore.open(stores.js),
         external=ExternalWork(
             nc=stores.nc,
@@ -136,6 +136,7 @@ async def open_services(
             consumer_idle_s=quotas.claim_consumer_idle_s,
         ),
         nodes=NodeView(stale_s=rules.node_stale_s),
+        view=TaskView(partitions=stores.tasks.partitions),
         # read once: every edge of the deployment signs and checks with the same key
         grants=StreamGrants(await shared_key(stores.js, wire.STREAM_GRANT_KEY)),
     )
@@ -144,7 +145,11 @@ async def open_services(
         for bucket, sink in (
             (wire.NODES_BUCKET, services.nodes.on_entry),
             (wire.TYPES_BUCKET, services.types.on_entry),
-            (wire.TASKS_BUCKET, services.view.on_entry),
+            # every partition's bucket feeds the one view: a task's writes all land in one
+            *(
+                (wire.tasks_bucket(p), services.view.on_entry)
+                for p in range(stores.tasks.partitions)
+            ),
         ):
             watch = BucketWatch(stores.js, bucket, sink)
             services.watches.append(watch)

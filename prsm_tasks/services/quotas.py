@@ -152,8 +152,15 @@ class WorkRoom:
     """How full PRSM_WORK is, read at most once a second: an enqueue that would not fit is
     refused before its record is written (the stream's own refusal is the backstop)."""
 
-    def __init__(self, js: JetStreamContext, *, max_age_s: float = WORK_USAGE_MAX_AGE_S) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        max_age_s: float = WORK_USAGE_MAX_AGE_S,
+        partitions: int = 1,
+    ) -> None:
         self._js = js
+        self._partitions = partitions  # the room of all the work streams together
         self.max_age_s = max_age_s  # how old a reading of the stream's use may be
         self._read_at = -max_age_s
         # (limit, used) of messages and of bytes; a limit of -1: none
@@ -170,7 +177,7 @@ class WorkRoom:
             async with self._reading:
                 now = time.monotonic()
                 if now - self._read_at > self.max_age_s:
-                    self._messages, self._bytes = await work_usage(self._js)
+                    self._messages, self._bytes = await work_usage(self._js, self._partitions)
                     self._read_at = now
         for (maximum, used), wanted, setting in (
             (self._messages, adding, "PRSM_WORK_MAX_MESSAGES"),

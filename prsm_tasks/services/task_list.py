@@ -140,7 +140,9 @@ async def read_task(
 async def read_item(services: Services, task_id: str, principal: Principal) -> dict[str, Any]:
     check_task_id(task_id)
     # read with its revision: a task never updated is numbered by it
-    raw, rev = await get_raw(services.stores.nc, task_id)
+    raw, rev = await get_raw(
+        services.stores.nc, task_id, partitions=services.stores.tasks.partitions
+    )
     check_listed_access(raw, principal, task_id)
     return item_of(services, raw, rev)
 
@@ -233,11 +235,13 @@ async def list_items(
 async def read_numbered(services: Services, task_id: str) -> tuple[dict[str, Any], int]:
     """A task's fields, and the revision read at when its number is not known otherwise: the
     shared inbox reads no revision, and a task never updated is numbered by it."""
-    raw, rev = await get_raw(services.stores.tasks.requests, task_id)
+    raw, rev = await get_raw(
+        services.stores.tasks.requests, task_id, partitions=services.stores.tasks.partitions
+    )
     if raw.get("created_rev") or services.view.number_of(task_id) is not None:
         return raw, rev
     # rare: a task this edge wrote in a batch, not yet seen by its watch
-    return await get_raw(services.stores.nc, task_id)
+    return await get_raw(services.stores.nc, task_id, partitions=services.stores.tasks.partitions)
 
 
 def created_here(record: dict[str, Any]) -> bool:

@@ -1,7 +1,8 @@
 """A task named in a path: its id (``task_...``) or its integer number, the id of the APIs
 that number tasks (seed 001's ``/api/...``).
 
-A task's number is its record's create revision (``models.task_number``); the edge's
+A task's number is its record's create revision (``models.task_number``), made unique
+across partitions by ``wire.deployment_task_number``; the edge's
 TaskView keeps number -> task id for every task it sees, and the edge puts a task it creates
 into the view at once, so a number this edge answered resolves on the next request.
 """
@@ -54,4 +55,6 @@ def number_of(services: Services, raw: dict[str, Any], rev: int = 0) -> int:
         known = services.view.number_of(raw["task_id"])
         if known is not None:
             return known
-    return models.task_number(raw, rev)
+    return wire.deployment_task_number(
+        models.task_number(raw, rev), raw["task_id"], services.stores.tasks.partitions
+    )

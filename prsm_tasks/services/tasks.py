@@ -162,7 +162,9 @@ async def read_granted(services: Services, task_id: str, grant: str) -> dict[str
     if not wire.is_task_id(task_id):
         raise refused
     try:
-        record, _ = await get_raw(services.stores.tasks.requests, task_id)
+        record, _ = await get_raw(
+            services.stores.tasks.requests, task_id, partitions=services.stores.tasks.partitions
+        )
     except TaskNotFoundError:
         raise refused from None
     if not services.grants.check(grant, task_id, record.get("tenant"), record.get("user")):
@@ -176,7 +178,9 @@ async def read_granted(services: Services, task_id: str, grant: str) -> dict[str
 async def read_own(services: Services, principal: Principal, task_id: str) -> dict[str, Any]:
     """The stored fields of a task the caller may see (404 / 403 otherwise)."""
     check_task_id(task_id)
-    record, _ = await get_raw(services.stores.tasks.requests, task_id)
+    record, _ = await get_raw(
+        services.stores.tasks.requests, task_id, partitions=services.stores.tasks.partitions
+    )
     check_access(record, principal, task_id)
     return record
 

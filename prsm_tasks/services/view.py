@@ -189,7 +189,9 @@ def same_place(old: Entry, new: Entry) -> bool:
 
 
 class TaskView:
-    def __init__(self) -> None:
+    def __init__(self, *, partitions: int = 1) -> None:
+        # the deployment's partitions: a task's number says which one (deployment_task_number)
+        self.partitions = partitions
         self.entries: dict[str, Entry] = {}
         # task number -> task id (the task list's integer ids), as many as there are entries
         self.numbers: dict[int, str] = {}
@@ -250,6 +252,8 @@ class TaskView:
         return True
 
     def apply(self, entry: Entry) -> None:
+        if entry.number is not None:
+            entry.number = wire.deployment_task_number(entry.number, entry.task_id, self.partitions)
         old = self.entries.get(entry.task_id)
         if old is None:
             self._add(entry)

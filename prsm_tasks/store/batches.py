@@ -180,7 +180,8 @@ class BatchCoordinator:
         await self._write(batch, 0, over=not tracked)
         try:
             held = await self._write_all(prepared.tasks[batch.limit :], self.writer.hold)
-            first = await self._write_all(prepared.tasks[: batch.limit], self.writer.submit)
+            # awaiting each work message: a refusal ends the whole batch, not one task of it
+            first = await self._write_all(prepared.tasks[: batch.limit], self.writer.submit_queued)
         except WorkStreamFullError as exc:
             # the stream filled while the batch was written (the edge checks first): every
             # task of it ends, so none waits for ever, and the answer says so

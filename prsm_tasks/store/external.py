@@ -81,7 +81,7 @@ class ExternalWork:
         self._store = store
         self._events = events
         self._after_final = after_final
-        self._consumers = ClaimConsumers(js, idle_s=consumer_idle_s)
+        self._consumers = ClaimConsumers(js, idle_s=consumer_idle_s, partitions=store.partitions)
 
     # --- settling messages -----------------------------------------------------------------
 
@@ -116,6 +116,7 @@ class ExternalWork:
         worker_id: str,
         lease_s: float,
         bands: Sequence[Band] = BANDS_HIGH_TO_LOW,
+        partitions: Sequence[int] | None = None,
     ) -> TaskRecord | None:
         """One task of ``queue`` now processing on this worker, or None when there is none.
 
@@ -130,7 +131,7 @@ class ExternalWork:
             async with Pulls(self._nc) as pulls:
                 for band in bands:
                     while scanned < SCAN_LIMIT:
-                        msg = await self._consumers.pull(pulls, queue, band)
+                        msg = await self._consumers.pull(pulls, queue, band, partitions)
                         if msg is None:
                             break
                         scanned += 1
@@ -220,6 +221,7 @@ class ExternalWork:
             worker_id=worker_id,
             lease_s=lease_s,
             bands=(record.band,),
+            partitions=(self._store.partition_of(task_id),),
         )
         if claimed is not None:
             return claimed
@@ -364,7 +366,7 @@ class ExternalWork:
         then dropped as a message of a claimed task.
         """
         reply = await self._store.requests.request(
-            wire.work_subject(record.queue_name, record.band),
+            self._store.work_subject(record),
             wire.encode_work(rev, wire.pack(models.record_fields(record)), first=False),
             headers={"Nats-Msg-Id": f"{record.task_id}.{rev}"},
             timeout_s=PULL_TIMEOUT_S,

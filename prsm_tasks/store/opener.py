@@ -22,7 +22,7 @@ from prsm_tasks.store.events import EventPublisher
 from prsm_tasks.store.liveness import DEFAULT_STALL_S, ConnectionWatchdog
 from prsm_tasks.store.tasks import TaskStore
 from prsm_tasks.store.work import WorkWriter
-from prsm_tasks.topology import Topology, ensure_topology
+from prsm_tasks.topology import Topology, ensure_topology, spread_partition_leaders
 
 if TYPE_CHECKING:
     from prsm_tasks.config import Settings
@@ -101,9 +101,13 @@ async def open_stores(connection: Connection) -> AsyncIterator[Stores]:
         await liveness.start()
         js = nc.jetstream(timeout=JETSTREAM_TIMEOUT_S)
         await ensure_topology(js, connection.topology)
+        await spread_partition_leaders(nc, js, connection.topology)
         async with contextlib.AsyncExitStack() as stack:
             tasks = await TaskStore.open(
-                nc, js, final_ttl_s=connection.topology.finished_task_ttl_s
+                nc,
+                js,
+                final_ttl_s=connection.topology.finished_task_ttl_s,
+                partitions=connection.topology.partitions,
             )
             stack.push_async_callback(tasks.close)
             events = EventPublisher(nc)
@@ -117,6 +121,8 @@ async def open_stores(connection: Connection) -> AsyncIterator[Stores]:
                 max_task_data_bytes=connection.max_task_data_bytes,
                 final_ttl_s=connection.topology.finished_task_ttl_s,
             )
+            # before the events and the requests close: answers of work messages still due
+            stack.push_async_callback(batches.writer.close)
             yield Stores(
                 nc=nc,
                 js=js,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import nats.js.errors
@@ -67,16 +68,19 @@ class Pulls:
         if not is_status:  # an answer to a pull we gave up on: hand the message straight back
             await msg.nak()
 
-    async def one(self, consumer: str) -> Msg | None:
+    async def one(self, consumer: str, partition: int = 0) -> Msg | None:
         self._count += 1
         reply = f"{self._prefix}{self._count}"
         future: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
-        self._current = (reply, f".{consumer}.", future)
+        stream = wire.work_stream(partition)
+        # the ack subject names stream and consumer ($JS.ACK.<stream>.<consumer>...): every
+        # partition's stream has a consumer of that name
+        self._current = (reply, f".{stream}.{consumer}.", future)
         self.consumer_missing = False
         try:
             with nats_errors_as_prsm(f"pulling from {consumer}"):
                 await self._nc.publish(
-                    f"$JS.API.CONSUMER.MSG.NEXT.{wire.WORK_STREAM}.{consumer}",
+                    f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}",
                     b'{"batch":1,"no_wait":true}',
                     reply=reply,
                 )
@@ -100,9 +104,11 @@ class ClaimConsumers:
     one last used longer ago than half of that is looked up again before it is pulled from.
     """
 
-    def __init__(self, js: JetStreamContext, *, idle_s: float) -> None:
+    def __init__(self, js: JetStreamContext, *, idle_s: float, partitions: int = 1) -> None:
         self._js = js
         self._idle_s = idle_s
+        self._partitions = partitions
+        self._rotation = 0  # where the next pull starts among the partitions
         self._seen: dict[str, float] = {}  # queue -> when a claim last used its consumers
 
     async def ensure(self, queue: str) -> None:
@@ -112,28 +118,45 @@ class ClaimConsumers:
             self._seen[queue] = now
             return
         for band in BANDS_HIGH_TO_LOW:  # each band's consumer idles (and goes) on its own
-            await self._ensure_band(queue, band)
+            await self._ensure_band(queue, band, range(self._partitions))
         if len(self._seen) > MAX_QUEUES_SEEN:
             self._seen.clear()  # bounded: forgetting costs one lookup per queue
         self._seen[queue] = now
 
-    async def _ensure_band(self, queue: str, band: Band) -> None:
-        """One band's consumer, created (with the idle limit) unless it exists; an existing
-        one, a peer node's maybe, is left as it is."""
-        try:
-            with nats_errors_as_prsm(f"reading the consumers of {queue}"):
-                await self._js.consumer_info(wire.WORK_STREAM, wire.work_consumer(queue, band))
-        except nats.js.errors.NotFoundError:
-            await ensure_work_consumers(
-                self._js, queue, lease_s=CONSUMER_ACK_WAIT_S, idle_s=self._idle_s, bands=(band,)
-            )
+    async def _ensure_band(self, queue: str, band: Band, partitions: Sequence[int]) -> None:
+        """One band's consumers, created (with the idle limit) where they do not exist; an
+        existing one, a peer node's maybe, is left as it is."""
+        for partition in partitions:
+            try:
+                with nats_errors_as_prsm(f"reading the consumers of {queue}"):
+                    await self._js.consumer_info(
+                        wire.work_stream(partition), wire.work_consumer(queue, band)
+                    )
+            except nats.js.errors.NotFoundError:
+                await ensure_work_consumers(
+                    self._js,
+                    queue,
+                    lease_s=CONSUMER_ACK_WAIT_S,
+                    idle_s=self._idle_s,
+                    bands=(band,),
+                    partitions=(partition,),
+                )
 
-    async def pull(self, pulls: Pulls, queue: str, band: Band) -> Msg | None:
-        """The next message of one band; a consumer removed since it was looked up (it
-        idled) is made again and pulled once more."""
+    async def pull(
+        self, pulls: Pulls, queue: str, band: Band, partitions: Sequence[int] | None = None
+    ) -> Msg | None:
+        """The next message of one band, from the first partition (of ``partitions``, all by
+        default) that has one, starting at a rotating offset so none is favoured; a consumer
+        removed since it was looked up (it idled) is made again and pulled once more."""
         consumer = wire.work_consumer(queue, band)
-        msg = await pulls.one(consumer)
-        if msg is None and pulls.consumer_missing:
-            await self._ensure_band(queue, band)
-            msg = await pulls.one(consumer)
-        return msg
+        order = list(partitions if partitions is not None else range(self._partitions))
+        self._rotation += 1
+        start = self._rotation % len(order)
+        for partition in order[start:] + order[:start]:
+            msg = await pulls.one(consumer, partition)
+            if msg is None and pulls.consumer_missing:
+                await self._ensure_band(queue, band, (partition,))
+                msg = await pulls.one(consumer, partition)
+            if msg is not None:
+                return msg
+        return None

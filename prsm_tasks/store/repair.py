@@ -25,6 +25,10 @@ is read again and, unchanged, published as a work message that is never a first 
 claims it by compare-and-set before running it, and if the original message was there after
 all, the claim lets one of them run it and the ownership rules drop the other.
 
+**Partitions.** A ``Repair`` reads one partition's task bucket and walks that partition's
+work stream (a task's message is in the partition of its record): each partition has its
+own repair, lease and cursor (actors/repair.py).
+
 **Batches.** A ``waiting`` task, or a final task of a tracked batch, has its batch
 reconciled (``BatchCoordinator.reconcile``): ended tasks whose hook did not run are counted,
 tasks a failed bulk never wrote take no slot, and what may run is released.
@@ -54,7 +58,6 @@ from prsm_tasks.store.tasks import TaskStore
 
 log = structlog.get_logger("prsm.repair")
 
-TASKS_STREAM = f"KV_{wire.TASKS_BUCKET}"
 # an enqueue's own publish is retried for up to about this long after its record's write
 PUBLISH_WINDOW_S = 60.0
 # time for a cancel-memory key to reach every node's mirror before the message goes out
@@ -127,8 +130,11 @@ class Repair:
         *,
         after_s: float,
         scan_limit: int,
+        partition: int = 0,
     ) -> None:
         self._js = js
+        self.partition = partition
+        self._tasks_stream = wire.tasks_stream(partition)
         self._store = store
         self._batches = batches
         self._writer = batches.writer
@@ -192,7 +198,7 @@ class Repair:
         name = f"prsm_repair_{wire.new_task_id()[5:]}"
         config = ConsumerConfig(
             name=name,
-            filter_subject=f"$KV.{wire.TASKS_BUCKET}.>",
+            filter_subject=f"$KV.{wire.tasks_bucket(self.partition)}.>",
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=scan.cursor,
             ack_policy=AckPolicy.NONE,
@@ -201,13 +207,13 @@ class Repair:
             num_replicas=1,
         )
         with nats_errors_as_prsm("reading task records for the repair"):
-            info = await self._js.add_consumer(TASKS_STREAM, config)
+            info = await self._js.add_consumer(self._tasks_stream, config)
             try:
-                sub = await self._js.pull_subscribe_bind(stream=TASKS_STREAM, name=name)
+                sub = await self._js.pull_subscribe_bind(stream=self._tasks_stream, name=name)
                 await self._read(sub, scan, horizon, waiting=info.num_pending or 0)
                 await sub.unsubscribe()
             finally:
-                await self._js.delete_consumer(TASKS_STREAM, name)
+                await self._js.delete_consumer(self._tasks_stream, name)
         return scan
 
     async def _read(self, sub: Any, scan: Scan, horizon: float, *, waiting: int) -> None:
@@ -278,15 +284,15 @@ class Repair:
         return lost, unknown
 
     async def walk(self, queue: str, band: str, *, limit: int) -> Walk:
-        """The ids of the oldest ``limit`` work messages of (queue, band)."""
-        subject = wire.work_subject(queue, band)
+        """The ids of the oldest ``limit`` work messages of (queue, band) in this partition."""
+        subject = wire.work_subject(queue, band, self.partition)
         seen: set[str] = set()
         seq, until, read = 1, 0.0, 0
         while read < limit:
             try:
                 with nats_errors_as_prsm(f"reading the work of {queue}"):
                     msg = await self._js.get_msg(
-                        wire.WORK_STREAM, seq=seq, subject=subject, next=True
+                        wire.work_stream(self.partition), seq=seq, subject=subject, next=True
                     )
             except nats.js.errors.NotFoundError:
                 return Walk(frozenset(seen), read, until, complete=True)

@@ -8,12 +8,15 @@ Every update stores the task's number (``created_rev``, see ``models.task_number
 record is stamped with it when read at its revision (``decode_record``, and the runner's
 read of a work message), and ``put`` stamps whatever it is given, so the first update,
 made against the create revision, stores that revision.
+
+With several partitions (``Topology.partitions``) every record lives in the bucket of its
+partition, ``wire.partition_of`` its id: each read and write here goes there.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import nats.js.errors
 import structlog
@@ -53,24 +56,48 @@ def decode_record(data: bytes, rev: int) -> TaskRecord:
 
 
 class TaskStore:
-    def __init__(self, kv: KeyValue, requests: Requests, *, final_ttl_s: float = 0.0) -> None:
-        self._kv = kv
+    def __init__(
+        self, kvs: Sequence[KeyValue], requests: Requests, *, final_ttl_s: float = 0.0
+    ) -> None:
+        self._kvs = tuple(kvs)  # one bucket per partition
+        self.partitions = len(self._kvs)
         self.requests = requests
         # a final record is written with a per-message TTL: it expires after the retention
         self._final_ttl = str(int(final_ttl_s)) if final_ttl_s >= 1 else None
 
     @classmethod
     async def open(
-        cls, nc: NatsClient, js: JetStreamContext, *, final_ttl_s: float = 0.0
+        cls, nc: NatsClient, js: JetStreamContext, *, final_ttl_s: float = 0.0, partitions: int = 1
     ) -> TaskStore:
+        kvs = []
         with nats_errors_as_prsm("opening the task bucket"):
-            kv = await js.key_value(wire.TASKS_BUCKET)
-            if final_ttl_s >= 1:
-                info = await js.stream_info(f"KV_{wire.TASKS_BUCKET}")
-                if not info.config.allow_msg_ttl:
-                    log.warning("task_retention_unavailable", reason="bucket has no message TTL")
-                    final_ttl_s = 0.0
-        return cls(kv, await Requests(nc).start(), final_ttl_s=final_ttl_s)
+            for partition in range(partitions):
+                bucket = wire.tasks_bucket(partition)
+                kvs.append(await js.key_value(bucket))
+                if final_ttl_s >= 1:
+                    info = await js.stream_info(wire.tasks_stream(partition))
+                    if not info.config.allow_msg_ttl:
+                        log.warning(
+                            "task_retention_unavailable",
+                            bucket=bucket,
+                            reason="bucket has no message TTL",
+                        )
+                        final_ttl_s = 0.0
+        return cls(kvs, await Requests(nc).start(), final_ttl_s=final_ttl_s)
+
+    def partition_of(self, task_id: str) -> int:
+        return wire.partition_of(task_id, self.partitions)
+
+    def key_subject(self, task_id: str) -> str:
+        """The subject of the task's key, in its partition's bucket."""
+        return wire.task_key_subject(task_id, self.partition_of(task_id))
+
+    def work_subject(self, record: TaskRecord) -> str:
+        """Where the task's work messages go: its band, in its partition's work stream."""
+        return wire.work_subject(record.queue_name, record.band, self.partition_of(record.task_id))
+
+    def _kv_of(self, task_id: str) -> KeyValue:
+        return self._kvs[self.partition_of(task_id)]
 
     async def close(self) -> None:
         await self.requests.stop()
@@ -83,7 +110,7 @@ class TaskStore:
         if final and self._final_ttl is not None:
             headers[MESSAGE_TTL] = self._final_ttl
         reply = await self.requests.request(
-            wire.task_key_subject(task_id), payload, headers=headers, timeout_s=REQUEST_TIMEOUT_S
+            self.key_subject(task_id), payload, headers=headers, timeout_s=REQUEST_TIMEOUT_S
         )
         if b'"error"' not in reply:
             # {"stream":"KV_PRSM_TASKS","seq":N}: read the number without a JSON parse
@@ -118,7 +145,7 @@ class TaskStore:
         """The stored bytes of the record and its revision; TaskNotFoundError when none."""
         try:
             with nats_errors_as_prsm(f"reading task {task_id}"):
-                entry = await self._kv.get(task_id)
+                entry = await self._kv_of(task_id).get(task_id)
         except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError) as exc:
             raise TaskNotFoundError(f"Task with ID {task_id} not found", task_id=task_id) from exc
         if entry.value is None or entry.revision is None:
@@ -140,7 +167,7 @@ class TaskStore:
         """Remove a record and its history (used for finished tasks only)."""
         try:
             with nats_errors_as_prsm(f"deleting task {task_id}"):
-                await self._kv.purge(task_id)
+                await self._kv_of(task_id).purge(task_id)
         except nats.js.errors.KeyNotFoundError as exc:
             raise TaskNotFoundError(f"Task with ID {task_id} not found", task_id=task_id) from exc
 
@@ -155,7 +182,7 @@ class TaskStore:
         if self._final_ttl is not None:
             headers[MESSAGE_TTL] = WITHDRAWN_MARKER_TTL
         reply = await self.requests.request(
-            wire.task_key_subject(task_id), b"", headers=headers, timeout_s=REQUEST_TIMEOUT_S
+            self.key_subject(task_id), b"", headers=headers, timeout_s=REQUEST_TIMEOUT_S
         )
         if b'"error"' not in reply:
             return

@@ -1,13 +1,13 @@
 """Enqueue and cancel: the writes every producer (native client, HTTP edge) shares.
 
-Enqueue = create the record (``create``, never ``put``), then publish the work message with
-``Nats-Msg-Id`` = task id; it is accepted only when both are acknowledged. Inputs are checked
-before anything is written.
+Enqueue = create the record (``create``, never ``put``): the task is accepted once that is
+acknowledged. Its work message (``Nats-Msg-Id`` = task id, carrying the create's revision)
+follows at once; its answer is checked off the caller's path (store/work_sends.py). Inputs are
+checked before anything is written.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -34,26 +34,15 @@ from prsm_tasks.store.events import EventPublisher, event_payload
 from prsm_tasks.store.incomplete import incomplete
 from prsm_tasks.store.options import TaskOptions, check_task_data, idempotency_digest
 from prsm_tasks.store.tasks import TaskStore, encode_record, encode_update
+from prsm_tasks.store.work_sends import WorkSender
 
 log = structlog.get_logger("prsm.work")
 
-PUBLISH_TIMEOUT_S = 10.0
 # statuses whose task may yet be started by a node from a first work message
 NOT_STARTED = frozenset(
     {models.TaskStatus.ENQUEUED, models.TaskStatus.WAITING, models.TaskStatus.SCHEDULED}
 )
 PUBLISH_ATTEMPTS = 5
-ERR_STREAM_STORE_FAILED = 10077  # with "maximum messages/bytes exceeded": the stream is full
-
-
-def work_stream_full(description: str) -> WorkStreamFullError:
-    """507 for a publish PRSM_WORK refused because it holds all it may."""
-    by_bytes = "bytes" in description
-    return WorkStreamFullError(
-        f"the work stream is full ({description}): no task can be queued until nodes take "
-        "some; try again later",
-        limit="PRSM_WORK_MAX_BYTES" if by_bytes else "PRSM_WORK_MAX_MESSAGES",
-    )
 
 
 @dataclass(frozen=True)
@@ -81,6 +70,11 @@ class WorkWriter:
         self._idempotency = idempotency
         self.max_task_data_bytes = max_task_data_bytes
         self.after_final = after_final
+        self.sends = WorkSender(store)
+
+    async def close(self) -> None:
+        """Wait for the work messages whose answers are still due (see store/work_sends.py)."""
+        await self.sends.close()
 
     def prepare(
         self,
@@ -120,9 +114,14 @@ class WorkWriter:
         )
         return PreparedTask(record, encode_record(record))
 
-    async def submit(self, prepared: PreparedTask) -> TaskRecord:
-        """Write a prepared task; returns once the record and the work message are stored,
-        numbered (``created_rev``, see ``models.task_number``).
+    async def submit_queued(self, prepared: PreparedTask) -> TaskRecord:
+        """``submit`` that returns once the work message is stored too (or raises its refusal)."""
+        return await self.submit(prepared, await_work=True)
+
+    async def submit(self, prepared: PreparedTask, *, await_work: bool = False) -> TaskRecord:
+        """Write a prepared task; returns once its record is stored, numbered
+        (``created_rev``, see ``models.task_number``), and its work message sent (its answer
+        is followed up by ``self.sends``; while the stream refuses, it is awaited here).
 
         A failure after the record's create raises EnqueueIncompleteError, which names the
         task: the caller answers what was written, and the repair queues it.
@@ -156,7 +155,11 @@ class WorkWriter:
                     record, "task_enqueued", now=time.time(), data={"priority": record.priority}
                 )
             )
-            await self._publish_created(record, rev, payload)
+            if self.sends.trouble is None and not await_work:
+                # accepted with its record; the message's answer is followed up off this path
+                await self.sends.send_followed(record, rev, payload)
+            else:  # the stream refuses lately: wait for its answer, to give the exact one
+                await self._publish_created(record, rev, payload)
         except ServiceUnavailableError as exc:
             raise incomplete(record.task_id, str(record.status), exc) from exc
         # numbered as a read at its create revision would be: its number is known at once
@@ -249,23 +252,7 @@ class WorkWriter:
     async def _publish_work(
         self, record: TaskRecord, rev: int, payload: bytes, *, first: bool
     ) -> None:
-        reply = await self._store.requests.request(
-            wire.work_subject(record.queue_name, record.band),
-            wire.encode_work(rev, payload, first=first),
-            headers={"Nats-Msg-Id": record.task_id},
-            timeout_s=PUBLISH_TIMEOUT_S,
-        )
-        answer = json.loads(reply)
-        if "error" in answer:
-            error = answer["error"]
-            if error.get("err_code") == ERR_STREAM_STORE_FAILED and "maximum" in str(
-                error.get("description")
-            ):
-                raise work_stream_full(str(error.get("description")))
-            raise ServiceUnavailableError(
-                f"work stream refused task {record.task_id}: {answer['error']}",
-                task_id=record.task_id,
-            )
+        await self.sends.send(record, rev, payload, first=first)
 
     async def _withdraw(self, record: TaskRecord, rev: int) -> None:
         """The work stream refused a new task's message (it is full): undo the record, so

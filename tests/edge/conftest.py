@@ -23,6 +23,7 @@ from prsm_tasks.edge.http.auth import AuthConfig, mint_token
 from prsm_tasks.edge.http.state import EDGE_NAME, EdgeConfig
 from prsm_tasks.services.core import QueueRules
 from prsm_tasks.store.opener import Connection
+from prsm_tasks.topology import Topology
 
 SECRET = "edge-test-secret-0123456789abcdef"
 EDGE_LINE = re.compile(r"edge:\s+(http://\S+)")
@@ -79,10 +80,10 @@ class Caller:
 
 
 @pytest.fixture
-def edge_config(nats_url: str) -> Callable[..., EdgeConfig]:
+def edge_config(nats_url: str, topology: Topology) -> Callable[..., EdgeConfig]:
     def make(**overrides: Any) -> EdgeConfig:
         options: dict[str, Any] = {
-            "connection": Connection(servers=[nats_url], name=EDGE_NAME),
+            "connection": Connection(servers=[nats_url], name=EDGE_NAME, topology=topology),
             "auth": AuthConfig(secret=SECRET),
             "port": 0,
             "rate_limit_per_s": 10_000.0,

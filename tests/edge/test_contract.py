@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import pytest
+
 from prsm_tasks.edge.http.app import RunningEdge
 from tests.conftest import NodeFactory, eventually
 from tests.edge.conftest import Caller
@@ -34,6 +36,7 @@ async def final_status(caller: Caller, task_id: str) -> dict:
     return seen
 
 
+@pytest.mark.partitioned
 async def test_enqueue_status_result_list_stats(
     edge: RunningEdge, alice: Caller, start_node: NodeFactory, queue: str
 ) -> None:
@@ -115,6 +118,7 @@ async def test_positions_count_tasks_ahead_by_band_then_order(
     assert stats["statistics"]["queue_health_score"] == 0.0
 
 
+@pytest.mark.partitioned
 async def test_cancel_a_running_task_then_result_and_cancel_conflict(
     edge: RunningEdge, alice: Caller, start_node: NodeFactory, queue: str
 ) -> None:
@@ -166,6 +170,7 @@ async def test_result_of_waiting_and_failed_tasks_is_409_with_status(
     assert stats["performance_metrics"]["success_rate"] == 0.0
 
 
+@pytest.mark.partitioned
 async def test_idempotency_key_returns_the_original_task(
     edge: RunningEdge, as_user: Callable[..., Caller], queue: str
 ) -> None:
@@ -181,6 +186,7 @@ async def test_idempotency_key_returns_the_original_task(
     assert listed.body["pagination"]["total_count"] == 1
 
 
+@pytest.mark.partitioned
 async def test_listing_pages_newest_first_and_filters(
     edge: RunningEdge, as_user: Callable[..., Caller], queue: str
 ) -> None:

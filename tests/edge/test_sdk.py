@@ -22,6 +22,7 @@ from tests.edge.conftest import token
 from tests.edge.handlers import echo
 
 
+@pytest.mark.partitioned
 async def test_async_sdk_end_to_end(edge: RunningEdge, start_node: NodeFactory, queue: str) -> None:
     async with start_node({queue: echo}), TaskAPI(edge.url, token("sdk", "acme")) as api:
         task = await api.enqueue(queue, {"word": "hi"}, priority=8)

@@ -16,6 +16,7 @@ from prsm_tasks.edge.http.auth import AuthConfig, mint_token
 from prsm_tasks.edge.http.state import EDGE_NAME, EdgeConfig
 from prsm_tasks.services.core import QueueRules
 from prsm_tasks.store.opener import Connection
+from prsm_tasks.topology import Topology
 
 EdgeFactory = Callable[..., contextlib.AbstractAsyncContextManager[RunningEdge]]
 TokenFactory = Callable[..., str]
@@ -35,11 +36,11 @@ def token(jwt_secret: str) -> TokenFactory:
 
 
 @pytest.fixture
-def start_edge(nats_url: str, jwt_secret: str, queue: str) -> EdgeFactory:
+def start_edge(nats_url: str, jwt_secret: str, queue: str, topology: Topology) -> EdgeFactory:
     @contextlib.asynccontextmanager
     async def start(**overrides: Any) -> AsyncIterator[RunningEdge]:
         options: dict[str, Any] = {
-            "connection": Connection(servers=[nats_url], name=EDGE_NAME),
+            "connection": Connection(servers=[nats_url], name=EDGE_NAME, topology=topology),
             "auth": AuthConfig(secret=jwt_secret),
             "port": 0,
             "rules": QueueRules(queues=(queue,)),

@@ -7,9 +7,11 @@ import json
 from typing import Any
 
 import aiohttp
+import pytest
 
 from prsm_tasks import Client, TaskContext
 from prsm_tasks.client.sse import read_messages
+from prsm_tasks.topology import Topology
 from tests.conftest import NodeFactory
 from tests.events.conftest import EdgeFactory, TokenFactory
 
@@ -55,6 +57,7 @@ async def storm(ctx: TaskContext, reports: int = 5000) -> dict[str, int]:
     return {"reports": reports}
 
 
+@pytest.mark.partitioned
 async def test_order_replay_after_completion_and_caught_up_reconnect(
     start_node: NodeFactory,
     start_edge: EdgeFactory,
@@ -114,6 +117,7 @@ async def test_order_replay_after_completion_and_caught_up_reconnect(
         assert status == 401
 
 
+@pytest.mark.partitioned
 async def test_last_event_id_resumes_on_another_edge(
     client: Client,
     start_node: NodeFactory,
@@ -121,6 +125,7 @@ async def test_last_event_id_resumes_on_another_edge(
     token: TokenFactory,
     http: aiohttp.ClientSession,
     queue: str,
+    topology: Topology,
 ) -> None:
     go_on = asyncio.Event()
 
@@ -132,7 +137,7 @@ async def test_last_event_id_resumes_on_another_edge(
 
     alice = bearer(token("alice"))
     async with (
-        Client(client.servers, user="alice", tenant="acme") as alice_client,
+        Client(client.servers, user="alice", tenant="acme", topology=topology) as alice_client,
         start_node({queue: two_halves}, queues=[queue]),
         start_edge() as edge_a,
         start_edge() as edge_b,

@@ -56,24 +56,29 @@ async def test_a_burst_refused_by_a_full_stream_is_refused_whole(own_server: Emb
     assert len(refused) == 3 and answers.count(None) == 5
 
 
+@pytest.mark.partitioned
 async def test_status_reads_find_what_is_there_and_nothing_else(
-    client: Client, nats_url: str, queue: str
+    client: Client, nats_url: str, topology: Topology, queue: str
 ) -> None:
     record = await client.enqueue(queue, {"n": 1})
-    assert client._nc is not None and client._js is not None
-    async with open_stores(Connection(servers=[nats_url], name="test-edge")) as stores:
-        found, _ = await get_raw(stores.tasks.requests, record.task_id)
+    assert client._js is not None
+    connection = Connection(servers=[nats_url], name="test-edge", topology=topology)
+    async with open_stores(connection) as stores:
+        partitions = stores.tasks.partitions
+        assert partitions == topology.partitions
+        found, _ = await get_raw(stores.tasks.requests, record.task_id, partitions=partitions)
         assert found["task_id"] == record.task_id and found["queue_name"] == queue
         missing = wire.new_task_id()
         with pytest.raises(TaskNotFoundError):
-            await get_raw(stores.tasks.requests, missing)
-        kv = await client._js.key_value(wire.TASKS_BUCKET)
+            await get_raw(stores.tasks.requests, missing, partitions=partitions)
+        partition = wire.partition_of(record.task_id, partitions)
+        kv = await client._js.key_value(wire.tasks_bucket(partition))
         await kv.delete(record.task_id)
         with pytest.raises(TaskNotFoundError):
-            await get_raw(stores.tasks.requests, record.task_id)
+            await get_raw(stores.tasks.requests, record.task_id, partitions=partitions)
         # the revision-reading form still reads the headers it needs
         with pytest.raises(TaskNotFoundError):
-            await get_raw(stores.nc, record.task_id)
+            await get_raw(stores.nc, record.task_id, partitions=partitions)
 
 
 async def test_the_watch_reads_sequence_and_pending_of_both_reply_forms(

@@ -81,21 +81,38 @@ async def test_a_publish_the_full_stream_refuses_withdraws_its_record(
     own_server: EmbeddedNats, js: Any, queue: str
 ) -> None:
     """The native client has no edge to check first: the stream's own refusal is the
-    backstop. The record goes, and the idempotency key is free for a retry."""
+    backstop. The task that finds the stream full was accepted with its record: its message
+    goes in once there is room. From then on the client waits for the stream's answer, so a
+    refused task's record goes, and its idempotency key is free for a retry."""
     topology = Topology(work_max_msgs=2, work_limits_explicit=True)
     async with Client(own_server.url, topology=topology) as client:
         for n in range(2):
             await client.enqueue(queue, {"n": n})
+        waiting = await client.enqueue(queue, {"n": 2})  # accepted; finds the stream full
+        sends = client._parts()[1].sends  # the refusal is learnt from its answer
+
+        async def refusal_known() -> bool:
+            return sends.trouble is not None
+
+        await eventually(refusal_known)
         with pytest.raises(WorkStreamFullError) as refused:
-            await client.enqueue(queue, {"n": 2}, idempotency_key="retry-me")
+            await client.enqueue(queue, {"n": 3}, idempotency_key="retry-me")
         assert refused.value.limit == "PRSM_WORK_MAX_MESSAGES"
-        assert len(await task_keys(js)) == 2
+        tasks = await js.stream_info(wire.tasks_stream(0))
+        # the first two records, the one waiting for room, and the refused one's purge marker
+        assert tasks.state.messages == 4
+        assert (await (await js.key_value(wire.TASKS_BUCKET)).get(waiting.task_id)).value
         assert (await js.stream_info(wire.WORK_STREAM)).state.messages == 2
 
         await js.purge_stream(wire.WORK_STREAM)  # nodes took the work
-        accepted = await client.enqueue(queue, {"n": 2}, idempotency_key="retry-me")
+
+        async def waiting_queued() -> bool:
+            return bool((await js.stream_info(wire.WORK_STREAM)).state.messages == 1)
+
+        await eventually(waiting_queued)  # the accepted task's message, sent again
+        accepted = await client.enqueue(queue, {"n": 3}, idempotency_key="retry-me")
         assert accepted.task_id in await task_keys(js)
-        assert (await js.stream_info(wire.WORK_STREAM)).state.messages == 1
+        assert (await js.stream_info(wire.WORK_STREAM)).state.messages == 2
 
 
 async def test_limits_reach_an_existing_work_stream_at_start(

@@ -120,13 +120,20 @@ async def test_failed_publishes_answer_what_was_written_and_are_repaired(
     client: Client,
     start_node: NodeFactory,
 ) -> None:
-    """The work stream takes no messages (a wedged server answers no better): every enqueue path
+    """The work stream takes no messages (a wedged server answers no better). A task sent
+    before the edge learns it was accepted with its record; from then on every enqueue path
     answers 503 enqueue_incomplete naming what it wrote, and the repair runs it all."""
     kind = await register(alice, f"tt-{queue}", metadata={"queue_name": queue})
     assert kind["queue_name"] == queue
     await bind_work_subjects(stores, "prsm.work-off.>")  # no stream answers a work publish
 
-    single = await alice.post("/enqueue", {"queue_name": queue, "task_data": {"n": 1}})
+    accepted: list[str] = []  # sent before the refusal was known: recorded, queued later
+    while True:
+        single = await alice.post("/enqueue", {"queue_name": queue, "task_data": {"n": 1}})
+        if single.status != 200:
+            break
+        accepted.append(single.body["task_id"])
+        assert len(accepted) < 50, "the edge never learnt that the stream does not answer"
     assert_error(single, 503, "enqueue_incomplete")
     assert single.body["status"] == "enqueued" and single.body["task_id"].startswith("task_")
 
@@ -147,9 +154,13 @@ async def test_failed_publishes_answer_what_was_written_and_are_repaired(
     assert_error(listed, 503, "enqueue_incomplete")
     assert listed.body["status"] == "enqueued" and listed.body["detail"]
 
-    with pytest.raises(EnqueueIncompleteError) as raised:
-        await client.enqueue(queue, {"n": 5})
-    native = raised.value
+    while True:  # the native client learns the refusal from its own first send
+        try:
+            accepted.append((await client.enqueue(queue, {"n": 5})).task_id)
+        except EnqueueIncompleteError as refused:
+            native = refused
+            break
+        assert len(accepted) < 100, "the client never learnt that the stream does not answer"
     assert native.task_id is not None and native.details["status"] == "enqueued"
 
     with pytest.raises(EnqueueIncompleteError) as raised:
@@ -163,7 +174,7 @@ async def test_failed_publishes_answer_what_was_written_and_are_repaired(
     waiting = [TaskStatus.WAITING] * 2  # the bulk's, released one after another
     assert statuses == [TaskStatus.ENQUEUED] * 2 + waiting + [TaskStatus.ENQUEUED] * 2
     runs = Runs()
-    written += many
+    written += many + accepted
     await bind_work_subjects(stores, f"{wire.WORK_PREFIX}.>")
     async with start_node({queue: runs.handler}, **FAST_REPAIR):
         await all_completed(stores, written)
@@ -340,3 +351,38 @@ async def test_an_expired_lease_is_taken_over_and_its_holder_stops(stores: Store
     assert taken == [42] and taker.held
     assert not await dead.renew(43) and not dead.held  # it learns, and stops
     assert await taker.renew(44)
+
+
+async def test_a_work_message_refused_after_acceptance_is_sent_again(
+    stores: Stores, queue: str, client: Client, start_node: NodeFactory
+) -> None:
+    """An enqueue returns once the record is stored; its work message follows. When the
+    stream does not take it, the producer sends it again until it does: the task runs once,
+    with no repair pass (the node here runs none)."""
+    await bind_work_subjects(stores, "prsm.work-off.>")
+    record = await client.enqueue(queue, {"n": 1})
+    assert (await stores.tasks.get(record.task_id))[0].status is TaskStatus.ENQUEUED
+    sends = client._parts()[1].sends
+
+    async def refusal_known() -> bool:
+        return sends.trouble is not None
+
+    await eventually(refusal_known)
+    await bind_work_subjects(stores, f"{wire.WORK_PREFIX}.>")
+    runs = Runs()
+    async with start_node({queue: runs.handler}, repair_after_s=0):
+        await all_completed(stores, [record.task_id])
+    assert runs.by_task == {record.task_id: 1}
+    assert sends.trouble is None and sends.left_to_repair == 0
+
+
+async def test_a_closing_client_waits_for_its_work_messages(
+    stores: Stores, queue: str, nats_url: str
+) -> None:
+    """Closing right after enqueues leaves no task without its message."""
+    async with Client(nats_url) as producer:
+        records = [await producer.enqueue(queue, {"n": n}) for n in range(20)]
+    subject = wire.work_subject(queue, "normal")
+    info = await stores.js.stream_info(wire.WORK_STREAM, subjects_filter=subject)
+    # the stream holds the module's other tests' messages too: count this queue's
+    assert (info.state.subjects or {}).get(subject, 0) == len(records)

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from prsm_tasks import TaskContext
 from prsm_tasks.client.http import SyncTaskAPI
 from prsm_tasks.edge.http.app import RunningEdge
@@ -22,6 +24,7 @@ ITEM_FIELDS = {
 }  # fmt: skip
 
 
+@pytest.mark.partitioned
 async def test_a_task_from_creation_to_deletion(alice: Caller, type_name: str) -> None:
     kind = await register(alice, type_name)
     created = await alice.post(
@@ -123,6 +126,7 @@ async def test_pending_edits_are_checked_and_may_change_the_band(
     assert again.status == 204
 
 
+@pytest.mark.partitioned
 async def test_two_workers_claiming_at_once_get_different_tasks(
     alice: Caller, on_second: Callable[..., Caller], type_name: str
 ) -> None:
@@ -162,6 +166,7 @@ async def test_two_workers_claiming_at_once_get_different_tasks(
         assert status["worker_node"] == f"external:{answer.body['worker_id']}"
 
 
+@pytest.mark.partitioned
 async def test_a_lapsed_lease_returns_the_task_to_the_queue(alice: Caller, type_name: str) -> None:
     await register(alice, type_name)
     task_id = (

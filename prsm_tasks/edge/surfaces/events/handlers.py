@@ -72,7 +72,7 @@ def open_events(
             if entry is not None:
                 return entry.user, entry.tenant
             try:
-                record, _ = await get_raw(nc, task_id)
+                record, _ = await get_raw(nc, task_id, partitions=services.stores.tasks.partitions)
             except TaskNotFoundError:
                 return None
             return record.get("user"), record.get("tenant")
