@@ -1,37 +1,49 @@
 """HTTP benchmark: many concurrent clients enqueue through ONE edge process and wait.
 
     python scripts/bench_http.py [--tasks 20000] [--clients 64] [--status-requests 40000]
+                                 [--profile DIR]
     python scripts/bench.py --mode http [same flags]
 
 Starts its own nats-server (temporary store), one peer node process with a no-op handler
 (queue ``bench``, scripts/bench_handlers.py) and one edge process (``prsm-tasks edge``), all
-on 127.0.0.1; stops them by itself. The clients are keep-alive HTTP/1.1 connections (a
-minimal client, so the load generator spends little of the machine's two cores), each with
-the token of one of a few users. Phases:
+on 127.0.0.1; stops them by itself. The clients run in this process, apart from the edge, so
+their CPU is not the edge's: keep-alive HTTP/1.1 connections (a minimal client, so the load
+generator spends little of the machine's cores), each with the token of one of a few users,
+enough of them to keep the edge busy. Phases:
 
 1. enqueue: the clients POST /enqueue until ``--tasks`` are accepted;
 2. wait: each client polls GET /status of its tasks until every one is completed;
 3. status: the clients GET /status of completed tasks ``--status-requests`` times.
 
 Prints one JSON line: requests/s and p50/p99 latency (ms) of enqueue and of /status, the time
-until the last task completed, and the edge's CPU use (share of one core) in each phase.
+until the last task completed, and the edge process's CPU (psutil, user + system, over each
+phase's window): its share of one core (``_edge_cpu``), its CPU per request in microseconds
+(``_edge_cpu_us``), and the requests one second of its CPU serves (``_per_edge_core_s``:
+the rate of an edge that owns a core), which the machine's other load changes least.
+
+``--profile DIR`` records the edge's stacks in each phase with py-spy (``pip install
+py-spy``), as DIR/<phase>.txt in its collapsed format (a flame graph's input).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
 import random
 import re
 import secrets
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +115,12 @@ class Phase:
             f"{self.name}_p99_ms": pct(0.99) if ordered else None,
             f"{self.name}_mean_ms": round(statistics.fmean(ordered) * 1000, 3) if ordered else None,
             f"{self.name}_edge_cpu": round(self.edge_cpu_s / elapsed, 3) if elapsed else None,
+            f"{self.name}_edge_cpu_us": round(self.edge_cpu_s / len(ordered) * 1e6, 1)
+            if ordered
+            else None,
+            f"{self.name}_per_edge_core_s": round(len(ordered) / self.edge_cpu_s)
+            if self.edge_cpu_s
+            else None,
         }
 
 
@@ -117,6 +135,27 @@ async def timed(phase: Phase, edge: psutil.Process, work: Any) -> None:
     await work
     phase.ended = time.perf_counter()
     phase.edge_cpu_s = cpu_seconds(edge) - before
+
+
+@contextlib.contextmanager
+def profiled(edge: psutil.Process, out: Path | None) -> Iterator[None]:
+    """py-spy records the edge's stacks while the block runs (``out`` None: nothing)."""
+    if out is None:
+        yield
+        return
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    command = [spy, "record", "--pid", str(edge.pid), "--rate", "400", "--format", "raw"]
+    recorder = subprocess.Popen(
+        [*command, "--nonblocking", "--output", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(0.5)  # attached before the phase starts
+    try:
+        yield
+    finally:
+        recorder.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        recorder.wait(timeout=60)
 
 
 async def enqueue_all(conns: list[Connection], total: int, phase: Phase) -> list[list[str]]:
@@ -237,7 +276,9 @@ async def run_http_bench(args: argparse.Namespace) -> dict[str, Any]:
                 batches[name] = await enqueue_all(conns, args.tasks, phases[name])
 
             async def run(name: str, work: Any) -> None:
-                await timed(phases[name], edge_process, work)
+                out = args.profile / f"{name}.txt" if args.profile is not None else None
+                with profiled(edge_process, out):
+                    await timed(phases[name], edge_process, work)
 
             # 1. the edge alone takes a backlog (no node yet: nothing else competes for CPU)
             await run("enqueue_alone", enqueue_into("enqueue_alone"))
@@ -278,7 +319,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--status-requests", type=int, default=40_000)
     parser.add_argument("--capacity", type=int, default=256)
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--profile", type=Path, help="a folder for py-spy's stacks of the edge, one per phase"
+    )
+    args = parser.parse_args(argv)
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:

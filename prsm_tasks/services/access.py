@@ -7,7 +7,7 @@ user's task of their tenant is forbidden (403) unless their role lets them see i
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from prsm_tasks import wire
@@ -22,6 +22,13 @@ class Principal:
     user: str
     tenant: str
     roles: frozenset[str]
+    # the key of this caller's rate-limit bucket, made once: the verifier hands the same
+    # principal to every request of a token
+    owner_key: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # JSON: no separator a claim could contain
+        object.__setattr__(self, "owner_key", json.dumps([self.tenant, self.user]))
 
     @property
     def is_admin(self) -> bool:
@@ -31,11 +38,6 @@ class Principal:
     def may_work(self) -> bool:
         """Tenant admins and the ``worker`` role see, claim and update the tenant's tasks."""
         return self.is_admin or WORKER_ROLE in self.roles
-
-    @property
-    def owner_key(self) -> str:
-        """The key of this caller's rate-limit bucket."""
-        return json.dumps([self.tenant, self.user])  # no separator a claim could contain
 
 
 def check_access(

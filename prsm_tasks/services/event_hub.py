@@ -2,7 +2,9 @@
 
 Hundreds of SSE clients must not mean hundreds of JetStream consumers: the hub holds ONE
 ordered consumer on ``prsm.events.>`` (new events only, memory storage) and hands each event
-to the listeners of its task id, and to the listeners of "everything" (``/events``).
+to the listeners of its task id, and to the listeners of "everything" (``/events``). It
+subscribes when its first listener comes, not before: every task sends two or three events,
+and an edge no SSE client asks would spend CPU on each of them for nobody.
 
 Past events do not come from the hub: a connection replays them from the stream itself with
 batched direct gets (``next_by_subj``, a page of events per request), which any edge can do,
@@ -20,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import nats.errors
@@ -157,6 +159,8 @@ class EventHub:
         self._nc = nc
         self._js = js
         self._sub: object | None = None
+        self._starting = asyncio.Lock()
+        self._stopped = False
         self._by_task: dict[str, set[Listener]] = {}
         self._everything: set[Listener] = set()
         self.delivered = 0
@@ -184,7 +188,16 @@ class EventHub:
             for listener in group:
                 listener.close()
 
+    async def follow(self) -> None:
+        """Subscribe, once (the first listener's ``listen`` does it)."""
+        if self._sub is not None:
+            return
+        async with self._starting:
+            if self._sub is None and not self._stopped:
+                await self.start()
+
     async def stop(self) -> None:
+        self._stopped = True
         self.close_listeners()
         sub, self._sub = self._sub, None
         if sub is not None:
@@ -210,14 +223,20 @@ class EventHub:
                 listener.offer(event)
         self.delivered += 1
 
-    @contextlib.contextmanager
-    def listen(self, *, task_id: str | None, queue_name: str | None = None) -> Iterator[Listener]:
+    @contextlib.asynccontextmanager
+    async def listen(
+        self, *, task_id: str | None, queue_name: str | None = None
+    ) -> AsyncIterator[Listener]:
+        """A listener, registered and followed: every event stored from now on reaches it
+        (the subscription exists before this returns, so a replay the caller reads next
+        leaves no gap)."""
         listener = Listener(task_id=task_id, queue_name=queue_name)
         if task_id is None:
             self._everything.add(listener)
         else:
             self._by_task.setdefault(task_id, set()).add(listener)
         try:
+            await self.follow()
             yield listener
         finally:
             if task_id is None:

@@ -44,6 +44,9 @@ def grant_lifetime_s(timeout_s: float, retries: int) -> float:
 
 def with_grant(url: str, grant: str) -> str:
     """``url`` with the grant in its query, replacing any grant already there."""
+    if "?" not in url and "#" not in url:
+        # the edge's own stream URLs (every enqueue): nothing to keep or replace
+        return f"{url}?{urlencode(((GRANT_PARAM, grant),))}"
     parts = urlsplit(url)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != GRANT_PARAM]
     query.append((GRANT_PARAM, grant))
@@ -91,5 +94,5 @@ class StreamGrants:
         # JSON keeps the fields apart (no separator inside a value can shift them) and tells
         # a missing tenant or user from an empty one
         signed = json.dumps([GRANT_VERSION, task_id, tenant, user, expires_at]).encode()
-        digest = hmac.new(self._key, signed, hashlib.sha256).digest()
+        digest = hmac.digest(self._key, signed, hashlib.sha256)  # one call: no HMAC object
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")

@@ -9,6 +9,7 @@ enqueue that would not fit before writing its record.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -165,13 +166,19 @@ class WorkRoom:
         # (limit, used) of messages and of bytes; a limit of -1: none
         self._messages = (-1, 0)
         self._bytes = (-1, 0)
+        self._reading = asyncio.Lock()
 
     async def check(self, adding: int, adding_bytes: int) -> None:
         """507 ``work_stream_full`` unless ``adding`` messages of ``adding_bytes`` fit."""
-        now = time.monotonic()
-        if now - self._read_at > self.max_age_s:
-            self._messages, self._bytes = await work_usage(self._js, self._partitions)
-            self._read_at = now
+        if time.monotonic() - self._read_at > self.max_age_s:
+            # one read for all: the requests that arrive while it is under way wait for it
+            # instead of each sending its own (a burst of enqueues read the stream's info
+            # once per request in flight)
+            async with self._reading:
+                now = time.monotonic()
+                if now - self._read_at > self.max_age_s:
+                    self._messages, self._bytes = await work_usage(self._js, self._partitions)
+                    self._read_at = now
         for (maximum, used), wanted, setting in (
             (self._messages, adding, "PRSM_WORK_MAX_MESSAGES"),
             (self._bytes, adding_bytes, "PRSM_WORK_MAX_BYTES"),

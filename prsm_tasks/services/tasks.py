@@ -76,7 +76,10 @@ async def submit(services: Services, prepared: PreparedTask) -> Enqueued:
         if await services.writer.bound_task_id(record) is None:
             raise
     record = await services.writer.submit(prepared)
-    services.view.apply_record(record)
+    if record.task_id == prepared.record.task_id:
+        services.view.apply_created(record, prepared.payload)
+    else:  # an idempotency key's earlier task
+        services.view.apply_record(record)
     position = services.view.position(record.task_id)
     wait_s = (
         stats.wait_estimate_s(services.view, services.nodes, record.queue_name, position)

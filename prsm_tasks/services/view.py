@@ -27,6 +27,7 @@ FINAL = frozenset({"completed", "failed", "cancelled", "timeout"})
 PUBLIC_STATUS = {"waiting": "enqueued", "scheduled": "enqueued"}
 RECENT_PER_QUEUE = 500
 RECENT_ALL = 5000
+MAX_CREATED_AWAITED_BYTES = 32 * 1024 * 1024  # of records whose watch copy is awaited
 
 
 def public_status(status: str) -> str:
@@ -180,6 +181,13 @@ class Finished:
     wait_s: float | None
 
 
+def same_place(old: Entry, new: Entry) -> bool:
+    """Whether ``new`` sits where ``old`` does in its queue's lanes (or neither is queued)."""
+    if old.is_queued != new.is_queued or not old.is_queued:
+        return old.is_queued == new.is_queued
+    return old.band_index == new.band_index and old.enqueued_at == new.enqueued_at
+
+
 class TaskView:
     def __init__(self, *, partitions: int = 1) -> None:
         # the deployment's partitions: a task's number says which one (deployment_task_number)
@@ -198,6 +206,9 @@ class TaskView:
         self.finished_by_day: Counter[tuple[int, str]] = Counter()  # (UTC day, status)
         self.finished_by_second: Counter[int] = Counter()  # the last hour, for throughput
         self.writes_seen = 0
+        # task id -> the bytes this edge created it with, until the watch delivers them
+        self._created: dict[str, bytes] = {}
+        self._created_bytes = 0
 
     # --- applying writes -----------------------------------------------------------------------
 
@@ -209,11 +220,36 @@ class TaskView:
             if old is not None and old.rev <= rev:
                 self._remove(old)
             return
+        created = self._created.pop(key, None)
+        if created is not None:
+            self._created_bytes -= len(created)
+            if created == value and self._confirm(key, rev):
+                return
         self.apply(Entry.from_raw(wire.unpack(value), rev))
 
     def apply_record(self, record: TaskRecord) -> None:
         """A record this edge just wrote: visible at once (the watch confirms it later)."""
         self.apply(Entry.from_record(record, rev=0))
+
+    def apply_created(self, record: TaskRecord, payload: bytes) -> None:
+        """``apply_record`` of a create: its watch copy, these very bytes, is not decoded."""
+        if self._created_bytes + len(payload) > MAX_CREATED_AWAITED_BYTES:
+            self._created.clear()  # a watch far behind: decode those copies as any write
+            self._created_bytes = 0
+        self._created_bytes += len(payload) - len(self._created.get(record.task_id, b""))
+        self._created[record.task_id] = payload
+        self.apply_record(record)
+
+    def _confirm(self, task_id: str, rev: int) -> bool:
+        """The watch's copy of an own create takes its revision; False: apply it in full."""
+        entry = self.entries.get(task_id)
+        if entry is None or entry.rev != 0:
+            return False
+        entry.rev = rev
+        if entry.number is None:
+            entry.number = rev  # a create is numbered by its own revision
+            self._number(entry)
+        return True
 
     def apply(self, entry: Entry) -> None:
         if entry.number is not None:
@@ -236,7 +272,11 @@ class TaskView:
         self._number(entry)
         if entry.status in FINAL and old.status not in FINAL:
             self._note_finished(entry)
-        self._unqueue(old)
+        # the watch's copy of a write this edge applied already keeps its place: moving it
+        # would shift the queue's lane twice (two copies of a list of every queued task)
+        moves = not same_place(old, entry)
+        if moves:
+            self._unqueue(old)
         if entry.status != old.status:
             for scope in self._scopes_of(old):
                 scope.counts[old.status] -= 1
@@ -244,7 +284,8 @@ class TaskView:
         # owner, queue and created_at never change: update in place, keeping sort orders
         for name in Entry.__slots__:
             setattr(old, name, getattr(entry, name))
-        self._enqueue(old)
+        if moves:
+            self._enqueue(old)
 
     def _add(self, entry: Entry) -> None:
         if entry.status in FINAL:

@@ -24,8 +24,22 @@ KV_OPERATION = "KV-Operation"
 MARKER_REASON = "Nats-Marker-Reason"
 REMOVED_OPERATIONS = frozenset({"DEL", "PURGE"})
 
+# $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time ns>.<pending>;
+# the longer form adds the domain and the account hash, as Msg.Ack numbers its tokens
+V1_ACK_TOKENS = 9
+
 # key, value (None once deleted), revision
 EntrySink = Callable[[str, bytes | None, int], None]
+
+
+def sequence_and_pending(reply: str) -> tuple[int, int]:
+    """A delivery's stream sequence and the messages pending after it, from its reply
+    subject: what ``msg.metadata`` tells, without the dataclasses and the datetime it builds
+    for every write an edge mirrors."""
+    tokens = reply.split(".")
+    if len(tokens) == V1_ACK_TOKENS:
+        return int(tokens[5]), int(tokens[8])
+    return int(tokens[Msg.Ack.StreamSeq]), int(tokens[Msg.Ack.NumPending])
 
 
 class BucketWatch:
@@ -69,7 +83,7 @@ class BucketWatch:
                 log.debug("watch_unsubscribe_failed", bucket=self.bucket, error=repr(exc))
 
     async def _on_msg(self, msg: Msg) -> None:
-        meta = msg.metadata
+        sequence, pending = sequence_and_pending(msg.reply)
         headers = msg.headers
         removed = False
         if headers:
@@ -77,9 +91,9 @@ class BucketWatch:
             removed = operation in REMOVED_OPERATIONS or bool(headers.get(MARKER_REASON))
         key = msg.subject[len(self._prefix) :]
         try:
-            self._on_entry(key, None if removed else msg.data, meta.sequence.stream)
+            self._on_entry(key, None if removed else msg.data, sequence)
         except Exception as exc:  # one unreadable value must not stop the mirror
             log.warning("watch_entry_failed", bucket=self.bucket, key=key, error=repr(exc))
         self.delivered += 1
-        if not self.caught_up.is_set() and meta.num_pending == 0:
+        if not self.caught_up.is_set() and pending == 0:
             self.caught_up.set()

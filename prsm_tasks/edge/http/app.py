@@ -95,8 +95,10 @@ def bind(route: Route, surface: Surface | None) -> Callable[[web.Request], Any]:
         state = request.app[STATE]
         principal: Principal | None = None
         if route.auth:
+            header = request.headers.get("Authorization")
+            # the query is parsed only for a request without a header (a grant's refusal)
             principal = await state.authenticate(
-                request.headers.get("Authorization"), grant_given=GRANT_PARAM in request.query
+                header, grant_given=not header and GRANT_PARAM in request.query
             )
         try:
             return await route.handler(request, state, principal)

@@ -145,12 +145,16 @@ def next_request_id() -> str:
     return f"{_PROCESS}-{next(_requests)}"
 
 
+def wants_detail(request: web.Request) -> bool:
+    """Whether the error body carries ``detail`` (read only on errors: the path is parsed)."""
+    return request.path.startswith(DETAIL_PREFIX)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request.headers.get(REQUEST_ID) or next_request_id()
     if len(request_id) > 64:
         request_id = request_id[:64]
-    detail = request.path.startswith(DETAIL_PREFIX)
     try:
         response = await handler(request)
     except PrsmError as exc:
@@ -163,11 +167,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 error=exc.code,
                 detail=exc.message,
             )
-        return error_response(exc, request_id=request_id, detail=detail)
+        return error_response(exc, request_id=request_id, detail=wants_detail(request))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error_response(from_http(exc), request_id=request_id, detail=detail)
+        return error_response(from_http(exc), request_id=request_id, detail=wants_detail(request))
     except Exception as exc:  # a bug: log it with the request id, answer with the standard body
         log.error(
             "request_failed",
@@ -180,7 +184,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(
             PrsmError("internal error; quote the request id when reporting it"),
             request_id=request_id,
-            detail=detail,
+            detail=wants_detail(request),
         )
     if not response.prepared:
         response.headers[REQUEST_ID] = request_id

@@ -61,6 +61,8 @@ class PublicOrigin:
         return f"{scheme}://{host}{path}"
 
     def trusted(self, address: str | None) -> bool:
+        if not self.trusted_proxies:
+            return False  # the usual case: no address to parse on every enqueue
         ip = parse_address(address)
         return ip is not None and any(ip in network for network in self.trusted_proxies)
 

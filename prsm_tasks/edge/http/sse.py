@@ -224,7 +224,7 @@ async def stream_task_events(
     """The SSE answer for one task whose record the caller may see."""
     after = last_event_id(request)
     replay = TaskReplay(hub, task_filter(task_id, queue_name), max_events=replay_max_events)
-    with hub.listen(task_id=task_id) as listener:
+    async with hub.listen(task_id=task_id) as listener:
         # registered before replaying: whatever is stored from now on also arrives live
         cursor = ReplayCursor()
         async with contextlib.aclosing(replay.read_after(after, cursor)) as history:
@@ -322,7 +322,7 @@ async def stream_visible_events(
         owner = await owners.owner(event.task_id)
         return owner is not None and may_see(owner)
 
-    with hub.listen(task_id=None, queue_name=queue_name) as listener:
+    async with hub.listen(task_id=None, queue_name=queue_name) as listener:
         stream = SseStream(request, heartbeat_s=heartbeat_s)
         stream.last_seq = after
         await stream.prepare()

@@ -65,8 +65,7 @@ def open_events(
     async def events_ctx(app: web.Application) -> AsyncIterator[None]:
         services = app[STATE].services
         nc = services.stores.nc
-        hub = EventHub(nc, services.stores.js)
-        await hub.start()
+        hub = EventHub(nc, services.stores.js)  # subscribes at its first listener
 
         async def load_owner(task_id: str) -> Owner | None:
             entry = services.view.entries.get(task_id)
