@@ -91,6 +91,8 @@ def test_the_node_command_loads_no_edge_or_jwt_code() -> None:
     ).stdout.split()
     assert "prsm_tasks.node" in loaded
     not_for_a_node = ("prsm_tasks.edge", "prsm_tasks.up", "prsm_tasks.services", "jwt")
+    # the meta-schema check of the Python jsonschema runs only where a schema is registered
+    not_for_a_node += ("jsonschema",)
     leaked = [
         name
         for name in loaded
