@@ -6,6 +6,7 @@ from Settings through ``Topology.from_settings``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -81,15 +82,17 @@ class Topology:
         )
 
 
-async def _add_or_keep_stream(js: JetStreamContext, config: StreamConfig) -> None:
-    """Create a stream unless it exists; safe when several processes start at once."""
+async def _add_or_keep_stream(js: JetStreamContext, config: StreamConfig) -> StreamConfig:
+    """Create a stream unless it exists; safe when several processes start at once. Returns
+    the stream's configuration as the server has it (one round trip when nothing changed:
+    the server answers a create of an identical stream with its info)."""
     try:
-        await js.add_stream(config)
+        return (await js.add_stream(config)).config
     except nats.js.errors.BadRequestError as exc:
         if exc.err_code != ERR_STREAM_NAME_IN_USE:
             raise
         # another process created it first (or with other sizes): keep what is there
-        await js.stream_info(config.name)
+        return (await js.stream_info(config.name)).config
 
 
 async def _add_or_keep_bucket(js: JetStreamContext, config: KeyValueConfig) -> None:
@@ -101,7 +104,9 @@ async def _add_or_keep_bucket(js: JetStreamContext, config: KeyValueConfig) -> N
         await js.key_value(config.bucket)
 
 
-async def _ensure_work_limits(js: JetStreamContext, topology: Topology, stream: str) -> None:
+async def _ensure_work_limits(
+    js: JetStreamContext, topology: Topology, config: StreamConfig
+) -> None:
     """Bring an existing work stream (PRSM_WORK or a partition's) to the limits of ``topology``.
 
     A stream made before it had limits (unbounded) takes them; one whose limits differ
@@ -110,7 +115,7 @@ async def _ensure_work_limits(js: JetStreamContext, topology: Topology, stream: 
     Lowering a limit below what the stream holds drops nothing (discard new refuses new
     messages only).
     """
-    config = (await js.stream_info(stream)).config
+    stream = config.name
     wanted = (topology.work_max_msgs, topology.work_max_bytes)
     current = (config.max_msgs or -1, config.max_bytes or -1)
     if current == wanted:
@@ -198,11 +203,10 @@ async def agree_partitions(js: JetStreamContext, topology: Topology) -> int:
 
 
 async def _ensure_work_stream(js: JetStreamContext, topology: Topology, partition: int) -> None:
-    stream = wire.work_stream(partition)
-    await _add_or_keep_stream(
+    config = await _add_or_keep_stream(
         js,
         StreamConfig(
-            name=stream,
+            name=wire.work_stream(partition),
             subjects=[f"{wire.work_prefix(partition)}.>"],
             retention=RetentionPolicy.WORK_QUEUE,
             storage=StorageType.FILE,
@@ -213,7 +217,7 @@ async def _ensure_work_stream(js: JetStreamContext, topology: Topology, partitio
             max_bytes=topology.work_max_bytes,
         ),
     )
-    await _ensure_work_limits(js, topology, stream)
+    await _ensure_work_limits(js, topology, config)
 
 
 async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
@@ -285,23 +289,31 @@ async def ensure_work_consumers(
     long without a pull while it holds no unacknowledged message; a peer node's own call
     (no ``idle_s``) makes them permanent again.
     """
+    consumers = [
+        (
+            wire.work_stream(partition),
+            ConsumerConfig(
+                durable_name=wire.work_consumer(queue, band),
+                filter_subject=wire.work_subject(queue, band, partition),
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_wait=lease_s,
+                max_deliver=-1,
+                max_ack_pending=-1,
+                max_waiting=4096,
+                inactive_threshold=idle_s,
+            ),
+        )
+        for partition in partitions
+        for band in bands
+    ]
     with nats_errors_as_prsm(f"creating consumers of {queue}"):
-        for partition in partitions:
-            for band in bands:
-                await js.add_consumer(
-                    wire.work_stream(partition),
-                    ConsumerConfig(
-                        durable_name=wire.work_consumer(queue, band),
-                        filter_subject=wire.work_subject(queue, band, partition),
-                        ack_policy=AckPolicy.EXPLICIT,
-                        deliver_policy=DeliverPolicy.ALL,
-                        ack_wait=lease_s,
-                        max_deliver=-1,
-                        max_ack_pending=-1,
-                        max_waiting=4096,
-                        inactive_threshold=idle_s,
-                    ),
-                )
+        try:  # all at once: one round trip of start-up, not one per (partition, band)
+            async with asyncio.TaskGroup() as creating:
+                for stream, config in consumers:
+                    creating.create_task(js.add_consumer(stream, config))
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None
 
 
 async def spread_partition_leaders(nc: NatsClient, js: JetStreamContext, topology: Topology) -> int:
