@@ -83,25 +83,38 @@ class Topology:
 
 
 async def _add_or_keep_stream(js: JetStreamContext, config: StreamConfig) -> StreamConfig:
-    """Create a stream unless it exists; safe when several processes start at once. Returns
-    the stream's configuration as the server has it (one round trip when nothing changed:
-    the server answers a create of an identical stream with its info)."""
+    """The stream's configuration as the server has it, the stream created if missing.
+
+    Every process start comes here, and the streams almost always exist: one info request
+    (read-only, answered by the stream's leader) is all that costs; a create goes out only
+    for a missing stream. Several processes creating it at once: all keep what the first
+    made, as with one that exists with other sizes.
+    """
+    try:
+        return (await js.stream_info(config.name)).config
+    except nats.js.errors.NotFoundError:
+        pass
     try:
         return (await js.add_stream(config)).config
     except nats.js.errors.BadRequestError as exc:
         if exc.err_code != ERR_STREAM_NAME_IN_USE:
             raise
-        # another process created it first (or with other sizes): keep what is there
         return (await js.stream_info(config.name)).config
 
 
-async def _add_or_keep_bucket(js: JetStreamContext, config: KeyValueConfig) -> None:
+async def _add_or_keep_bucket(js: JetStreamContext, config: KeyValueConfig) -> StreamConfig:
+    """The bucket's stream configuration, the bucket created if missing (as streams are)."""
+    stream = f"KV_{config.bucket}"
+    try:
+        return (await js.stream_info(stream)).config
+    except nats.js.errors.NotFoundError:
+        pass
     try:
         await js.create_key_value(config)
     except nats.js.errors.BadRequestError as exc:
         if exc.err_code != ERR_STREAM_NAME_IN_USE:
             raise
-        await js.key_value(config.bucket)
+    return (await js.stream_info(stream)).config
 
 
 async def _ensure_work_limits(
@@ -137,10 +150,9 @@ async def _ensure_work_limits(
     log.info("work_stream_limits_set", stream=stream, max_messages=wanted[0], max_bytes=wanted[1])
 
 
-async def _allow_message_ttl(js: JetStreamContext, bucket: str) -> None:
+async def _allow_message_ttl(js: JetStreamContext, bucket: str, config: StreamConfig) -> None:
     """A bucket made before per-message TTLs (older servers or clients) gets them: batch
     records expire with their tasks by one."""
-    config = (await js.stream_info(f"KV_{bucket}")).config
     if not config.allow_msg_ttl:
         config.allow_msg_ttl = True
         await js.update_stream(config)
@@ -254,9 +266,10 @@ async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
             wire.KEYS_BUCKET: None,
             wire.LEASES_BUCKET: None,
         }
+        configs: dict[str, StreamConfig] = {}
         for bucket, ttl_s in buckets.items():
             markers = bucket.startswith(wire.TASKS_BUCKET) and topology.finished_task_ttl_s > 0
-            await _add_or_keep_bucket(
+            configs[bucket] = await _add_or_keep_bucket(
                 js,
                 KeyValueConfig(
                     bucket=bucket,
@@ -268,7 +281,7 @@ async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
                     limit_marker_ttl=topology.delete_marker_ttl_s if markers else None,
                 ),
             )
-        await _allow_message_ttl(js, wire.BATCHES_BUCKET)
+        await _allow_message_ttl(js, wire.BATCHES_BUCKET, configs[wire.BATCHES_BUCKET])
 
 
 async def ensure_work_consumers(

@@ -44,6 +44,7 @@ import nats.js.errors
 from prsm_tasks import Client, wire
 from prsm_tasks.cli import run_async
 from prsm_tasks.embedded import EmbeddedNats
+from prsm_tasks.logging import configure_logging
 from prsm_tasks.messages import NodeAd
 
 REPO = Path(__file__).resolve().parents[1]
@@ -245,6 +246,7 @@ def main() -> None:
         "--code", action="append", default=[], help="LABEL=PATH of a checkout (repeatable)"
     )
     args = parser.parse_args()
+    configure_logging(level="warning")  # stdout carries the one JSON line
     codes = {
         label: Path(path).resolve()
         for label, path in (code.split("=", 1) for code in args.code or [f"this={REPO}"])

@@ -19,11 +19,12 @@ async def noop(ctx: TaskContext, **task_data: Any) -> None:
 
 
 @pytest.mark.partitioned
-async def test_a_node_starts_without_asking_twice_for_what_it_created(
+async def test_a_node_starts_on_existing_streams_without_creating_them(
     client: Client, nats_url: str, queue: str, start_node: NodeFactory
 ) -> None:
-    """The work stream's create answers with its configuration (no info request after it),
-    and every (queue, band) of the node gets its consumer before the node says ready."""
+    """Streams and buckets that exist (the client made them) cost a node one info request
+    each (no create, no second look at a work stream), and every (partition, queue, band) of
+    the node gets its consumer before the node says ready."""
     queues = [f"{queue}-{n}" for n in range(3)]
     watcher = await nats.connect(nats_url)
     asked: list[str] = []
@@ -42,8 +43,10 @@ async def test_a_node_starts_without_asking_twice_for_what_it_created(
     finally:
         await watcher.close()
     assert final.status is TaskStatus.COMPLETED
-    assert f"$JS.API.STREAM.CREATE.{wire.WORK_STREAM}" in ready_asked
-    assert f"$JS.API.STREAM.INFO.{wire.WORK_STREAM}" not in ready_asked
+    assert [s for s in ready_asked if s.startswith("$JS.API.STREAM.CREATE.")] == []
+    for partition in range(node.topology.partitions):
+        stream = wire.work_stream(partition)
+        assert ready_asked.count(f"$JS.API.STREAM.INFO.{stream}") == 1
     created = {s for s in ready_asked if s.startswith("$JS.API.CONSUMER.DURABLE.CREATE.")}
     assert created == {
         f"$JS.API.CONSUMER.DURABLE.CREATE.{wire.work_stream(p)}.{wire.work_consumer(q, band)}"
