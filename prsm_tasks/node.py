@@ -148,6 +148,12 @@ class Node:
     def in_flight(self) -> int:
         return self._in_flight
 
+    @property
+    def cancel_memory_live(self) -> bool:
+        """Whether this node may start short tasks before their claim: its cancel memory has
+        caught up (it replays after the node is ready; see store/cancels.py)."""
+        return self._cancels is not None and self._cancels.live
+
     def free_slots(self) -> int:
         return self.capacity - self._in_flight
 
@@ -197,12 +203,15 @@ class Node:
         depend on each other): a node's start-up waits for one round trip, not thirty.
 
         The work consumers of every (partition, queue, band); the node's task types
-        registered and their registry in view (the type check of every task); the cancel
-        memory caught up; the nodes bucket of the adverts; the repair sweeper's lease bucket.
+        registered and their registry in view (the type check of every task); the nodes
+        bucket of the adverts; the repair sweeper's lease bucket. The cancel memory replays
+        meanwhile, and after: a node starts no task unclaimed before it is live (see
+        store/cancels.py).
         """
         js = stores.js
         if self.options.claim_after_s > 0:
             self._cancels = CancelMemory(js, memory_s=self.topology.cancel_memory_s)
+            self._cancels.begin()  # not waited for: until it is live, tasks are claimed first
         partitions = range(self.topology.partitions)
         try:
             async with asyncio.TaskGroup() as steps:
@@ -213,8 +222,6 @@ class Node:
                         )
                     )
                 steps.create_task(register_node_types(js, self.registry))
-                if self._cancels is not None:
-                    steps.create_task(self._cancels.start())
                 nodes_kv = steps.create_task(js.key_value(wire.NODES_BUCKET))
                 sweeper = steps.create_task(repair_sweeper(stores, self.node_id, self.options))
         except ExceptionGroup as failed:  # why the node cannot start, as the step raised it

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import nats
@@ -9,9 +11,14 @@ import nats.js.errors
 import pytest
 from nats.js.api import ConsumerConfig
 
-from prsm_tasks import Client, TaskContext, wire
+from prsm_tasks import Client, Node, TaskContext, wire
+from prsm_tasks.embedded import EmbeddedNats
+from prsm_tasks.handlers import HandlerRegistry
 from prsm_tasks.models import BANDS_HIGH_TO_LOW, TaskStatus
-from tests.conftest import NodeFactory
+from tests.conftest import NodeFactory, eventually
+
+# cancels a node replays at start: an hour of a busy deployment's, a second or so to replay
+CANCEL_KEYS = 60_000
 
 
 async def noop(ctx: TaskContext, **task_data: Any) -> None:
@@ -71,3 +78,42 @@ async def test_a_start_step_that_fails_raises_its_own_error(
     with pytest.raises(nats.js.errors.BadRequestError):
         async with start_node({queue: noop}):
             pass
+
+
+async def test_a_node_takes_work_while_its_cancel_memory_replays(own_server: EmbeddedNats) -> None:
+    """An hour of cancels (tens of thousands of keys) takes a while to replay; the node does
+    not wait for it: it starts at once and claims every task first until its memory is live,
+    and a task cancelled before it started never runs."""
+    ran: list[str] = []
+
+    async def record(ctx: TaskContext, **task_data: Any) -> None:
+        ran.append(ctx.task_id)
+
+    async with Client(own_server.url) as client:
+        js = client._js
+        assert js is not None
+        for first in range(0, CANCEL_KEYS, 1000):
+            await asyncio.gather(
+                *(
+                    js.publish(f"$KV.{wire.CANCELS_BUCKET}.task_old{n:08d}", b"")
+                    for n in range(first, min(CANCEL_KEYS, first + 1000))
+                )
+            )
+        cancelled = await client.enqueue("started", {})
+        await client.cancel(cancelled.task_id)
+        waiting = await client.enqueue("started", {})
+        registry = HandlerRegistry()
+        registry.register(record, queue="started")
+        async with Node(servers=own_server.url, handlers=registry, claim_after_s=60.0) as node:
+            assert not node.cancel_memory_live  # ready before its replay is done
+            final = await client.wait(waiting.task_id, timeout=60)
+            await eventually(_live(node), within_s=60)
+    assert final.status is TaskStatus.COMPLETED
+    assert ran == [waiting.task_id]  # the cancelled one never ran
+
+
+def _live(node: Node) -> Callable[[], Awaitable[bool]]:
+    async def live() -> bool:
+        return node.cancel_memory_live
+
+    return live
