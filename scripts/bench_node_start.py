@@ -16,7 +16,10 @@ advert's ``started_at``, set when the node object is built, after the imports) a
   nine tenths and all of the backlog completed;
 - ``from_spawn_per_s``: N / ``done_s``; ``steady_per_s``: the rate over the middle of the drain
   (from 25 % to 75 % of the completions); ``from_spawn_vs_steady``: their ratio;
-- ``harness_steady_per_s``: N / (last completed - first started), the peer harness's "steady".
+- ``harness_steady_per_s``: N / (last completed - first started), the peer harness's "steady";
+- ``ready_cpu_s``: before each run, one node spawned on a fresh server without work: the CPU
+  time (user + system) it used from spawn to ``node_ready``. Wall times move with whatever
+  else the machine runs; this hardly does.
 
 ``--code LABEL=PATH`` (repeatable) runs the nodes of another checkout (its package on
 PYTHONPATH, this venv's interpreter); the labels alternate within each repetition, so a busy
@@ -50,6 +53,7 @@ from prsm_tasks.messages import NodeAd
 REPO = Path(__file__).resolve().parents[1]
 QUEUE = "bench"
 FIGURES = (
+    "ready_cpu_s",
     "imported_s",
     "ready_s",
     "first_start_s",
@@ -77,6 +81,7 @@ class NodeProcess:
         argv += ["--queues", QUEUE, "--handlers", "scripts.bench_handlers"]
         argv += ["--capacity", str(capacity)]
         self.ready_at: float | None = None
+        self.ready_cpu_s: float | None = None
         self.proc = subprocess.Popen(
             argv, env=env, cwd=code, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
@@ -91,7 +96,13 @@ class NodeProcess:
             except ValueError:
                 continue
             if entry.get("event") == "node_ready":
+                self.ready_cpu_s = self.cpu_s()
                 self.ready_at = datetime.fromisoformat(entry["timestamp"]).timestamp()
+
+    def cpu_s(self) -> float:
+        """CPU time (user + system) the process has used so far (Linux)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -143,7 +154,26 @@ async def task_times(client: Client, task_ids: list[str]) -> tuple[list[float], 
     return starts, sorted(ends)
 
 
+async def idle_start_cpu_s(code: Path, capacity: int) -> float:
+    """CPU seconds one node spends from spawn to ready on a fresh server with no work: what a
+    start costs, unlike wall times, hardly moved by other load on the machine."""
+    with tempfile.TemporaryDirectory(prefix="prsm-bench-start-") as tmp:
+        server = EmbeddedNats(store_dir=Path(tmp)).start()
+        node = NodeProcess(code, server.url, capacity)
+        try:
+            deadline = time.monotonic() + 120
+            while node.ready_cpu_s is None:
+                if time.monotonic() > deadline or node.proc.poll() is not None:
+                    raise RuntimeError("the node did not start")
+                await asyncio.sleep(0.02)
+            return node.ready_cpu_s
+        finally:
+            node.stop()
+            server.stop()
+
+
 async def one_run(code: Path, nodes: int, args: argparse.Namespace) -> dict[str, float]:
+    ready_cpu_s = await idle_start_cpu_s(code, args.capacity)
     with tempfile.TemporaryDirectory(prefix="prsm-bench-start-") as tmp:
         server = EmbeddedNats(store_dir=Path(tmp)).start()
         try:
@@ -169,7 +199,7 @@ async def one_run(code: Path, nodes: int, args: argparse.Namespace) -> dict[str,
                         proc.stop()
         finally:
             server.stop()
-    return figures(spawned_at, started_at, ready, starts, ends)
+    return {"ready_cpu_s": ready_cpu_s, **figures(spawned_at, started_at, ready, starts, ends)}
 
 
 def figures(
