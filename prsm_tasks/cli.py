@@ -1,4 +1,8 @@
-"""prsm-tasks: up | node | enqueue. The only place that reads Settings and wires things up."""
+"""prsm-tasks: up | node | enqueue. The only place that reads Settings and wires things up.
+
+Each command imports what it runs when it runs: `prsm-tasks node` loads no edge, HTTP server
+or JWT code, so a node starts taking work sooner (see docs/benchmarks.md, "Node start").
+"""
 
 from __future__ import annotations
 
@@ -12,25 +16,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
-from rich.console import Console
 
 from prsm_tasks.config import Settings
-from prsm_tasks.edge.app import serve_edge
-from prsm_tasks.edge.http.app import RunningEdge
-from prsm_tasks.edge.http.auth import mint_token
-from prsm_tasks.edge.http.state import EdgeConfig
 from prsm_tasks.errors import PrsmError
-from prsm_tasks.handlers import import_handler_modules
 from prsm_tasks.local import (
+    EXAMPLE_HANDLERS,
     JWT_SECRET_FILE,
+    install_stop_signals,
     read_private_file,
     with_local_nats,
 )
 from prsm_tasks.logging import configure_logging
 from prsm_tasks.nats_auth import NatsAuth
-from prsm_tasks.node import Node
 from prsm_tasks.topology import Topology
-from prsm_tasks.up import EXAMPLE_HANDLERS, cmd_up, install_stop_signals
 
 log = structlog.get_logger("prsm.cli")
 
@@ -50,6 +48,9 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
 
 
 async def cmd_node(settings: Settings) -> int:
+    from prsm_tasks.handlers import import_handler_modules
+    from prsm_tasks.node import Node
+
     settings = with_local_nats(settings)
     registry = import_handler_modules(settings.handlers or [EXAMPLE_HANDLERS])
     if settings.handlers and "queues" not in settings.model_fields_set:
@@ -62,6 +63,10 @@ async def cmd_node(settings: Settings) -> int:
 
 
 async def cmd_edge(settings: Settings) -> int:
+    from prsm_tasks.edge.app import serve_edge
+    from prsm_tasks.edge.http.app import RunningEdge
+    from prsm_tasks.edge.http.state import EdgeConfig
+
     settings = with_local_nats(settings)
     stopping = asyncio.Event()
     install_stop_signals(stopping.set)
@@ -74,6 +79,8 @@ async def cmd_edge(settings: Settings) -> int:
 
 
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    from prsm_tasks.edge.http.auth import mint_token
+
     secret = settings.jwt_secret
     if not secret:
         secret = (read_private_file(settings.data_dir.resolve() / JWT_SECRET_FILE) or "").strip()
@@ -89,6 +96,8 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_enqueue(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from prsm_tasks.client.native import Client
 
     try:
@@ -131,6 +140,8 @@ async def cmd_enqueue(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from prsm_tasks.client.native import Client
     from prsm_tasks.watch import NatsFeed, open_edge_feed, watch_queue, watch_task
 
@@ -258,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(log_format=settings.log_format, level=settings.log_level)
     try:
         if args.command == "up":
+            from prsm_tasks.up import cmd_up
+
             return run_async(cmd_up(settings))
         if args.command == "node":
             return run_async(cmd_node(settings))

@@ -19,15 +19,17 @@ endpoints file, and the password file for the local server's credentials
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import fcntl
 import json
 import os
 import secrets
+import signal
 import socket
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -43,8 +45,16 @@ LOCK_FILE = "up.lock"
 JWT_SECRET_FILE = "jwt_secret"
 NATS_PASSWORD_FILE = "nats_password"
 LOCAL_NATS_USER = "prsm"
+EXAMPLE_HANDLERS = "prsm_tasks.examples"  # what `node` and `up` serve without --handlers
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
+
+
+def install_stop_signals(stop: Callable[[], None]) -> None:
+    """SIGINT and SIGTERM call ``stop`` (a local command's graceful path)."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop)
 
 
 # --- the directory and its private files -------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 from nats.aio.msg import Msg
+from nats.js.kv import KeyValue
 
 from prsm_tasks import bus, wire
 from prsm_tasks.actors.advertiser import Advertiser, ResourceSampler, default_node_id, host_name
@@ -147,6 +148,12 @@ class Node:
     def in_flight(self) -> int:
         return self._in_flight
 
+    @property
+    def cancel_memory_live(self) -> bool:
+        """Whether this node may start short tasks before their claim: its cancel memory has
+        caught up (it replays after the node is ready; see store/cancels.py)."""
+        return self._cancels is not None and self._cancels.live
+
     def free_slots(self) -> int:
         return self.capacity - self._in_flight
 
@@ -191,24 +198,50 @@ class Node:
         async with open_stores(connection) as stores:
             await self._serve(stores)
 
-    async def _serve(self, stores: Stores) -> None:
-        nc, js = stores.nc, stores.js
-        for queue in self.queues:
-            await ensure_work_consumers(
-                js, queue, lease_s=self.options.lease_s, partitions=range(self.topology.partitions)
-            )
-        store, events, batches = stores.tasks, stores.events, stores.batches
-        await register_node_types(js, self.registry)  # its task types, and their checks
+    async def _prepare(self, stores: Stores) -> tuple[KeyValue, RepairSweeper | None]:
+        """What must be in place before the first pull, asked for all at once (they do not
+        depend on each other): a node's start-up waits for one round trip, not thirty.
+
+        The work consumers of every (partition, queue, band); the node's task types
+        registered and their registry in view (the type check of every task); the nodes
+        bucket of the adverts; the repair sweeper's lease bucket. The cancel memory replays
+        meanwhile, and after: a node starts no task unclaimed before it is live (see
+        store/cancels.py).
+        """
+        js = stores.js
         if self.options.claim_after_s > 0:
             self._cancels = CancelMemory(js, memory_s=self.topology.cancel_memory_s)
-            await self._cancels.start()
+            self._cancels.begin()  # not waited for: until it is live, tasks are claimed first
+        partitions = range(self.topology.partitions)
+        try:
+            async with asyncio.TaskGroup() as steps:
+                for queue in self.queues:
+                    steps.create_task(
+                        ensure_work_consumers(
+                            js, queue, lease_s=self.options.lease_s, partitions=partitions
+                        )
+                    )
+                steps.create_task(register_node_types(js, self.registry))
+                nodes_kv = steps.create_task(js.key_value(wire.NODES_BUCKET))
+                sweeper = steps.create_task(repair_sweeper(stores, self.node_id, self.options))
+        except ExceptionGroup as failed:  # why the node cannot start, as the step raised it
+            if self._cancels is not None:
+                await self._cancels.stop()
+            raise failed.exceptions[0] from None
+        return nodes_kv.result(), sweeper.result()
+
+    async def _serve(self, stores: Stores) -> None:
+        nc = stores.nc
+        store, events, batches = stores.tasks, stores.events, stores.batches
+        nodes_kv, sweeper = await self._prepare(stores)
+        self.repair_sweeper = sweeper
         executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.options.thread_pool_size, thread_name_prefix="prsm-handler"
         )
         self._deps = self._runner_deps(store, events, batches, executor)
         lease_keeper = LeaseKeeper(self._attempts, self.options)
         advertiser = Advertiser(
-            kv=await js.key_value(wire.NODES_BUCKET),
+            kv=nodes_kv,
             build_ad=self.advert,
             interval_s=self.options.advert_interval_s,
         )
@@ -221,7 +254,6 @@ class Node:
             starvation_age_s=self.options.starvation_age_s,
             park_s=self.options.park_s,
         )
-        self.repair_sweeper = sweeper = await repair_sweeper(stores, self.node_id, self.options)
         cancel_sub = await nc.subscribe(f"{wire.CANCEL_PREFIX}.*", cb=self._on_cancel)
         try:
             async with asyncio.TaskGroup() as actors, asyncio.TaskGroup() as runners:

@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-import jsonschema
-import jsonschema.exceptions
 import jsonschema_rs
 
 from prsm_tasks import wire
@@ -86,6 +84,10 @@ def check_meta_schema(schema: dict[str, Any]) -> None:
             "parameters_schema must be a JSON object", field="parameters_schema"
         )
     wire.check_depth(schema, field="parameters_schema", error=InvalidSchemaError)
+    # imported here: a node whose types have no schema never loads it (~60 ms of start-up)
+    import jsonschema
+    import jsonschema.exceptions
+
     validator_class = jsonschema.validators.validator_for(schema, jsonschema.Draft202012Validator)
     try:
         validator_class.check_schema(schema)

@@ -6,6 +6,7 @@ from Settings through ``Topology.from_settings``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -81,27 +82,44 @@ class Topology:
         )
 
 
-async def _add_or_keep_stream(js: JetStreamContext, config: StreamConfig) -> None:
-    """Create a stream unless it exists; safe when several processes start at once."""
+async def _add_or_keep_stream(js: JetStreamContext, config: StreamConfig) -> StreamConfig:
+    """The stream's configuration as the server has it, the stream created if missing.
+
+    Every process start comes here, and the streams almost always exist: one info request
+    (read-only, answered by the stream's leader) is all that costs; a create goes out only
+    for a missing stream. Several processes creating it at once: all keep what the first
+    made, as with one that exists with other sizes.
+    """
     try:
-        await js.add_stream(config)
+        return (await js.stream_info(config.name)).config
+    except nats.js.errors.NotFoundError:
+        pass
+    try:
+        return (await js.add_stream(config)).config
     except nats.js.errors.BadRequestError as exc:
         if exc.err_code != ERR_STREAM_NAME_IN_USE:
             raise
-        # another process created it first (or with other sizes): keep what is there
-        await js.stream_info(config.name)
+        return (await js.stream_info(config.name)).config
 
 
-async def _add_or_keep_bucket(js: JetStreamContext, config: KeyValueConfig) -> None:
+async def _add_or_keep_bucket(js: JetStreamContext, config: KeyValueConfig) -> StreamConfig:
+    """The bucket's stream configuration, the bucket created if missing (as streams are)."""
+    stream = f"KV_{config.bucket}"
+    try:
+        return (await js.stream_info(stream)).config
+    except nats.js.errors.NotFoundError:
+        pass
     try:
         await js.create_key_value(config)
     except nats.js.errors.BadRequestError as exc:
         if exc.err_code != ERR_STREAM_NAME_IN_USE:
             raise
-        await js.key_value(config.bucket)
+    return (await js.stream_info(stream)).config
 
 
-async def _ensure_work_limits(js: JetStreamContext, topology: Topology, stream: str) -> None:
+async def _ensure_work_limits(
+    js: JetStreamContext, topology: Topology, config: StreamConfig
+) -> None:
     """Bring an existing work stream (PRSM_WORK or a partition's) to the limits of ``topology``.
 
     A stream made before it had limits (unbounded) takes them; one whose limits differ
@@ -110,7 +128,7 @@ async def _ensure_work_limits(js: JetStreamContext, topology: Topology, stream: 
     Lowering a limit below what the stream holds drops nothing (discard new refuses new
     messages only).
     """
-    config = (await js.stream_info(stream)).config
+    stream = config.name
     wanted = (topology.work_max_msgs, topology.work_max_bytes)
     current = (config.max_msgs or -1, config.max_bytes or -1)
     if current == wanted:
@@ -132,10 +150,9 @@ async def _ensure_work_limits(js: JetStreamContext, topology: Topology, stream: 
     log.info("work_stream_limits_set", stream=stream, max_messages=wanted[0], max_bytes=wanted[1])
 
 
-async def _allow_message_ttl(js: JetStreamContext, bucket: str) -> None:
+async def _allow_message_ttl(js: JetStreamContext, bucket: str, config: StreamConfig) -> None:
     """A bucket made before per-message TTLs (older servers or clients) gets them: batch
     records expire with their tasks by one."""
-    config = (await js.stream_info(f"KV_{bucket}")).config
     if not config.allow_msg_ttl:
         config.allow_msg_ttl = True
         await js.update_stream(config)
@@ -198,11 +215,10 @@ async def agree_partitions(js: JetStreamContext, topology: Topology) -> int:
 
 
 async def _ensure_work_stream(js: JetStreamContext, topology: Topology, partition: int) -> None:
-    stream = wire.work_stream(partition)
-    await _add_or_keep_stream(
+    config = await _add_or_keep_stream(
         js,
         StreamConfig(
-            name=stream,
+            name=wire.work_stream(partition),
             subjects=[f"{wire.work_prefix(partition)}.>"],
             retention=RetentionPolicy.WORK_QUEUE,
             storage=StorageType.FILE,
@@ -213,7 +229,7 @@ async def _ensure_work_stream(js: JetStreamContext, topology: Topology, partitio
             max_bytes=topology.work_max_bytes,
         ),
     )
-    await _ensure_work_limits(js, topology, stream)
+    await _ensure_work_limits(js, topology, config)
 
 
 async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
@@ -250,9 +266,10 @@ async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
             wire.KEYS_BUCKET: None,
             wire.LEASES_BUCKET: None,
         }
+        configs: dict[str, StreamConfig] = {}
         for bucket, ttl_s in buckets.items():
             markers = bucket.startswith(wire.TASKS_BUCKET) and topology.finished_task_ttl_s > 0
-            await _add_or_keep_bucket(
+            configs[bucket] = await _add_or_keep_bucket(
                 js,
                 KeyValueConfig(
                     bucket=bucket,
@@ -264,7 +281,7 @@ async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
                     limit_marker_ttl=topology.delete_marker_ttl_s if markers else None,
                 ),
             )
-        await _allow_message_ttl(js, wire.BATCHES_BUCKET)
+        await _allow_message_ttl(js, wire.BATCHES_BUCKET, configs[wire.BATCHES_BUCKET])
 
 
 async def ensure_work_consumers(
@@ -285,23 +302,31 @@ async def ensure_work_consumers(
     long without a pull while it holds no unacknowledged message; a peer node's own call
     (no ``idle_s``) makes them permanent again.
     """
+    consumers = [
+        (
+            wire.work_stream(partition),
+            ConsumerConfig(
+                durable_name=wire.work_consumer(queue, band),
+                filter_subject=wire.work_subject(queue, band, partition),
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_wait=lease_s,
+                max_deliver=-1,
+                max_ack_pending=-1,
+                max_waiting=4096,
+                inactive_threshold=idle_s,
+            ),
+        )
+        for partition in partitions
+        for band in bands
+    ]
     with nats_errors_as_prsm(f"creating consumers of {queue}"):
-        for partition in partitions:
-            for band in bands:
-                await js.add_consumer(
-                    wire.work_stream(partition),
-                    ConsumerConfig(
-                        durable_name=wire.work_consumer(queue, band),
-                        filter_subject=wire.work_subject(queue, band, partition),
-                        ack_policy=AckPolicy.EXPLICIT,
-                        deliver_policy=DeliverPolicy.ALL,
-                        ack_wait=lease_s,
-                        max_deliver=-1,
-                        max_ack_pending=-1,
-                        max_waiting=4096,
-                        inactive_threshold=idle_s,
-                    ),
-                )
+        try:  # all at once: one round trip of start-up, not one per (partition, band)
+            async with asyncio.TaskGroup() as creating:
+                for stream, config in consumers:
+                    creating.create_task(js.add_consumer(stream, config))
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None
 
 
 async def spread_partition_leaders(nc: NatsClient, js: JetStreamContext, topology: Topology) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import signal
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,12 @@ from prsm_tasks.edge.http.state import EdgeConfig
 from prsm_tasks.errors import PortInUseError
 from prsm_tasks.handlers import import_handler_modules
 from prsm_tasks.local import (
+    EXAMPLE_HANDLERS,
     LOCAL_NATS_USER,
     NATS_PASSWORD_FILE,
     check_port_free,
     hold_data_dir,
+    install_stop_signals,
     jwt_secret_of,
     port_in_use,
     prepare_data_dir,
@@ -35,14 +36,7 @@ from prsm_tasks.local import (
 from prsm_tasks.nats_auth import NatsAuth
 from prsm_tasks.node import Node
 
-EXAMPLE_HANDLERS = "prsm_tasks.examples"
 LOCAL_TOKEN_TTL_S = 86_400.0
-
-
-def install_stop_signals(stop: Callable[[], None]) -> None:
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop)
 
 
 async def cmd_up(settings: Settings) -> int:

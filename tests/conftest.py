@@ -40,6 +40,13 @@ async def eventually(
             await asyncio.sleep(interval_s)
 
 
+def _returns(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def returns() -> bool:
+        return check()
+
+    return returns
+
+
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
     server = EmbeddedNats(store_dir=tmp_path_factory.mktemp("nats"))
@@ -123,6 +130,8 @@ def start_node(nats_url: str, topology: Topology) -> NodeFactory:
         options.setdefault("retry_base_s", 0.05)
         options.setdefault("retry_max_s", 0.2)
         async with Node(handlers=handlers, **options) as node:
+            if node.options.claim_after_s > 0:  # tests expect short tasks to start unclaimed
+                await eventually(_returns(lambda: node.cancel_memory_live))
             yield node
 
     return start

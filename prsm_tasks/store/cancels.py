@@ -73,9 +73,15 @@ class CancelMemory:
     async def start(self, *, timeout_s: float = 120.0) -> None:
         """Replay the bucket; returns once the mirror is live (a reconnect meanwhile starts
         the replay over, and this waits for that one)."""
-        self.reconnected()
+        self.begin()
         async with asyncio.timeout(timeout_s):
             await self._live.wait()
+
+    def begin(self) -> None:
+        """Start the replay and return at once: ``live`` once it has caught up. A node
+        takes work meanwhile, claiming every task first (an hour of cancels, tens of
+        thousands of keys, takes a second or so to replay)."""
+        self.reconnected()
 
     async def stop(self) -> None:
         self._live.clear()

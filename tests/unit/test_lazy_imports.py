@@ -77,3 +77,25 @@ def test_the_services_load_no_http_or_node_code() -> None:
             else:
                 continue
             assert not [n for n in names if n.split(".")[0] == "aiohttp"], path.name
+
+
+def test_the_node_command_loads_no_edge_or_jwt_code() -> None:
+    """`prsm-tasks node` imports what a node runs, nothing of the edge: start-up time is
+    import time (docs/benchmarks.md, "Node start")."""
+    probe = (
+        "import sys, prsm_tasks.cli, prsm_tasks.node, prsm_tasks.handlers\n"
+        "print('\\n'.join(sorted(sys.modules)))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "prsm_tasks.node" in loaded
+    not_for_a_node = ("prsm_tasks.edge", "prsm_tasks.up", "prsm_tasks.services", "jwt")
+    # the meta-schema check of the Python jsonschema runs only where a schema is registered
+    not_for_a_node += ("jsonschema",)
+    leaked = [
+        name
+        for name in loaded
+        if any(name == side or name.startswith(side + ".") for side in not_for_a_node)
+    ]
+    assert leaked == []
