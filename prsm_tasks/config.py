@@ -278,7 +278,7 @@ class Settings(BaseSettings):
         default=10_000,
         ge=1,
         description="Schedules (the scheduler API's tasks, `/api/v1/tasks`) one tenant may "
-        "keep; beyond it creates answer 429 `quota_exceeded` naming this limit.",
+        "keep; beyond it creates answer 429 `schedule_limit`.",
     )
     claim_consumer_idle_seconds: float = Field(
         default=3600.0,

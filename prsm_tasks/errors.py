@@ -282,6 +282,12 @@ class ClaimLostError(ConflictError):
 # --- schedules (the scheduler API, /api/v1/…) ------------------------------------------------
 
 
+class ScheduleLimitError(QuotaExceededError):
+    """A tenant has as many schedules as PRSM_MAX_SCHEDULES_PER_TENANT allows."""
+
+    code = "schedule_limit"
+
+
 class DependencyCycleError(ConflictError):
     """A dependency between schedules that would make a cycle: nothing was written."""
 

@@ -8,7 +8,10 @@ from collections.abc import Callable
 
 import aiohttp
 
+from prsm_tasks.edge.app import open_edge
 from prsm_tasks.edge.http.app import RunningEdge
+from prsm_tasks.edge.http.state import EdgeConfig
+from prsm_tasks.services.quotas import Quotas
 from tests.conftest import NodeFactory, eventually
 from tests.edge.conftest import spawned_edge, token
 from tests.edge.handlers import echo
@@ -195,3 +198,20 @@ async def test_a_task_made_on_one_edge_is_served_by_another_edge_process(
         paused = await other.post(f"{API}/tasks/{created['task_id']}/pause")
         assert paused.status == 200
     assert (await alice.get(f"{API}/tasks/{created['task_id']}")).body["status"] == "paused"
+
+
+async def test_a_tenant_at_its_schedule_quota_is_refused(
+    edge_config: Callable[..., EdgeConfig], session: aiohttp.ClientSession
+) -> None:
+    async with open_edge(edge_config(quotas=Quotas(max_schedules=2))) as small:
+        owner = Caller(session, small.url, token("owner", f"t-{uuid.uuid4().hex[:8]}"))
+        assert (await owner.post(f"{API}/tasks", cron_body())).status == 201
+        bulk = await owner.post(
+            f"{API}/tasks/bulk", {"tasks": [cron_body(task_name="b1"), cron_body(task_name="b2")]}
+        )
+        assert bulk.body["created"] == 1 and bulk.body["errors"][0]["error"] == "schedule_limit"
+        refused = await owner.post(f"{API}/tasks", cron_body())
+        assert refused.status == 429, refused.body
+        assert refused.body["error"] == "schedule_limit"
+        assert refused.body["limit"] == "PRSM_MAX_SCHEDULES_PER_TENANT"
+        assert (await owner.get(f"{API}/tasks")).body["total"] == 2

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from prsm_tasks import wire
-from prsm_tasks.errors import QuotaExceededError, ValidationError
+from prsm_tasks.errors import ScheduleLimitError, ValidationError
 from prsm_tasks.schedules.record import ScheduleRecord, as_datetime, as_epoch
 from prsm_tasks.schedules.rules import TimeRule, parse_instant, parse_rule
 from prsm_tasks.services.access import Principal
@@ -75,9 +75,9 @@ def check_route(schedules: ScheduleService, record: ScheduleRecord) -> None:
 def check_quota(schedules: ScheduleService, tenant: str, adding: int = 1) -> None:
     current = schedules.index.count(tenant)
     if current + adding > schedules.max_schedules:
-        raise QuotaExceededError(
+        raise ScheduleLimitError(
             f"the tenant has {current} schedules; at most {schedules.max_schedules}",
-            limit="max_schedules_per_tenant",
+            limit="PRSM_MAX_SCHEDULES_PER_TENANT",
             maximum=schedules.max_schedules,
         )
 

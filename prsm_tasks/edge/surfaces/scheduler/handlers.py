@@ -89,7 +89,12 @@ async def list_tasks(request: web.Request, state: EdgeState, principal: Principa
 
 
 def given_fields(body: ScheduleUpdate) -> dict[str, Any]:
-    fields = {name: getattr(body, name) for name in body.model_fields_set}
+    # in the document's order of fields, so updated_fields reads the same every time
+    fields = {
+        name: getattr(body, name)
+        for name in ScheduleUpdate.model_fields
+        if name in body.model_fields_set
+    }
     for name, value in fields.items():
         if value is None and name not in NULLABLE:
             raise ValidationError(f"{name}: may not be null", field=name)
