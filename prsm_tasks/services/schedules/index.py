@@ -21,6 +21,9 @@ class ScheduleIndex:
     def on_entry(self, key: str, value: bytes | None, rev: int) -> None:
         if value is None:
             self.remove(key, rev)
+            # the watch is ordered: after a key's delete no older write of it comes, and ids
+            # are never reused, so its tombstone can go
+            self._removed.pop(key, None)
         else:
             self.apply(decode(value), rev)
 

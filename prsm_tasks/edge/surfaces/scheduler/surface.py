@@ -7,7 +7,9 @@ answers 400 here, as the document says.
 
 from __future__ import annotations
 
-from prsm_tasks.edge.http.openapi import Param, Route
+from typing import Any
+
+from prsm_tasks.edge.http.openapi import Param, Route, RouteHandler
 from prsm_tasks.edge.http.surface import Surface
 from prsm_tasks.edge.surfaces.scheduler import handlers
 from prsm_tasks.edge.surfaces.scheduler.schemas import (
@@ -62,10 +64,11 @@ ONE = (403, 404, 503)
 BODY = (400, 413)
 
 
-def route(method: str, path: str, handler: object, summary: str, **facts: object) -> Route:
+def route(method: str, path: str, handler: RouteHandler, summary: str, **facts: Any) -> Route:
+    """A route of this surface: under /api/v1, tagged ``scheduler``."""
     return Route(
         method=method, path=PREFIX + path, handler=handler, summary=summary, tag=TAG, **facts
-    )  # type: ignore[arg-type]
+    )
 
 
 ROUTES: tuple[Route, ...] = (
