@@ -79,6 +79,8 @@ class ScheduleStore:
         for _ in range(CAS_ATTEMPTS):
             before, rev = await self.get(schedule_id)
             after = change(before)
+            if after == before:
+                return before, after, rev  # nothing to write (a PATCH of equal values)
             with nats_errors_as_prsm(f"updating schedule {schedule_id}"):
                 try:
                     new_rev = await self._kv.update(schedule_id, encode(after), last=rev)
