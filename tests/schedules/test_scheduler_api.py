@@ -229,3 +229,15 @@ async def test_bad_list_parameters_are_400(alice: Caller) -> None:
         answer = await alice.get(f"{API}/tasks", **params)
         assert answer.status == 400, (params, answer.body)
         assert answer.body["field"] == field
+
+
+async def test_a_payload_too_large_or_too_deep_is_refused_by_name(alice: Caller) -> None:
+    big = await alice.post(f"{API}/tasks", cron_body(payload={"blob": "x" * 300_000}))
+    assert big.status == 413 and big.body["field"] == "payload", big.body
+    deep: dict = {}
+    node = deep
+    for _ in range(70):
+        node["d"] = {}
+        node = node["d"]
+    nested = await alice.post(f"{API}/tasks", cron_body(payload=deep))
+    assert nested.status in (400, 413) and nested.body["field"].startswith("payload"), nested.body
