@@ -274,6 +274,12 @@ class Settings(BaseSettings):
         "queues one more work message (the old one stays until a node drops it); beyond it "
         "429 `priority_move_limit`.",
     )
+    max_schedules_per_tenant: int = Field(
+        default=10_000,
+        ge=1,
+        description="Schedules (the scheduler API's tasks, `/api/v1/tasks`) one tenant may "
+        "keep; beyond it creates answer 429 `schedule_limit`.",
+    )
     claim_consumer_idle_seconds: float = Field(
         default=3600.0,
         ge=1,

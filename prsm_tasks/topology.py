@@ -234,8 +234,8 @@ async def _ensure_work_stream(js: JetStreamContext, topology: Topology, partitio
 
 async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
     """Idempotently create the work streams, PRSM_EVENTS and the KV buckets (tasks, nodes,
-    batches, task types, idempotency keys, cancels of queued tasks, shared secrets, leases),
-    after checking this process agrees with the deployment's partitions."""
+    batches, task types, idempotency keys, cancels of queued tasks, shared secrets, leases,
+    schedules), after checking this process agrees with the deployment's partitions."""
     with nats_errors_as_prsm("creating the topology"):
         await agree_partitions(js, topology)
         for partition in range(topology.partitions):
@@ -265,6 +265,7 @@ async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
             wire.CANCELS_BUCKET: topology.cancel_memory_s,
             wire.KEYS_BUCKET: None,
             wire.LEASES_BUCKET: None,
+            wire.SCHEDULES_BUCKET: None,
         }
         configs: dict[str, StreamConfig] = {}
         for bucket, ttl_s in buckets.items():

@@ -36,6 +36,8 @@ LEASES_BUCKET = "PRSM_LEASES"
 REPAIR_LEASE = "repair"
 # what every process of the deployment must agree on, created once (see topology.py)
 META_BUCKET = "PRSM_META"
+# schedules (the scheduler API's "tasks"), key = a UUID (see store/schedules.py)
+SCHEDULES_BUCKET = "PRSM_SCHEDULES"
 PARTITIONS_KEY = "partitions"
 MAX_PARTITIONS = 64
 
