@@ -15,7 +15,7 @@ from prsm_tasks.services import tasks
 from prsm_tasks.services.access import Principal
 from prsm_tasks.services.core import Services
 from prsm_tasks.services.timestamps import iso
-from prsm_tasks.store.logs import StoredLine, read_lines
+from prsm_tasks.store.logs import StoredLine, purge_task_logs, read_lines
 
 MAX_LIMIT = 1_000  # lines one read answers
 DEFAULT_LIMIT = 100
@@ -69,3 +69,8 @@ async def read_task_logs(
         services, task_id, record["queue_name"], attempt=attempt, limit=limit, offset=offset
     )
     return {"task_id": task_id, "logs": logs}
+
+
+async def forget_task_logs(services: Services, task_id: str, queue_name: str) -> None:
+    """Remove a task's lines with the task (``DELETE`` of a finished task)."""
+    await purge_task_logs(services.stores.js, task_id, queue_name)
