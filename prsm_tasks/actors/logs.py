@@ -16,6 +16,7 @@ no event: the canceller's ``task_cancelled`` was the last one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 
@@ -71,7 +72,9 @@ class LogPump:
             self._dirty.add(capture)
             self._wake.set()
         else:
-            self._loop.call_soon_threadsafe(self._note_on_loop, capture)
+            # a sync handler left running past its node's stop: its lines have nowhere to go
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._note_on_loop, capture)
 
     def _note_on_loop(self, capture: LogCapture) -> None:
         self._dirty.add(capture)
