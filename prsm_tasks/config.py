@@ -212,6 +212,32 @@ class Settings(BaseSettings):
         description="Most bytes `PRSM_EVENTS` keeps; the oldest events go first (set when "
         "the stream is created).",
     )
+    logs_max_age_seconds: float = Field(
+        default=7 * 86_400.0,
+        gt=0,
+        description="How long `PRSM_LOGS` keeps what handlers log through `ctx.logger` "
+        "(applied to the stream at start when set explicitly).",
+    )
+    logs_max_bytes: int = Field(
+        default=1_073_741_824,
+        ge=1_048_576,
+        description="Most bytes `PRSM_LOGS` keeps; the oldest lines go first (applied to "
+        "the stream at start when set explicitly).",
+    )
+    logs_max_lines_per_attempt: int = Field(
+        default=1_000,
+        ge=1,
+        le=100_000,
+        description="Most log lines one attempt of a task keeps; past it lines are counted, "
+        "not kept, and one `N lines dropped` line closes the attempt's log.",
+    )
+    logs_max_line_bytes: int = Field(
+        default=4096,
+        ge=64,
+        le=65_536,
+        description="Longest log line kept, UTF-8 encoded; a longer one is cut and ends "
+        "with `… [cut]`.",
+    )
     idempotency_ttl_seconds: float = Field(
         default=86_400.0,
         gt=0,
