@@ -48,6 +48,9 @@ CRON_WORDS = frozenset(
 INTERVAL_RE = re.compile(r"([1-9][0-9]{0,9})([smhd]?)")
 UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}
 ZONE_RE = re.compile(r"[A-Za-z0-9_+\-]{1,32}(/[A-Za-z0-9_+\-]{1,32}){0,3}")
+# how far ahead a given time may lie: past it a time is a mistake (and near the calendar's
+# end, date arithmetic overflows)
+MAX_AHEAD = timedelta(days=100 * 366)
 # a wall-clock search that finds nothing in this many candidates has no next time (a fold's
 # hour of an every-second rule is 3600)
 MAX_CANDIDATES = 4000
@@ -255,6 +258,9 @@ def parse_instant(value: str, timezone: str, *, field: str = "next_execution_tim
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
         raise ValidationError(f"{field}: not an ISO-8601 time: {value!r}", field=field) from exc
-    if parsed.tzinfo is None:
-        return to_utc(parsed, zone_of(timezone))
-    return parsed.astimezone(UTC)
+    try:
+        if parsed.tzinfo is None:
+            return to_utc(parsed, zone_of(timezone))
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:  # a time at the calendar's edge (9999-12-31T23:59-01:00)
+        raise ValidationError(f"{field}: out of range: {value!r}", field=field) from exc

@@ -185,6 +185,16 @@ async def test_bad_input_gets_a_400_naming_the_field_and_writes_nothing(
         ),
         (cron_body(task_name="Not A Queue", queue_name=None), "task_name"),
     ]
+    # times at the calendar's edge, or absurdly far ahead, for both kinds that take one
+    for at, zone in (
+        ("9999-12-31T23:59:59-01:00", "UTC"),
+        ("9999-12-31T23:59:59", "America/New_York"),
+        ("2500-01-01T00:00:00Z", "UTC"),
+    ):
+        for kind, expression in (("one_time", None), ("interval", "1d")):
+            body = {"task_name": "far", "task_type": kind, "next_execution_time": at}
+            body |= {"timezone": zone, "schedule_expression": expression}
+            cases.append((body, "next_execution_time"))
     for body, field in cases:
         answer = await caller.post(f"{API}/tasks", body)
         assert answer.status == 400, (body, answer.body)

@@ -128,6 +128,16 @@ def test_a_time_without_offset_is_read_in_the_zone() -> None:
 
 
 @pytest.mark.parametrize(
+    ("value", "zone"),
+    [("9999-12-31T23:59:59-01:00", "UTC"), ("9999-12-31T23:59:59", "America/New_York")],
+)
+def test_a_time_past_the_calendars_end_in_utc_names_its_field(value: str, zone: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_instant(value, zone)
+    assert caught.value.field == "next_execution_time"
+
+
+@pytest.mark.parametrize(
     ("kind", "expression", "zone", "field"),
     [
         ("cron", "61 * * * *", "UTC", "schedule_expression"),

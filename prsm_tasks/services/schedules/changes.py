@@ -14,7 +14,7 @@ from typing import Any
 from prsm_tasks import wire
 from prsm_tasks.errors import ScheduleLimitError, ValidationError
 from prsm_tasks.schedules.record import ScheduleRecord, as_datetime, as_epoch
-from prsm_tasks.schedules.rules import TimeRule, parse_instant, parse_rule
+from prsm_tasks.schedules.rules import MAX_AHEAD, TimeRule, parse_instant, parse_rule
 from prsm_tasks.services.access import Principal
 from prsm_tasks.services.schedules.core import (
     ScheduleService,
@@ -51,6 +51,10 @@ def build_rule(
     if at is not None and at <= now:
         raise ValidationError(
             f"next_execution_time: {next_time} is not in the future", field="next_execution_time"
+        )
+    if at is not None and at - now > MAX_AHEAD:
+        raise ValidationError(
+            f"next_execution_time: at most {MAX_AHEAD.days} days ahead", field="next_execution_time"
         )
     rule = parse_rule(kind, expression, timezone, at=at, now=now)
     return rule, as_epoch(rule.anchor)
