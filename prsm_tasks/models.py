@@ -143,6 +143,9 @@ class TaskRecord(BaseModel):
     max_retries: int = 3
     timeout_seconds: float = 300.0
     not_before: float | None = None
+    # a delayed task's due time (eta / countdown), kept for its whole life: ``not_before`` is
+    # the retries' back-off, cleared by every claim
+    scheduled_for: float | None = None
     result: Any = None
     error: ErrorInfo | None = None
     attempts: list[Attempt] = Field(default_factory=list)
@@ -360,6 +363,16 @@ def release(record: TaskRecord, *, now: float) -> TaskRecord:
     if record.status is not TaskStatus.WAITING:
         raise IllegalTransitionError(
             f"task {record.task_id} is {record.status}, not waiting", task_id=record.task_id
+        )
+    return record.model_copy(update={"status": TaskStatus.ENQUEUED, "enqueued_at": now})
+
+
+def release_scheduled(record: TaskRecord, *, now: float) -> TaskRecord:
+    """scheduled -> enqueued: a delayed task's time came; it joins its queue now."""
+    check_transition(record, TaskStatus.ENQUEUED)
+    if record.status is not TaskStatus.SCHEDULED:
+        raise IllegalTransitionError(
+            f"task {record.task_id} is {record.status}, not scheduled", task_id=record.task_id
         )
     return record.model_copy(update={"status": TaskStatus.ENQUEUED, "enqueued_at": now})
 
