@@ -66,6 +66,18 @@ class TaskOptions(BaseModel):
             ) from exc
 
 
+def parse_eta(text: str | None) -> datetime.datetime | None:
+    """An ``eta`` as the HTTP bodies give it: an ISO-8601 string (None: none given)."""
+    if text is None:
+        return None
+    try:
+        return datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(
+            f"eta: not an ISO-8601 instant, got {text[:64]!r}", field="eta"
+        ) from None
+
+
 def due_time(
     eta: datetime.datetime | None, countdown_seconds: float | None, *, now: float
 ) -> float | None:
