@@ -305,13 +305,17 @@ class Client:
         timeout_seconds: float = 300.0,
         task_type: str | None = None,
         window: int = 256,
+        eta: datetime.datetime | None = None,
+        countdown_seconds: float | None = None,
     ) -> list[TaskRecord]:
+        """Many tasks of one queue; ``eta`` / ``countdown_seconds`` delay them all."""
         _, writer, _ = self._parts()
         defaults = TaskOptions(
             priority=priority,
             max_retries=max_retries,
             timeout_seconds=timeout_seconds,
             task_type=task_type,
+            scheduled_for=due_time(eta, countdown_seconds, now=time.time()),
         )
         return await enqueue_many(
             writer,

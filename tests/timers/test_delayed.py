@@ -165,3 +165,19 @@ async def test_the_repair_arms_a_task_whose_producer_died_before_its_timer(
         await completed(client, overdue.record.task_id)
         await completed(client, soon.record.task_id)
     assert started.at[soon.record.task_id] >= soon.record.scheduled_for
+
+
+async def test_enqueue_many_delays_every_task(
+    client: Client, queue: str, start_node: NodeFactory
+) -> None:
+    started = Started()
+    async with start_node({queue: started.handler}):
+        records = await client.enqueue_many(
+            queue, [{"n": n} for n in range(5)], countdown_seconds=1
+        )
+        assert {r.status for r in records} == {TaskStatus.SCHEDULED}
+        for record in records:
+            await completed(client, record.task_id)
+    for record in records:
+        assert record.scheduled_for is not None
+        assert started.at[record.task_id] >= record.scheduled_for
