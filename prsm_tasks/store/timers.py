@@ -30,6 +30,7 @@ from typing import Any
 
 import nats.errors
 import nats.js.errors
+import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -37,6 +38,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prsm_tasks import wire
 from prsm_tasks.bus import nats_errors_as_prsm
 from prsm_tasks.errors import ServiceUnavailableError, ValidationError
+
+log = structlog.get_logger("prsm.timers")
 
 PUBLISH_TIMEOUT_S = 10.0
 FIRE_VERSION = 1
@@ -164,7 +167,15 @@ class FireSubscription:
                 msgs = await self._sub.fetch(batch, timeout=wait_s)
             except TimeoutError:  # nats' own TimeoutError too: nothing fired
                 return []
-        return [Fire.of(msg) for msg in msgs]
+        fires = []
+        for msg in msgs:
+            try:
+                fires.append(Fire.of(msg))
+            except (ValueError, KeyError, TypeError) as exc:
+                # not a fire of ours (written by hand?): it would come back for ever
+                log.warning("timer_fire_unreadable", subject=msg.subject, error=repr(exc))
+                await msg.term()
+        return fires
 
     async def close(self) -> None:
         # the connection may be closing: its subscriptions go with it

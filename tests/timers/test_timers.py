@@ -124,3 +124,22 @@ async def test_a_timer_survives_a_server_restart(own_server: EmbeddedNats) -> No
         assert recorder.fired == [("t1", b"kept")]
     finally:
         await nc.close()
+
+
+async def test_an_unreadable_fire_is_dropped_not_looped(nats_url: str) -> None:
+    nc, timers = await _open(nats_url)
+    kind = f"k{uuid.uuid4().hex[:8]}"
+    recorder = Recorder()
+    try:
+        await nc.jetstream().publish(f"prsm.timers.fire.{kind}.junk", b"\xc1 not msgpack")
+        await timers.arm(kind, "good", time.time(), b"ok")
+        actor = await _actor(timers, kind, recorder)
+        try:
+            await eventually(lambda: _at_least(recorder, 1), within_s=30)
+        finally:
+            await _stop(actor)
+        assert recorder.fired == [("good", b"ok")]
+        info = await nc.jetstream().consumer_info("PRSM_TIMERS", f"prsm_timers_{kind}")
+        assert info.num_ack_pending == 0 and info.num_pending == 0
+    finally:
+        await nc.close()
