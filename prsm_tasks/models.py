@@ -43,7 +43,9 @@ FINAL_STATUSES = frozenset(
 # Which status may follow which. processing -> processing covers progress writes and the
 # take-over of a task whose node died; processing -> enqueued is a retry or a hand-back.
 ALLOWED_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
-    TaskStatus.WAITING: frozenset({TaskStatus.ENQUEUED, TaskStatus.CANCELLED}),
+    TaskStatus.WAITING: frozenset(
+        {TaskStatus.ENQUEUED, TaskStatus.SCHEDULED, TaskStatus.CANCELLED}
+    ),
     TaskStatus.SCHEDULED: frozenset({TaskStatus.ENQUEUED, TaskStatus.CANCELLED}),
     TaskStatus.ENQUEUED: frozenset({TaskStatus.PROCESSING, TaskStatus.CANCELLED}),
     TaskStatus.PROCESSING: frozenset(
@@ -358,12 +360,15 @@ def cancel(record: TaskRecord, *, now: float, reason: str = "cancelled by reques
 
 
 def release(record: TaskRecord, *, now: float) -> TaskRecord:
-    """waiting -> enqueued: a batch (or dependency) lets this task go to its queue."""
-    check_transition(record, TaskStatus.ENQUEUED)
+    """waiting -> enqueued: a batch (or dependency) lets this task go to its queue; a
+    delayed task let go before its time -> scheduled (its timer lets it go then)."""
     if record.status is not TaskStatus.WAITING:
+        check_transition(record, TaskStatus.ENQUEUED)
         raise IllegalTransitionError(
             f"task {record.task_id} is {record.status}, not waiting", task_id=record.task_id
         )
+    if record.scheduled_for is not None and record.scheduled_for > now:
+        return record.model_copy(update={"status": TaskStatus.SCHEDULED})
     return record.model_copy(update={"status": TaskStatus.ENQUEUED, "enqueued_at": now})
 
 

@@ -222,10 +222,13 @@ class WorkWriter:
                 continue
             await self._events.publish_now(
                 event_payload(
-                    released, "task_enqueued", now=time.time(), data={"priority": record.priority}
+                    released, "task_enqueued", now=time.time(), data=enqueued_data(released)
                 )
             )
-            await self._publish_work(released, new_rev, payload, first=True)
+            if released.status is models.TaskStatus.SCHEDULED and self.delayed is not None:
+                await self.delayed.arm(released)  # let go before its time: it waits for it
+            else:
+                await self._publish_work(released, new_rev, payload, first=True)
             return released
         await self._resume(record, rev)
         return None

@@ -114,3 +114,25 @@ async def test_bad_delays_get_400_naming_the_field_and_write_nothing(
         bulk = {"queue_name": queue, "tasks": [{"task_data": {}}], **delay}
         assert_error(await alice.post("/bulk/enqueue", bulk), 400, "validation_error", field)
     assert await count_tasks(alice, queue) == 0
+
+
+async def test_a_delayed_batch_task_let_go_early_still_waits_for_its_eta(
+    edge: RunningEdge, alice: Caller, start_node: NodeFactory, queue: str
+) -> None:
+    """One at a time: cancelling the first lets the second go, but not before its time."""
+    async with start_node({queue: ran}):
+        answer = await alice.post(
+            "/bulk/enqueue",
+            {
+                "queue_name": queue,
+                "tasks": [{"task_data": {"n": n}} for n in range(2)],
+                "countdown_seconds": 2.0,
+                "batch_options": {"parallel_execution": False},
+            },
+        )
+        assert answer.status == 200, answer.body
+        first, second = answer.body["task_ids"]
+        due = parse((await alice.get(f"/status/{first}")).body["scheduled_for"])
+        assert (await alice.delete(f"/cancel/{first}")).status == 200
+        done = await status_becomes(alice, second, "completed")
+        assert done["result"]["started"] >= due
