@@ -212,6 +212,32 @@ class Settings(BaseSettings):
         description="Most bytes `PRSM_EVENTS` keeps; the oldest events go first (set when "
         "the stream is created).",
     )
+    logs_max_age_seconds: float = Field(
+        default=7 * 86_400.0,
+        gt=0,
+        description="How long `PRSM_LOGS` keeps what handlers log through `ctx.logger` "
+        "(applied to the stream at start when set explicitly).",
+    )
+    logs_max_bytes: int = Field(
+        default=1_073_741_824,
+        ge=1_048_576,
+        description="Most bytes `PRSM_LOGS` keeps; the oldest lines go first (applied to "
+        "the stream at start when set explicitly).",
+    )
+    logs_max_lines_per_attempt: int = Field(
+        default=1_000,
+        ge=1,
+        le=100_000,
+        description="Most log lines one attempt of a task keeps; past it lines are counted, "
+        "not kept, and one `N lines dropped` line closes the attempt's log.",
+    )
+    logs_max_line_bytes: int = Field(
+        default=4096,
+        ge=64,
+        le=65_536,
+        description="Longest log line kept, UTF-8 encoded; a longer one is cut and ends "
+        "with `… [cut]`.",
+    )
     idempotency_ttl_seconds: float = Field(
         default=86_400.0,
         gt=0,
@@ -273,6 +299,12 @@ class Settings(BaseSettings):
         description="Times a pending task's priority may move it to another band: each move "
         "queues one more work message (the old one stays until a node drops it); beyond it "
         "429 `priority_move_limit`.",
+    )
+    max_schedules_per_tenant: int = Field(
+        default=10_000,
+        ge=1,
+        description="Schedules (the scheduler API's tasks, `/api/v1/tasks`) one tenant may "
+        "keep; beyond it creates answer 429 `schedule_limit`.",
     )
     claim_consumer_idle_seconds: float = Field(
         default=3600.0,

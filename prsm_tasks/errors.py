@@ -277,3 +277,26 @@ class ClaimLostError(ConflictError):
     worker or a peer node runs it now)."""
 
     code = "claim_lost"
+
+
+# --- schedules (the scheduler API, /api/v1/…) ------------------------------------------------
+
+
+class ScheduleLimitError(QuotaExceededError):
+    """A tenant has as many schedules as PRSM_MAX_SCHEDULES_PER_TENANT allows."""
+
+    code = "schedule_limit"
+
+
+class DependencyCycleError(ConflictError):
+    """A dependency between schedules that would make a cycle: nothing was written."""
+
+    code = "dependency_cycle"
+
+
+class DependencyExistsError(ConflictError):
+    code = "dependency_exists"
+
+
+class DependencyNotFoundError(NotFoundError):
+    code = "dependency_not_found"

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pydantic
-import structlog
 
 from prsm_tasks.errors import HandlerError, InvalidTaskDataError, ValidationError
+from prsm_tasks.task_logs import LogCapture, TaskLogger, task_logger
 from prsm_tasks.wire import check_queue_name, check_task_type
 
 HandlerFunc = Callable[..., Any]
@@ -64,6 +64,7 @@ class TaskContext:
         node_id: str,
         report_progress: Callable[[float | None, str | None], None],
         loop: asyncio.AbstractEventLoop,
+        open_logs: Callable[[], LogCapture] | None = None,
     ) -> None:
         self.task_id = task_id
         self.queue = queue
@@ -75,14 +76,22 @@ class TaskContext:
         # a plain flag: set from the event loop, read from the handler's thread; one store
         # and one load of a bool are atomic, and an Event per task costs more than the task
         self._cancelled = False
-        self._logger: Any = None
+        self._open_logs = open_logs  # the node's capture of this attempt's log (made lazily)
+        self._logger: TaskLogger | None = None
 
     @property
-    def logger(self) -> Any:
+    def logger(self) -> TaskLogger:
+        """Bound to the task in the node's log; on a node, each line is also captured into
+        the attempt's log (``GET /tasks/{id}/logs``, ``task_log`` events)."""
         if self._logger is None:
-            self._logger = structlog.get_logger("prsm.task").bind(
-                task_id=self.task_id, queue=self.queue, node_id=self.node_id, attempt=self.attempt
-            )
+            capture = self._open_logs() if self._open_logs is not None else None
+            context = {
+                "task_id": self.task_id,
+                "queue": self.queue,
+                "node_id": self.node_id,
+                "attempt": self.attempt,
+            }
+            self._logger = task_logger(context, capture)
         return self._logger
 
     @property

@@ -49,6 +49,7 @@ EventType = Literal[
     "task_failed",
     "task_cancelled",
     "task_timeout",
+    "task_log",  # lines a handler logged (ctx.logger); SSE sends them as `event: task_log`
 ]
 FINAL_EVENT_TYPES: frozenset[str] = frozenset(
     {"task_completed", "task_failed", "task_cancelled", "task_timeout"}

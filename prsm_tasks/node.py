@@ -29,6 +29,7 @@ from prsm_tasks.actors.base import supervise
 from prsm_tasks.actors.claims import Claims
 from prsm_tasks.actors.intake import Intake, WorkPair
 from prsm_tasks.actors.leases import LeaseKeeper
+from prsm_tasks.actors.logs import LogPump
 from prsm_tasks.actors.options import NodeOptions
 from prsm_tasks.actors.outcomes import Outcomes
 from prsm_tasks.actors.progress import ProgressPump
@@ -44,6 +45,7 @@ from prsm_tasks.store.batches import BatchCoordinator
 from prsm_tasks.store.cancels import CancelMemory
 from prsm_tasks.store.delayed import TIMER_KIND
 from prsm_tasks.store.events import EventPublisher
+from prsm_tasks.store.logs import chunk_subject_of
 from prsm_tasks.store.opener import Connection, Stores, open_stores
 from prsm_tasks.store.tasks import TaskStore
 from prsm_tasks.topology import Topology, ensure_work_consumers
@@ -244,7 +246,10 @@ class Node:
         executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.options.thread_pool_size, thread_name_prefix="prsm-handler"
         )
-        self._deps = self._runner_deps(store, events, batches, executor)
+        # what handlers log: a publisher of its own (an ack confirms one stream's batch)
+        log_publisher = EventPublisher(nc, subject_of=chunk_subject_of)
+        await log_publisher.start()
+        self._deps = self._runner_deps(store, events, batches, executor, log_publisher)
         lease_keeper = LeaseKeeper(self._attempts, self.options)
         advertiser = Advertiser(
             kv=nodes_kv,
@@ -269,6 +274,7 @@ class Node:
                     actors.create_task(supervise("advertiser", advertiser.run)),
                     actors.create_task(supervise("lease_keeper", lease_keeper.run)),
                     actors.create_task(supervise("progress_pump", self._deps.pump.run)),
+                    actors.create_task(supervise("log_pump", self._log_pump.run)),
                 ]
                 if sweeper is not None:
                     loops.append(actors.create_task(supervise("repair", sweeper.run)))
@@ -293,6 +299,7 @@ class Node:
                     await asyncio.wait(loops)  # no pass under way while the lease goes
                     await sweeper.give_up()
         finally:
+            await log_publisher.stop()  # flushes what the runners' last lines queued
             await cancel_sub.unsubscribe()
             if self._cancels is not None:
                 await self._cancels.stop()
@@ -313,13 +320,22 @@ class Node:
         events: EventPublisher,
         batches: BatchCoordinator,
         executor: concurrent.futures.ThreadPoolExecutor,
+        log_publisher: EventPublisher,
     ) -> RunnerDeps:
         """The parts every runner of this node is composed with."""
         options = self.options
+        self._log_pump = LogPump(
+            events=events,
+            logs=log_publisher,
+            node_id=self.node_id,
+            max_lines=options.logs_max_lines,
+            max_line_bytes=options.logs_max_line_bytes,
+        )
         announcer = Announcer(
             events,
             after_final=self._after_final_hooks(batches),
             all_final=self.after_final is not None,
+            logs=self._log_pump,
         )
         claims = Claims(
             node_id=self.node_id,
@@ -343,6 +359,7 @@ class Node:
             outcomes=outcomes,
             announcer=announcer,
             pump=ProgressPump(options),
+            logs=self._log_pump,
         )
 
     async def _shut_down(

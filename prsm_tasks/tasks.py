@@ -33,6 +33,7 @@ from nats.js import JetStreamContext
 
 from prsm_tasks.errors import HandlerError
 from prsm_tasks.handlers import HandlerSpec, TaskContext, build_spec
+from prsm_tasks.task_logs import TaskLogger
 from prsm_tasks.type_registration import register_types
 
 
@@ -72,6 +73,11 @@ class BaseTask(abc.ABC):
         if self._ctx is None:
             raise HandlerError(f"{type(self).__name__} is not running as a task")
         return self._ctx
+
+    @property
+    def logger(self) -> TaskLogger:
+        """``ctx.logger`` of the running attempt: captured into the task's logs."""
+        return self.context.logger
 
     @property
     def is_cancelled(self) -> bool:

@@ -48,6 +48,11 @@ class Topology:
     partitions: int = 1
     events_max_age_s: float = 86_400.0
     events_max_bytes: int = 1_073_741_824
+    # PRSM_LOGS' retention; ``logs_limits_explicit``: set for this process, so applied to an
+    # existing stream (as the work limits are)
+    logs_max_age_s: float = 7 * 86_400.0
+    logs_max_bytes: int = 1_073_741_824
+    logs_limits_explicit: bool = False
     node_ttl_s: float = 10.0
     idempotency_ttl_s: float = 86_400.0
     duplicate_window_s: float = 120.0
@@ -70,6 +75,11 @@ class Topology:
             partitions=settings.partitions,
             events_max_age_s=settings.events_max_age_seconds,
             events_max_bytes=settings.events_max_bytes,
+            logs_max_age_s=settings.logs_max_age_seconds,
+            logs_max_bytes=settings.logs_max_bytes,
+            logs_limits_explicit=bool(
+                {"logs_max_age_seconds", "logs_max_bytes"} & settings.model_fields_set
+            ),
             # an advert outlives a few missed intervals, never less than the default
             node_ttl_s=max(10.0, settings.advert_interval_seconds * 4),
             idempotency_ttl_s=settings.idempotency_ttl_seconds,
@@ -246,10 +256,38 @@ def timers_stream_config(topology: Topology) -> StreamConfig:
     )
 
 
+async def _ensure_logs_stream(js: JetStreamContext, topology: Topology) -> None:
+    """PRSM_LOGS: handlers' log lines, one message per attempt's flush, read back by subject
+    with direct gets. An existing stream takes this process's retention only when its
+    operator set it (as the work limits): a process started with the defaults undoes
+    nothing."""
+    config = await _add_or_keep_stream(
+        js,
+        StreamConfig(
+            name=wire.LOGS_STREAM,
+            subjects=[f"{wire.LOGS_PREFIX}.>"],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            num_replicas=topology.replicas,
+            max_age=topology.logs_max_age_s,
+            max_bytes=topology.logs_max_bytes,
+            duplicate_window=topology.duplicate_window_s,
+            discard=DiscardPolicy.OLD,
+            allow_direct=True,
+        ),
+    )
+    wanted = (topology.logs_max_age_s, topology.logs_max_bytes)
+    if not topology.logs_limits_explicit or (config.max_age, config.max_bytes) == wanted:
+        return
+    config.max_age, config.max_bytes = wanted
+    await js.update_stream(config)
+    log.info("logs_stream_limits_set", max_age_s=wanted[0], max_bytes=wanted[1])
+
+
 async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
     """Idempotently create the work streams, PRSM_EVENTS and the KV buckets (tasks, nodes,
-    batches, task types, idempotency keys, cancels of queued tasks, shared secrets, leases),
-    after checking this process agrees with the deployment's partitions."""
+    batches, task types, idempotency keys, cancels of queued tasks, shared secrets, leases,
+    schedules), after checking this process agrees with the deployment's partitions."""
     with nats_errors_as_prsm("creating the topology"):
         await agree_partitions(js, topology)
         for partition in range(topology.partitions):
@@ -270,6 +308,7 @@ async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
             ),
         )
         await _add_or_keep_stream(js, timers_stream_config(topology))
+        await _ensure_logs_stream(js, topology)
         # bucket -> TTL of its keys (None: kept until deleted)
         buckets: dict[str, float | None] = {
             **{wire.tasks_bucket(p): None for p in range(topology.partitions)},
@@ -280,6 +319,7 @@ async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
             wire.CANCELS_BUCKET: topology.cancel_memory_s,
             wire.KEYS_BUCKET: None,
             wire.LEASES_BUCKET: None,
+            wire.SCHEDULES_BUCKET: None,
         }
         configs: dict[str, StreamConfig] = {}
         for bucket, ttl_s in buckets.items():

@@ -78,7 +78,7 @@ class EdgeFeed:
             async for message in follow(
                 self.session, url, headers=self.headers, last_event_id=last_id
             ):
-                if message.event != "task_event":
+                if message.event not in ("task_event", "task_log"):
                     continue
                 last_id = message.id
                 seq = int(message.id) if message.id and message.id.isdigit() else None
@@ -115,6 +115,8 @@ class TaskState:
 
     def apply(self, event: TaskEvent) -> None:
         self.queue = event.queue_name
+        if event.event_type == "task_log":
+            return  # printed as they come (see log_lines); the state is unchanged
         self.status = STATUS_OF_EVENT[event.event_type]
         self.attempt = event.attempt or self.attempt
         self.node = event.worker_node or self.node
@@ -169,7 +171,19 @@ def outcome_line(state: TaskState) -> str:
     return f"{state.task_id} {state.status}: {json.dumps(detail, default=str)}"
 
 
+def log_lines(event: TaskEvent) -> list[str]:
+    """A ``task_log`` event's lines as a person reads them: time, attempt, level, message."""
+    lines = event.data.get("lines") or []
+    return [
+        f"{line.get('timestamp')} attempt={event.attempt} {line.get('level')} {line.get('message')}"
+        for line in lines
+        if isinstance(line, dict)
+    ]
+
+
 def plain_line(event: TaskEvent) -> str:
+    if event.event_type == "task_log":
+        return "\n".join(f"task_log {line}" for line in log_lines(event))
     data = " ".join(f"{key}={value}" for key, value in event.data.items())
     return (
         f"{event.public_dict()['timestamp']} {event.event_type} attempt={event.attempt} "
@@ -199,6 +213,8 @@ async def watch_task(feed: EventFeed, task_id: str, console: Console) -> int:
         bar = progress.add_task(task_id, total=1.0, status="waiting", attempt=0, node="-")
         async for event in feed.task_events(task_id):
             state.apply(event)
+            for line in log_lines(event):  # above the bar, which stays at the bottom
+                progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
             progress.update(
                 bar,
                 completed=state.value or 0.0,
@@ -270,7 +286,8 @@ async def watch_queue(feed: EventFeed, queue: str, console: Console) -> int:
     """Runs until interrupted; tasks appear with their first event and leave once final."""
     if not console.is_terminal:
         async for event in feed.queue_events(queue):
-            console.print(f"{event.task_id} {plain_line(event)}", markup=False, highlight=False)
+            for line in plain_line(event).splitlines():
+                console.print(f"{event.task_id} {line}", markup=False, highlight=False)
         return 0
     view = QueueView(queue)
     with Live(view, console=console, refresh_per_second=4):

@@ -21,6 +21,8 @@ from prsm_tasks.models import Band
 
 WORK_STREAM = "PRSM_WORK"
 EVENTS_STREAM = "PRSM_EVENTS"
+# what handlers log through ctx.logger, per attempt (see store/logs.py)
+LOGS_STREAM = "PRSM_LOGS"
 TASKS_BUCKET = "PRSM_TASKS"
 NODES_BUCKET = "PRSM_NODES"
 IDEMPOTENCY_BUCKET = "PRSM_IDEMPOTENCY"
@@ -36,6 +38,8 @@ LEASES_BUCKET = "PRSM_LEASES"
 REPAIR_LEASE = "repair"
 # what every process of the deployment must agree on, created once (see topology.py)
 META_BUCKET = "PRSM_META"
+# schedules (the scheduler API's "tasks"), key = a UUID (see store/schedules.py)
+SCHEDULES_BUCKET = "PRSM_SCHEDULES"
 PARTITIONS_KEY = "partitions"
 MAX_PARTITIONS = 64
 # timers the server holds (message schedules, see store/timers.py): one stream per deployment
@@ -46,6 +50,7 @@ TIMER_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 WORK_PREFIX = "prsm.work"
 EVENTS_PREFIX = "prsm.events"
+LOGS_PREFIX = "prsm.logs"
 CANCEL_PREFIX = "prsm.control.cancel"
 
 # Every name check is a full match (``fullmatch``): with ``match``, ``$`` also matches before
@@ -203,6 +208,14 @@ def event_subject(queue: str, task_id: str, event_type: str) -> str:
         if not isinstance(token, str) or not SUBJECT_TOKEN_RE.fullmatch(token):
             raise ValidationError(f"{field} {token!r} is not a subject token", field=field)
     return f"{EVENTS_PREFIX}.{queue}.{task_id}.{event_type}"
+
+
+def log_subject(queue: str, task_id: str, attempt: int) -> str:
+    """The subject of an attempt's log lines; ValidationError if a part is not one token."""
+    for field, token in (("queue_name", queue), ("task_id", task_id)):
+        if not isinstance(token, str) or not SUBJECT_TOKEN_RE.fullmatch(token):
+            raise ValidationError(f"{field} {token!r} is not a subject token", field=field)
+    return f"{LOGS_PREFIX}.{queue}.{task_id}.{int(attempt)}"
 
 
 # the payload of a cancel-subject message that means "its record changed, claim it now"

@@ -9,6 +9,7 @@ from typing import Any
 import structlog
 
 from prsm_tasks.actors.attempt import Attempt
+from prsm_tasks.actors.logs import LogPump
 from prsm_tasks.errors import PrsmError
 from prsm_tasks.models import Fields, TaskRecord
 from prsm_tasks.store.events import EventPublisher, event_dict
@@ -16,6 +17,10 @@ from prsm_tasks.store.events import EventPublisher, event_dict
 log = structlog.get_logger("prsm.runner")
 
 AfterFinal = Callable[[TaskRecord], Awaitable[None]]
+# an attempt's last word: its log lines go out before it (actors/logs.py)
+CLOSING_EVENTS = frozenset(
+    {"task_completed", "task_failed", "task_timeout", "task_retrying", "task_cancelled"}
+)
 
 
 class Announcer:
@@ -24,9 +29,15 @@ class Announcer:
     healed by the redelivery): records of a batch always, every record when ``all_final``."""
 
     def __init__(
-        self, events: EventPublisher, *, after_final: AfterFinal | None, all_final: bool
+        self,
+        events: EventPublisher,
+        *,
+        after_final: AfterFinal | None,
+        all_final: bool,
+        logs: LogPump | None = None,
     ) -> None:
         self._events = events
+        self._logs = logs
         self._after_final = after_final
         self._all_final = all_final
 
@@ -40,6 +51,8 @@ class Announcer:
     ) -> None:
         fields = attempt.fields
         assert fields is not None
+        if self._logs is not None and attempt.logs is not None and event_type in CLOSING_EVENTS:
+            await self._logs.close(attempt)
         number = len(attempt_of.attempts) if attempt_of is not None else len(fields["attempts"])
         worker = attempt_of.worker_node if attempt_of is not None else fields["worker_node"]
         try:

@@ -32,6 +32,7 @@ from typing import Protocol
 
 from prsm_tasks.actors.delivery import Delivery
 from prsm_tasks.models import FINAL_STATUSES, Fields, TaskRecord
+from prsm_tasks.task_logs import LogCapture
 
 
 class Phase(enum.Enum):
@@ -99,6 +100,7 @@ class Attempt:
         "delivery",
         "fields",
         "interrupt",
+        "logs",
         "phase",
         "progress",
         "rev",
@@ -121,6 +123,7 @@ class Attempt:
         # progress writes and the outcome's write take turns (made once progress is written)
         self.write_lock: asyncio.Lock | None = None
         self.progress: Progress | None = None
+        self.logs: LogCapture | None = None  # what its handler logged (actors/logs.py)
 
     def move(self, to: Phase) -> None:
         if to is self.phase:

@@ -30,6 +30,8 @@ class NodeOptions:
     progress_event_interval_s: float = 0.1
     progress_max_events: int = 1_000  # per task, over its attempts
     thread_pool_size: int = 32
+    logs_max_lines: int = 1_000  # per attempt, see prsm_tasks/task_logs.py
+    logs_max_line_bytes: int = 4096
     max_result_bytes: int = 1_048_576
     park_s: float = 10.0
     nats_stall_s: float = 5.0  # see Settings.nats_stall_seconds
@@ -54,6 +56,8 @@ class NodeOptions:
             progress_event_interval_s=settings.progress_event_interval_seconds,
             progress_max_events=settings.progress_max_events,
             thread_pool_size=settings.thread_pool_size,
+            logs_max_lines=settings.logs_max_lines_per_attempt,
+            logs_max_line_bytes=settings.logs_max_line_bytes,
             max_result_bytes=settings.max_result_bytes,
             nats_stall_s=settings.nats_stall_seconds,
             repair_after_s=settings.repair_after_seconds,

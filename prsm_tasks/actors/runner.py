@@ -34,6 +34,7 @@ from prsm_tasks.actors.announce import Announcer
 from prsm_tasks.actors.attempt import Attempt, Phase, Stop
 from prsm_tasks.actors.claims import Claims
 from prsm_tasks.actors.delivery import Delivery
+from prsm_tasks.actors.logs import LogPump
 from prsm_tasks.actors.options import NodeOptions
 from prsm_tasks.actors.outcomes import Outcomes
 from prsm_tasks.actors.progress import ProgressPump, ProgressReporter
@@ -79,6 +80,7 @@ class RunnerDeps:
     outcomes: Outcomes
     announcer: Announcer
     pump: ProgressPump
+    logs: LogPump | None = None  # captures what handlers log (None: the node's log only)
 
 
 class Runner:
@@ -137,6 +139,8 @@ class Runner:
                 except Exception as exc:  # shutting down: the lease lapses and a peer decides
                     log.warning("hand_back_failed", task_id=self.task_id, error=repr(exc))
         finally:
+            if self.deps.logs is not None:
+                await self.deps.logs.settle(self.attempt)
             self.attempt.move(Phase.SETTLED)
             if self.attempt.progress is not None:
                 self.deps.pump.forget(self.attempt.progress)
@@ -180,14 +184,16 @@ class Runner:
             await self._execute(spec)
             if attempt.phase is Phase.CHANGED:
                 # the record changed before our first write; we own it as it is now
-                self._start_over()
+                await self._start_over()
                 await self._execute(spec)
         finally:
             if deps.running.get(task_id) is self:
                 del deps.running[task_id]
 
-    def _start_over(self) -> None:
+    async def _start_over(self) -> None:
         attempt = self.attempt
+        if self.deps.logs is not None:
+            await self.deps.logs.settle(attempt)  # the first run's lines, as it ran
         attempt.move(Phase.CLAIMED)
         attempt.started_sent = False
         attempt.claim_task = None  # settled: the claim of the record as it now is
@@ -251,14 +257,17 @@ class Runner:
         assert fields is not None
         deps = self.deps
         loop = asyncio.get_running_loop()
+        number = len(fields["attempts"])
+        logs = deps.logs
         self.ctx = TaskContext(
             task_id=attempt.task_id,
             queue=fields["queue_name"],
             task_type=fields["task_type"],
-            attempt=len(fields["attempts"]),
+            attempt=number,
             node_id=deps.node_id,
             report_progress=self.note_progress,
             loop=loop,
+            open_logs=(lambda: logs.open(attempt, number)) if logs is not None else None,
         )
         deps.registry.check_task_data(fields)  # the type's schema may have changed
         kwargs = spec.bind(fields["task_data"])

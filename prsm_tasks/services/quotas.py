@@ -50,6 +50,7 @@ class Quotas:
     max_queues: int = 50
     max_priority_moves: int = 20
     claim_consumer_idle_s: float = 3600.0
+    max_schedules: int = 10_000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Quotas:
@@ -60,6 +61,7 @@ class Quotas:
             max_queues=settings.max_queues_per_tenant,
             max_priority_moves=settings.max_priority_moves_per_task,
             claim_consumer_idle_s=settings.claim_consumer_idle_seconds,
+            max_schedules=settings.max_schedules_per_tenant,
         )
 
 

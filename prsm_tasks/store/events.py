@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 import nats.errors
@@ -87,6 +88,10 @@ def completed_data(
     }
 
 
+def event_subject_of(payload: dict[str, Any]) -> str:
+    return wire.event_subject(payload["queue_name"], payload["task_id"], payload["event_type"])
+
+
 # what a publish raises for the event itself (not for the connection): sending it again
 # can only fail again, so it is dropped instead of holding up the events behind it
 EVENT_FAULTS = (nats.errors.MaxPayloadError, nats.errors.BadSubjectError, TypeError, ValueError)
@@ -105,8 +110,17 @@ class EventPublisher:
     until everything queued so far is confirmed.
     """
 
-    def __init__(self, nc: NatsClient, *, max_batch: int = 256, ack_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        nc: NatsClient,
+        *,
+        max_batch: int = 256,
+        ack_timeout_s: float = 5.0,
+        subject_of: Callable[[dict[str, Any]], str] | None = None,
+    ) -> None:
         self._nc = nc
+        # one publisher per stream (an ack confirms a batch of one stream): events by default
+        self._subject_of = subject_of or event_subject_of
         self._max_batch = max_batch
         self._ack_timeout_s = ack_timeout_s
         self._check_every_s = min(1.0, ack_timeout_s / 2)
@@ -183,9 +197,7 @@ class EventPublisher:
     def _encode(self, payload: dict[str, Any]) -> tuple[str, bytes] | None:
         """(subject, bytes) of an event, or None, logged and counted, when it cannot be sent."""
         try:
-            subject = wire.event_subject(
-                payload["queue_name"], payload["task_id"], payload["event_type"]
-            )
+            subject = self._subject_of(payload)
             data = wire.pack(payload)
         except (KeyError, TypeError, ValueError, OverflowError, ValidationError) as exc:
             self._drop(payload.get("task_id"), exc)

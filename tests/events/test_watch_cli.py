@@ -28,6 +28,7 @@ async def steps(ctx: TaskContext, count: int = 3, fail: bool = False) -> dict[st
     for step in range(1, count + 1):
         await asyncio.sleep(0.05)
         await ctx.progress(step / count, f"step {step}/{count}")
+        ctx.logger.info("did step %d", step)
     if fail:
         raise Fail("told to fail")
     return {"steps": count}
@@ -46,6 +47,7 @@ async def test_watch_exit_codes_over_nats(
         )
     assert good_code == 0, good_out
     assert "step 5/5" in good_out and f"{good.task_id} completed" in good_out
+    assert "attempt=1 INFO did step 5" in good_out  # the handler's log, live
     assert bad_code == 1, bad_out
     assert "told to fail" in bad_out and f"{bad.task_id} failed" in bad_out
 

@@ -31,6 +31,8 @@ def test_every_option_comes_from_its_setting() -> None:
         repair_after_seconds=300.0,
         repair_interval_seconds=5.0,
         repair_scan_limit=50,
+        logs_max_lines_per_attempt=20,
+        logs_max_line_bytes=256,
     )
     options = NodeOptions.from_settings(settings)
     defaults = NodeOptions()

@@ -1,11 +1,12 @@
 """Server-Sent Events of task events: one task (``/tasks/{id}/events``) or all one may see.
 
-Each message is ``event: task_event``, ``id: <PRSM_EVENTS stream sequence>``, ``data: <the
-event JSON>``. A task stream replays the task's stored events after ``Last-Event-ID`` (all of
-them without one), follows live through the edge's shared ``EventHub``, and ends after the
-final event. A reconnect whose ``Last-Event-ID`` already is the final event gets ``204 No
-Content``, which stops a browser's EventSource from reconnecting. Idle streams carry a
-``: keep-alive`` comment every ``heartbeat_s`` so proxies keep them open.
+Each message is ``event: task_event`` (``task_log`` for a handler's log lines), ``id:
+<PRSM_EVENTS stream sequence>``, ``data: <the event JSON>``. A task stream replays the
+task's stored events after ``Last-Event-ID`` (all of them without one), follows live
+through the edge's shared ``EventHub``, and ends after the final event. A reconnect whose
+``Last-Event-ID`` already is the final event gets ``204 No Content``, which stops a
+browser's EventSource from reconnecting. Idle streams carry a ``: keep-alive`` comment
+every ``heartbeat_s`` so proxies keep them open.
 
 Replays are sent as they are read, a page at a time, and stop as soon as a write fails or
 the client's connection is closing. One connection replays at most ``replay_max_events``:
@@ -78,7 +79,8 @@ def last_event_id(request: web.Request) -> int:
 
 def sse_message(event: TaskEvent) -> bytes:
     data = orjson.dumps(event.public_dict())
-    return b"event: task_event\nid: %d\ndata: %s\n\n" % (event.seq or 0, data)
+    name = b"task_log" if event.event_type == "task_log" else b"task_event"
+    return b"event: %s\nid: %d\ndata: %s\n\n" % (name, event.seq or 0, data)
 
 
 def truncated_message(seq: int, data: dict[str, object]) -> bytes:

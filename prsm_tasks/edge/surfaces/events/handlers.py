@@ -32,7 +32,7 @@ from prsm_tasks.edge.http.sse import (
 )
 from prsm_tasks.edge.http.state import STATE, EdgeState
 from prsm_tasks.errors import TaskNotFoundError, TaskStillRunningError
-from prsm_tasks.services import task_list, task_refs, tasks
+from prsm_tasks.services import logs, task_list, task_refs, tasks
 from prsm_tasks.services.access import Principal
 from prsm_tasks.services.event_hub import EventHub
 from prsm_tasks.services.grants import GRANT_PARAM
@@ -212,6 +212,7 @@ async def api_delete(
         )
     events = request.app[EVENTS]
     await events.hub.purge_task(task_id, record["queue_name"])
+    await logs.forget_task_logs(services, task_id, record["queue_name"])
     await services.stores.tasks.delete(task_id)
     events.owners.forget(task_id)
     if listed:

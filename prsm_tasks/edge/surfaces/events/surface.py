@@ -47,8 +47,9 @@ SSE_CONTENT = {
         "schema": {
             "type": "string",
             "description": "messages `event: task_event`, `id: <seq>`, `data: <event JSON>`; "
-            "`event: replay_truncated` (data: where to resume) when one connection's replay "
-            "bound (PRSM_SSE_REPLAY_MAX_EVENTS) is reached",
+            "`event: task_log` (the same JSON, `event_type` `task_log`) for lines the "
+            "handler logged; `event: replay_truncated` (data: where to resume) when one "
+            "connection's replay bound (PRSM_SSE_REPLAY_MAX_EVENTS) is reached",
         }
     }
 }

@@ -15,7 +15,7 @@ from prsm_tasks.edge.http.sse import stream_url
 from prsm_tasks.edge.http.state import EdgeState
 from prsm_tasks.edge.surfaces.prsm.schemas import BulkEnqueueRequest, EnqueueRequest
 from prsm_tasks.errors import ValidationError
-from prsm_tasks.services import listing, stats, tasks
+from prsm_tasks.services import listing, logs, stats, tasks
 from prsm_tasks.services.access import Principal
 from prsm_tasks.services.timestamps import iso
 from prsm_tasks.services.view import Entry, public_status
@@ -135,6 +135,22 @@ async def result(request: web.Request, state: EdgeState, principal: Principal) -
 async def cancel(request: web.Request, state: EdgeState, principal: Principal) -> web.Response:
     task_id = request.match_info["task_id"]
     return json_response(await tasks.cancel_own(state.services, principal, task_id))
+
+
+async def task_logs(request: web.Request, state: EdgeState, principal: Principal) -> web.Response:
+    task_id = request.match_info["task_id"]
+    attempt = int_param(request, "attempt", low=1, high=logs.MAX_ATTEMPT)
+    limit = int_param(request, "limit", low=1, high=logs.MAX_LIMIT)
+    offset = int_param(request, "offset", low=0, high=logs.MAX_OFFSET) or 0
+    answer = await logs.read_task_logs(
+        state.services,
+        principal,
+        task_id,
+        attempt=attempt,
+        limit=logs.DEFAULT_LIMIT if limit is None else limit,
+        offset=offset,
+    )
+    return json_response(answer)
 
 
 # --- many tasks ------------------------------------------------------------------------------

@@ -116,6 +116,18 @@ class ResultResponse(ResponseBody):
     worker_node: str | None
 
 
+class LogLine(ResponseBody):
+    timestamp: Timestamp
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+    message: str
+    attempt: int = Field(description="the attempt that logged it: 1, 2, ...")
+
+
+class TaskLogsResponse(ResponseBody):
+    task_id: str
+    logs: list[LogLine] = Field(description="oldest first, at most `limit`")
+
+
 class QueueStatistics(ResponseBody):
     total_tasks: int
     pending_tasks: int

@@ -18,7 +18,9 @@ from prsm_tasks.edge.surfaces.prsm.schemas import (
     ResultResponse,
     StatusResponse,
     TaskListResponse,
+    TaskLogsResponse,
 )
+from prsm_tasks.services import logs
 from prsm_tasks.services.listing import PUBLIC_STATUSES
 
 TASK_ID = Param(
@@ -84,6 +86,37 @@ ROUTES: tuple[Route, ...] = (
         response=CancelResponse,
         errors=(403, 404, 409, 503),
         params=(TASK_ID,),
+    ),
+    Route(
+        method="GET",
+        path="/tasks/{task_id}/logs",
+        handler=handlers.task_logs,
+        summary="What the task's handler logged (ctx.logger), oldest first, from any edge",
+        response=TaskLogsResponse,
+        errors=(400, 403, 404, 503),
+        params=(
+            TASK_ID,
+            Param(
+                name="attempt",
+                where="query",
+                schema={"type": "integer", "minimum": 1, "maximum": logs.MAX_ATTEMPT},
+            ),
+            Param(
+                name="limit",
+                where="query",
+                schema={
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": logs.MAX_LIMIT,
+                    "default": logs.DEFAULT_LIMIT,
+                },
+            ),
+            Param(
+                name="offset",
+                where="query",
+                schema={"type": "integer", "minimum": 0, "maximum": logs.MAX_OFFSET, "default": 0},
+            ),
+        ),
     ),
     Route(
         method="GET",

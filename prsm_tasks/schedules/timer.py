@@ -1,0 +1,35 @@
+"""The seam between the schedules' records and the server-side timer that fires them.
+
+Every change that moves a schedule's next due time, or stops it, calls one ``ScheduleTimer``
+after its compare-and-set: ``arm`` on create, PATCH and resume, ``disarm`` on pause and
+delete. The firing work (a ``PRSM_TIMERS`` stream with ``Nats-Schedule: @at``, armed and
+disarmed by (kind, key)) plugs its implementation in here; until then ``NoTimer`` keeps the
+records right and fires nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+TIMER_KIND = "schedule"  # the (kind, key) of a schedule's timer: ("schedule", schedule id)
+
+
+class ScheduleTimer(Protocol):
+    async def arm(self, schedule_id: str, due_at: datetime) -> None:
+        """Hold one pending fire of ``schedule_id`` at ``due_at``, replacing any other."""
+        ...
+
+    async def disarm(self, schedule_id: str) -> None:
+        """Drop the pending fire of ``schedule_id``, if any (runs already created stay)."""
+        ...
+
+
+class NoTimer:
+    """Arms nothing: wired by the firing work, which replaces it with the real timer."""
+
+    async def arm(self, schedule_id: str, due_at: datetime) -> None:
+        return None
+
+    async def disarm(self, schedule_id: str) -> None:
+        return None
