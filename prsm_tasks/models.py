@@ -43,7 +43,9 @@ FINAL_STATUSES = frozenset(
 # Which status may follow which. processing -> processing covers progress writes and the
 # take-over of a task whose node died; processing -> enqueued is a retry or a hand-back.
 ALLOWED_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
-    TaskStatus.WAITING: frozenset({TaskStatus.ENQUEUED, TaskStatus.CANCELLED}),
+    TaskStatus.WAITING: frozenset(
+        {TaskStatus.ENQUEUED, TaskStatus.SCHEDULED, TaskStatus.CANCELLED}
+    ),
     TaskStatus.SCHEDULED: frozenset({TaskStatus.ENQUEUED, TaskStatus.CANCELLED}),
     TaskStatus.ENQUEUED: frozenset({TaskStatus.PROCESSING, TaskStatus.CANCELLED}),
     TaskStatus.PROCESSING: frozenset(
@@ -143,6 +145,9 @@ class TaskRecord(BaseModel):
     max_retries: int = 3
     timeout_seconds: float = 300.0
     not_before: float | None = None
+    # a delayed task's due time (eta / countdown), kept for its whole life: ``not_before`` is
+    # the retries' back-off, cleared by every claim
+    scheduled_for: float | None = None
     result: Any = None
     error: ErrorInfo | None = None
     attempts: list[Attempt] = Field(default_factory=list)
@@ -355,11 +360,24 @@ def cancel(record: TaskRecord, *, now: float, reason: str = "cancelled by reques
 
 
 def release(record: TaskRecord, *, now: float) -> TaskRecord:
-    """waiting -> enqueued: a batch (or dependency) lets this task go to its queue."""
-    check_transition(record, TaskStatus.ENQUEUED)
+    """waiting -> enqueued: a batch (or dependency) lets this task go to its queue; a
+    delayed task let go before its time -> scheduled (its timer lets it go then)."""
     if record.status is not TaskStatus.WAITING:
+        check_transition(record, TaskStatus.ENQUEUED)
         raise IllegalTransitionError(
             f"task {record.task_id} is {record.status}, not waiting", task_id=record.task_id
+        )
+    if record.scheduled_for is not None and record.scheduled_for > now:
+        return record.model_copy(update={"status": TaskStatus.SCHEDULED})
+    return record.model_copy(update={"status": TaskStatus.ENQUEUED, "enqueued_at": now})
+
+
+def release_scheduled(record: TaskRecord, *, now: float) -> TaskRecord:
+    """scheduled -> enqueued: a delayed task's time came; it joins its queue now."""
+    check_transition(record, TaskStatus.ENQUEUED)
+    if record.status is not TaskStatus.SCHEDULED:
+        raise IllegalTransitionError(
+            f"task {record.task_id} is {record.status}, not scheduled", task_id=record.task_id
         )
     return record.model_copy(update={"status": TaskStatus.ENQUEUED, "enqueued_at": now})
 

@@ -35,6 +35,7 @@ from prsm_tasks.actors.outcomes import Outcomes
 from prsm_tasks.actors.progress import ProgressPump
 from prsm_tasks.actors.repair import RepairSweeper, repair_sweeper
 from prsm_tasks.actors.runner import Runner, RunnerDeps
+from prsm_tasks.actors.timers import TimerActor, TimerHandlers
 from prsm_tasks.config import Settings
 from prsm_tasks.errors import HandlerError
 from prsm_tasks.handlers import DECLARED, HandlerFunc, HandlerRegistry, HandlerSpec
@@ -42,6 +43,7 @@ from prsm_tasks.messages import NodeAd
 from prsm_tasks.models import TaskRecord
 from prsm_tasks.store.batches import BatchCoordinator
 from prsm_tasks.store.cancels import CancelMemory
+from prsm_tasks.store.delayed import TIMER_KIND
 from prsm_tasks.store.events import EventPublisher
 from prsm_tasks.store.logs import chunk_subject_of
 from prsm_tasks.store.opener import Connection, Stores, open_stores
@@ -109,6 +111,10 @@ class Node:
         self._background: asyncio.Task[None] | None = None
         self._cancels: CancelMemory | None = None
         self.repair_sweeper: RepairSweeper | None = None
+        # the fires of server timers this node handles, by kind (actors/timers.py); kind
+        # "task" (delayed tasks) is added at start
+        self.timer_handlers = TimerHandlers()
+        self.timer_actor: TimerActor | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, handlers: HandlerRegistry) -> Node:
@@ -272,6 +278,8 @@ class Node:
                 ]
                 if sweeper is not None:
                     loops.append(actors.create_task(supervise("repair", sweeper.run)))
+                self.timer_actor = self._timer_actor(stores)
+                loops.append(actors.create_task(supervise("timers", self.timer_actor.run)))
                 await advertiser.publish_once()
                 log.info(
                     "node_ready",
@@ -296,6 +304,12 @@ class Node:
             if self._cancels is not None:
                 await self._cancels.stop()
             executor.shutdown(wait=False, cancel_futures=True)
+
+    def _timer_actor(self, stores: Stores) -> TimerActor:
+        delayed = stores.writer.delayed
+        assert delayed is not None  # the stores' writer has its timers (store/batches.py)
+        self.timer_handlers.register(TIMER_KIND, delayed.on_fire)
+        return TimerActor(delayed.timers, self.timer_handlers, ack_wait_s=self.options.lease_s)
 
     def _attempts(self) -> Iterator[Attempt]:
         return (runner.attempt for runner in self.running.values())

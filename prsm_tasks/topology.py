@@ -242,6 +242,20 @@ async def _ensure_work_stream(js: JetStreamContext, topology: Topology, partitio
     await _ensure_work_limits(js, topology, config)
 
 
+def timers_stream_config(topology: Topology) -> StreamConfig:
+    """PRSM_TIMERS: the server's own timers (store/timers.py). Work-queue retention: a fire
+    acknowledged by the node that handled it is gone, a pending timer stays until it fires."""
+    return StreamConfig(
+        name=wire.TIMERS_STREAM,
+        subjects=[f"{wire.TIMERS_PREFIX}.>"],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        num_replicas=topology.replicas,
+        duplicate_window=topology.duplicate_window_s,
+        allow_msg_schedules=True,
+    )
+
+
 async def _ensure_logs_stream(js: JetStreamContext, topology: Topology) -> None:
     """PRSM_LOGS: handlers' log lines, one message per attempt's flush, read back by subject
     with direct gets. An existing stream takes this process's retention only when its
@@ -293,6 +307,7 @@ async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
                 allow_direct=True,
             ),
         )
+        await _add_or_keep_stream(js, timers_stream_config(topology))
         await _ensure_logs_stream(js, topology)
         # bucket -> TTL of its keys (None: kept until deleted)
         buckets: dict[str, float | None] = {

@@ -42,6 +42,11 @@ META_BUCKET = "PRSM_META"
 SCHEDULES_BUCKET = "PRSM_SCHEDULES"
 PARTITIONS_KEY = "partitions"
 MAX_PARTITIONS = 64
+# timers the server holds (message schedules, see store/timers.py): one stream per deployment
+TIMERS_STREAM = "PRSM_TIMERS"
+TIMERS_PREFIX = "prsm.timers"
+TIMER_KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+TIMER_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 WORK_PREFIX = "prsm.work"
 EVENTS_PREFIX = "prsm.events"
@@ -94,6 +99,34 @@ def is_task_id(value: str) -> bool:
 
 def new_task_id() -> str:
     return "task_" + str(ULID()).lower()
+
+
+def check_timer_name(kind: object, key: object) -> tuple[str, str]:
+    """A timer's (kind, key): each becomes one subject token, so both are checked in full."""
+    if not isinstance(kind, str) or not TIMER_KIND_RE.fullmatch(kind):
+        raise ValidationError(
+            f"timer kind must match {TIMER_KIND_RE.pattern}, got {kind!r}", field="kind"
+        )
+    if not isinstance(key, str) or not TIMER_KEY_RE.fullmatch(key):
+        raise ValidationError(
+            f"timer key must match {TIMER_KEY_RE.pattern}, got {key!r}", field="key"
+        )
+    return kind, key
+
+
+def timer_pending_subject(kind: str, key: str) -> str:
+    """Where a timer waits (its schedule message: one per subject, a new one replaces it)."""
+    return f"{TIMERS_PREFIX}.at.{kind}.{key}"
+
+
+def timer_fire_subject(kind: str, key: str = "*") -> str:
+    """Where the server puts a timer's message when it fires (``*``: every key of a kind)."""
+    return f"{TIMERS_PREFIX}.fire.{kind}.{key}"
+
+
+def timer_consumer(kind: str) -> str:
+    """The durable consumer of a kind's fires, shared by every node with a handler for it."""
+    return f"prsm_timers_{kind}"
 
 
 def new_batch_id() -> str:

@@ -115,7 +115,7 @@ class RepairSweeper:
             lane.cursor = cursor
             lane.repair.deferred = {}  # a holder before us may have had other ones
         lane.cursor, report = await lane.repair.sweep(lane.cursor)
-        if report.republished or report.batches or report.deferred:
+        if report.republished or report.batches or report.deferred or report.scheduled:
             log.info(
                 "repair_pass",
                 partition=lane.repair.partition,
@@ -123,6 +123,7 @@ class RepairSweeper:
                 republished=report.republished,
                 batches=report.batches,
                 deferred=report.deferred,
+                scheduled=report.scheduled,
                 cursor=lane.cursor,
             )
         held = await lane.lease.renew(lane.repair.resume_from(lane.cursor))

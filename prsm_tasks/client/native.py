@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
@@ -27,7 +28,7 @@ from prsm_tasks.store.events import EventPublisher
 from prsm_tasks.store.keys import shared_key
 from prsm_tasks.store.many import enqueue_many
 from prsm_tasks.store.opener import Connection, open_stores
-from prsm_tasks.store.options import TaskOptions
+from prsm_tasks.store.options import TaskOptions, due_time
 from prsm_tasks.store.tasks import TaskStore
 from prsm_tasks.store.work import WorkWriter
 from prsm_tasks.topology import Topology
@@ -266,7 +267,11 @@ class Client:
         timeout_seconds: float = 300.0,
         task_type: str | None = None,
         idempotency_key: str | None = None,
+        eta: datetime.datetime | None = None,
+        countdown_seconds: float | None = None,
     ) -> TaskRecord:
+        """Create a task; returns once it is recorded. With ``eta`` (an aware datetime) or
+        ``countdown_seconds`` it is ``scheduled`` until then (docs/client.md)."""
         _, writer, watch = self._parts()
         wire.check_queue_name(queue)
         options = TaskOptions(
@@ -275,6 +280,7 @@ class Client:
             timeout_seconds=timeout_seconds,
             task_type=task_type,
             idempotency_key=idempotency_key,
+            scheduled_for=due_time(eta, countdown_seconds, now=time.time()),
         )
         prepared = writer.prepare(queue, task_data, options, user=self.user, tenant=self.tenant)
         task_id = prepared.record.task_id
@@ -299,13 +305,17 @@ class Client:
         timeout_seconds: float = 300.0,
         task_type: str | None = None,
         window: int = 256,
+        eta: datetime.datetime | None = None,
+        countdown_seconds: float | None = None,
     ) -> list[TaskRecord]:
+        """Many tasks of one queue; ``eta`` / ``countdown_seconds`` delay them all."""
         _, writer, _ = self._parts()
         defaults = TaskOptions(
             priority=priority,
             max_retries=max_retries,
             timeout_seconds=timeout_seconds,
             task_type=task_type,
+            scheduled_for=due_time(eta, countdown_seconds, now=time.time()),
         )
         return await enqueue_many(
             writer,

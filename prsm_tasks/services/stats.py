@@ -62,6 +62,14 @@ def wait_estimate_s(view: TaskView, nodes: NodeView, queue: str, position: int) 
     return rounded(view.average_wait_s(queue), 3)
 
 
+def until_due_s(status: str, scheduled_for: float | None, now: float) -> float | None:
+    """A delayed task is not in line yet (no position): its wait is the time until it is
+    due; what it then waits in its queue is not known before it joins it."""
+    if status != "scheduled" or scheduled_for is None:
+        return None
+    return round(max(0.0, scheduled_for - now), 3)
+
+
 def estimated_completion(
     view: TaskView, nodes: NodeView, record: dict[str, Any], now: float
 ) -> float | None:
@@ -74,6 +82,9 @@ def estimated_completion(
         if started is None or average_s is None:
             return None
         return max(now, started + average_s)
+    due_s = until_due_s(status, record.get("scheduled_for"), now)
+    if due_s is not None:
+        return None if average_s is None else now + due_s + average_s
     position = view.position(record["task_id"])
     if position is None or average_s is None:
         return None

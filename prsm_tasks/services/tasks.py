@@ -84,7 +84,7 @@ async def submit(services: Services, prepared: PreparedTask) -> Enqueued:
     wait_s = (
         stats.wait_estimate_s(services.view, services.nodes, record.queue_name, position)
         if position is not None
-        else None
+        else stats.until_due_s(record.status, record.scheduled_for, time.time())
     )
     return Enqueued(record=record, position=position, wait_s=wait_s)
 
@@ -213,6 +213,7 @@ def status_report(services: Services, task_id: str, record: dict[str, Any]) -> d
         "progress_text": record.get("progress_text"),
         "completed_at": iso(record.get("completed_at")),
         "batch_id": record.get("batch_id"),
+        "scheduled_for": iso(record.get("scheduled_for")),
     }
 
 

@@ -43,6 +43,7 @@ from prsm_tasks.models import TaskRecord, TaskStatus
 from prsm_tasks.store.events import EventPublisher
 from prsm_tasks.store.options import TaskOptions
 from prsm_tasks.store.tasks import EXPECTED_LAST_SUBJECT_SEQ, TaskStore
+from prsm_tasks.store.timers import Timers
 from prsm_tasks.store.work import PreparedTask, WorkWriter
 
 log = structlog.get_logger("prsm.batches")
@@ -112,6 +113,7 @@ class BatchCoordinator:
             idempotency=idempotency,
             max_task_data_bytes=max_task_data_bytes,
         )
+        writer.use_timers(Timers(js))
         coordinator = cls(kv=kv, js=js, store=store, writer=writer, final_ttl_s=final_ttl_s)
         writer.after_final = coordinator.after_final
         return coordinator

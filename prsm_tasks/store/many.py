@@ -70,6 +70,7 @@ def prepare_item(
                 idempotency_key=item.idempotency_key,
                 batch_id=defaults.batch_id,
                 metadata=defaults.metadata,
+                scheduled_for=defaults.scheduled_for,
             )
             return writer.prepare(queue, item.task_data, options, user=user, tenant=tenant)
         return writer.prepare(queue, item, defaults, user=user, tenant=tenant)

@@ -6,8 +6,10 @@ producer (native client, HTTP edge, batches) applies before anything is written.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
+import math
 from typing import Annotated, Any
 
 import pydantic
@@ -26,6 +28,10 @@ MaxRetries = Annotated[int, Field(ge=0, le=MAX_RETRIES_LIMIT)]
 TimeoutSeconds = Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False)]
 TaskTypeName = Annotated[str, Field(pattern=TASK_TYPE_RE.pattern)]
 IdempotencyKey = Annotated[str, Field(min_length=1, max_length=255)]
+# how far ahead a delayed task may be due: a year (and a day), as timers allow
+MAX_DELAY_S = 366 * 86_400.0
+CountdownSeconds = Annotated[float, Field(ge=0, le=MAX_DELAY_S, allow_inf_nan=False)]
+ScheduledFor = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 class TaskOptions(BaseModel):
@@ -45,6 +51,8 @@ class TaskOptions(BaseModel):
     idempotency_key: IdempotencyKey | None = None
     batch_id: str | None = None
     metadata: dict[str, Any] | None = None
+    # a delayed task: due at this epoch time (see ``due_time``); None: due now
+    scheduled_for: ScheduledFor | None = None
 
     def __init__(self, **fields: Any) -> None:
         try:
@@ -56,6 +64,51 @@ class TaskOptions(BaseModel):
             raise ValidationError(
                 f"{field}: {first.get('msg', 'invalid value')}, got {value!r}", field=field
             ) from exc
+
+
+def parse_eta(text: str | None) -> datetime.datetime | None:
+    """An ``eta`` as the HTTP bodies give it: an ISO-8601 string (None: none given)."""
+    if text is None:
+        return None
+    try:
+        return datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(
+            f"eta: not an ISO-8601 instant, got {text[:64]!r}", field="eta"
+        ) from None
+
+
+def due_time(
+    eta: datetime.datetime | None, countdown_seconds: float | None, *, now: float
+) -> float | None:
+    """When a delayed task is due, from an ``eta`` (an aware instant) or a
+    ``countdown_seconds``; None for neither. Both, a naive ``eta`` or one more than
+    MAX_DELAY_S ahead is refused, naming the field. An ``eta`` in the past is due now."""
+    if eta is not None and countdown_seconds is not None:
+        raise ValidationError(
+            "eta, countdown_seconds: give one of them, not both", field="eta,countdown_seconds"
+        )
+    if countdown_seconds is not None:
+        if not math.isfinite(countdown_seconds) or not 0 <= countdown_seconds <= MAX_DELAY_S:
+            raise ValidationError(
+                f"countdown_seconds: must be between 0 and {MAX_DELAY_S:.0f}, "
+                f"got {countdown_seconds!r}",
+                field="countdown_seconds",
+            )
+        return now + countdown_seconds
+    if eta is None:
+        return None
+    if eta.tzinfo is None or eta.utcoffset() is None:
+        raise ValidationError(
+            "eta: must be an ISO-8601 instant with a time zone (Z or +hh:mm)", field="eta"
+        )
+    due = eta.timestamp()
+    if due > now + MAX_DELAY_S:
+        raise ValidationError(
+            f"eta: at most {MAX_DELAY_S / 86_400:.0f} days ahead, got {eta.isoformat()}",
+            field="eta",
+        )
+    return max(due, now)
 
 
 def check_task_data(task_data: object, *, max_bytes: int) -> bytes:

@@ -89,6 +89,7 @@ class Scan:
     cursor: int
     candidates: list[Candidate] = field(default_factory=list)
     batch_ids: set[str] = field(default_factory=set)
+    scheduled: list[str] = field(default_factory=list)  # delayed tasks not yet let go
     read: int = 0
 
 
@@ -116,6 +117,7 @@ class PassReport:
     republished: int = 0
     batches: int = 0
     deferred: int = 0
+    scheduled: int = 0  # delayed tasks whose timer was armed again or that were let go
     overflow: bool = False  # more undecided than it may keep: part is scanned again
 
 
@@ -165,6 +167,7 @@ class Repair:
             self.deferred[candidate.task_id] = candidate
         report.deferred = len(self.deferred)
         report.republished = await self.republish(lost)
+        report.scheduled = await self.rearm(scan.scheduled)
         for batch_id in sorted(scan.batch_ids):
             try:
                 await self._batches.reconcile(batch_id)
@@ -257,10 +260,26 @@ class Repair:
                     band=str(models.band_for_priority(int(fields["priority"]))),
                 )
             )
+        elif status is TaskStatus.SCHEDULED:
+            scan.scheduled.append(str(fields["task_id"]))
         elif batch_id and (
             status is TaskStatus.WAITING or (status in FINAL and metadata.get(BATCH_TRACKED))
         ):
             scan.batch_ids.add(str(batch_id))
+
+    async def rearm(self, task_ids: list[str]) -> int:
+        """Delayed tasks the scan found scheduled: their producer may have died before
+        arming the timer, so it is armed again (the same timer: harmless if it was there);
+        one long past its due time is let go here (store/delayed.py)."""
+        delayed = self._writer.delayed
+        if delayed is None:
+            return 0
+        for task_id in task_ids:
+            try:
+                await delayed.repair(task_id, overdue_s=self.after_s)
+            except PrsmError as exc:  # NATS away: written again when released, or next pass
+                log.warning("scheduled_repair_failed", task_id=task_id, error=exc.message)
+        return len(task_ids)
 
     async def classify(
         self, candidates: Iterable[Candidate]

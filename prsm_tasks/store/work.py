@@ -26,14 +26,17 @@ from prsm_tasks.errors import (
     ServiceUnavailableError,
     TaskAlreadyFinishedError,
     TransitionConflictError,
+    ValidationError,
     WorkStreamFullError,
 )
 from prsm_tasks.models import TaskRecord
 from prsm_tasks.store.cancels import forbid_unclaimed_start
+from prsm_tasks.store.delayed import DUE_SLACK_S, DelayedTasks
 from prsm_tasks.store.events import EventPublisher, event_payload
 from prsm_tasks.store.incomplete import incomplete
 from prsm_tasks.store.options import TaskOptions, check_task_data, idempotency_digest
 from prsm_tasks.store.tasks import TaskStore, encode_record, encode_update
+from prsm_tasks.store.timers import Timers
 from prsm_tasks.store.work_sends import WorkSender
 
 log = structlog.get_logger("prsm.work")
@@ -43,6 +46,13 @@ NOT_STARTED = frozenset(
     {models.TaskStatus.ENQUEUED, models.TaskStatus.WAITING, models.TaskStatus.SCHEDULED}
 )
 PUBLISH_ATTEMPTS = 5
+
+
+def enqueued_data(record: TaskRecord) -> dict[str, Any]:
+    """The data of a task's ``task_enqueued`` event: a delayed task's says when it is due."""
+    if record.status is models.TaskStatus.SCHEDULED:
+        return {"priority": record.priority, "scheduled_for": record.scheduled_for}
+    return {"priority": record.priority}
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,11 @@ class WorkWriter:
         self.max_task_data_bytes = max_task_data_bytes
         self.after_final = after_final
         self.sends = WorkSender(store)
+        self.delayed: DelayedTasks | None = None  # set by whoever opens the timers
+
+    def use_timers(self, timers: Timers) -> None:
+        """Accept delayed tasks: their timers are ``timers``."""
+        self.delayed = DelayedTasks(self._store, self.sends, timers)
 
     async def close(self) -> None:
         """Wait for the work messages whose answers are still due (see store/work_sends.py)."""
@@ -96,6 +111,8 @@ class WorkWriter:
         # were checked in full) is checked before a record is written
         wire.check_queue_name(queue)
         now = time.time()
+        # a task due now or in the past is enqueued as any other: a timer would fire at once
+        delayed = options.scheduled_for is not None and options.scheduled_for > now + DUE_SLACK_S
         record = TaskRecord(
             task_id=task_id or wire.new_task_id(),
             queue_name=queue,
@@ -111,7 +128,13 @@ class WorkWriter:
             timeout_seconds=float(options.timeout_seconds),
             batch_id=options.batch_id,
             metadata=options.metadata or {},
+            status=models.TaskStatus.SCHEDULED if delayed else models.TaskStatus.ENQUEUED,
+            scheduled_for=options.scheduled_for,
         )
+        if delayed and self.delayed is None:
+            raise ValidationError(
+                "this process takes no delayed tasks (it has no timers)", field="eta"
+            )
         return PreparedTask(record, encode_record(record))
 
     async def submit_queued(self, prepared: PreparedTask) -> TaskRecord:
@@ -151,11 +174,12 @@ class WorkWriter:
         try:
             # sent before the work, so task_enqueued comes before the node's task_started
             await self._events.publish_now(
-                event_payload(
-                    record, "task_enqueued", now=time.time(), data={"priority": record.priority}
-                )
+                event_payload(record, "task_enqueued", now=time.time(), data=enqueued_data(record))
             )
-            if self.sends.trouble is None and not await_work:
+            if record.status is models.TaskStatus.SCHEDULED:
+                assert self.delayed is not None  # prepare refuses a delayed task otherwise
+                await self.delayed.arm(record)  # its work message goes when the timer fires
+            elif self.sends.trouble is None and not await_work:
                 # accepted with its record; the message's answer is followed up off this path
                 await self.sends.send_followed(record, rev, payload)
             else:  # the stream refuses lately: wait for its answer, to give the exact one
@@ -198,10 +222,13 @@ class WorkWriter:
                 continue
             await self._events.publish_now(
                 event_payload(
-                    released, "task_enqueued", now=time.time(), data={"priority": record.priority}
+                    released, "task_enqueued", now=time.time(), data=enqueued_data(released)
                 )
             )
-            await self._publish_work(released, new_rev, payload, first=True)
+            if released.status is models.TaskStatus.SCHEDULED and self.delayed is not None:
+                await self.delayed.arm(released)  # let go before its time: it waits for it
+            else:
+                await self._publish_work(released, new_rev, payload, first=True)
             return released
         await self._resume(record, rev)
         return None
@@ -213,6 +240,8 @@ class WorkWriter:
         ``Nats-Msg-Id``, and after it a node drops a first delivery whose task is already
         claimed or finished.
         """
+        if record.status is models.TaskStatus.SCHEDULED and self.delayed is not None:
+            await self.delayed.arm(record)  # it may have died before arming: the same timer
         if record.status is models.TaskStatus.ENQUEUED and not record.attempts:
             # its first message may be queued still: no node may start that one unclaimed
             # while another claims this one
@@ -340,12 +369,15 @@ class WorkWriter:
                 await forbid_unclaimed_start(self._store.requests, task_id)
                 remembered = True
             was_processing = record.status is models.TaskStatus.PROCESSING
+            was_scheduled = record.status is models.TaskStatus.SCHEDULED
             cancelled = models.cancel(record, now=time.time(), reason=reason)
             try:
                 await self._store.put(cancelled, last_rev=rev)
                 break
             except TransitionConflictError:
                 record, rev = await self._store.get(task_id)
+        if was_scheduled and self.delayed is not None:
+            await self.delayed.disarm(task_id)
         # also for a queued task: a node may have started it before writing its claim
         with nats_errors_as_prsm("signalling a cancel"):
             await self._nc.publish(wire.cancel_subject(task_id), b"")

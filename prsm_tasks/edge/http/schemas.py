@@ -57,6 +57,9 @@ class StatusResponse(ResponseBody):
     progress_text: str | None
     completed_at: Timestamp | None
     batch_id: str | None
+    scheduled_for: Timestamp | None = Field(
+        default=None, description="a delayed task: when it is (or was) due"
+    )
 
 
 class CancelResponse(ResponseBody):

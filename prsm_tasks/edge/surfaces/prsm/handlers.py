@@ -3,6 +3,7 @@ health. Each parses its request, calls the services and answers this API's shape
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aiohttp import web
@@ -18,7 +19,7 @@ from prsm_tasks.services import listing, logs, stats, tasks
 from prsm_tasks.services.access import Principal
 from prsm_tasks.services.timestamps import iso
 from prsm_tasks.services.view import Entry, public_status
-from prsm_tasks.store.options import TaskOptions
+from prsm_tasks.store.options import TaskOptions, due_time, parse_eta
 from prsm_tasks.wire import check_queue_name
 
 MAX_OFFSET = 1_000_000_000
@@ -38,6 +39,7 @@ async def enqueue(request: web.Request, state: EdgeState, principal: Principal) 
         timeout_seconds=body.timeout_seconds,
         task_type=body.task_type,
         idempotency_key=body.idempotency_key,
+        scheduled_for=due_time(parse_eta(body.eta), body.countdown_seconds, now=time.time()),
     )
     prepared = tasks.prepare(services, principal, body.queue_name, body.task_data, options)
     state.limiter.take(principal.owner_key)
@@ -56,6 +58,7 @@ async def enqueue(request: web.Request, state: EdgeState, principal: Principal) 
             "stream_url": tasks.granted_stream_url(
                 services, stream_url(request, f"/tasks/{record.task_id}/events"), record
             ),
+            "scheduled_for": iso(record.scheduled_for),
         }
     )
 
@@ -66,6 +69,7 @@ async def bulk_enqueue(
     services = state.services
     body = await read_body(request, BulkEnqueueRequest, max_bytes=state.config.max_body_bytes)
     services.check_queue(body.queue_name, require_worker=body.require_worker)
+    due = due_time(parse_eta(body.eta), body.countdown_seconds, now=time.time())
     items = [
         (
             task.task_data,
@@ -74,6 +78,7 @@ async def bulk_enqueue(
                 max_retries=task.retry_count,
                 timeout_seconds=task.timeout_seconds,
                 task_type=task.task_type,
+                scheduled_for=due,
             ),
         )
         for task in body.tasks

@@ -31,6 +31,19 @@ Priority = Annotated[
 RetryCount = Annotated[options.MaxRetries, Field(description="max retries")]
 TimeoutSeconds = options.TimeoutSeconds
 TaskData = Annotated[dict[str, Any], Field(description="the task's input: a JSON object")]
+Eta = Annotated[
+    str,
+    Field(
+        max_length=64,
+        description="run at this ISO-8601 instant (with Z or an offset; in the past: now), "
+        "at most a year ahead; not with countdown_seconds",
+        json_schema_extra={"format": "date-time"},
+    ),
+]
+Countdown = Annotated[
+    options.CountdownSeconds,
+    Field(description="run this many seconds from now (at most a year); not with eta"),
+]
 
 
 # --- requests ------------------------------------------------------------------------------
@@ -47,6 +60,8 @@ class EnqueueRequest(RequestBody):
     require_worker: bool = Field(
         default=False, description="503 worker_unavailable when no live node serves the queue"
     )
+    eta: Eta | None = None
+    countdown_seconds: Countdown | None = None
 
 
 class BulkTask(RequestBody):
@@ -70,6 +85,8 @@ class BulkEnqueueRequest(RequestBody):
     tasks: Annotated[list[BulkTask], Field(min_length=1, max_length=MAX_BATCH_TASKS)]
     batch_options: BatchOptions = Field(default_factory=BatchOptions)
     require_worker: bool = False
+    eta: Eta | None = Field(default=None, description="every task of the batch is due then")
+    countdown_seconds: Countdown | None = None
 
 
 # --- responses -----------------------------------------------------------------------------
@@ -84,6 +101,9 @@ class EnqueueResponse(ResponseBody):
     estimated_wait_time_seconds: float | None
     position_in_queue: Annotated[int, Field(ge=1)] | None
     stream_url: str
+    scheduled_for: Timestamp | None = Field(
+        default=None, description="a delayed task: when it is due (it joins its queue then)"
+    )
 
 
 class ResultResponse(ResponseBody):
