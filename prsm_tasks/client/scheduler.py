@@ -16,6 +16,8 @@ raises the ``PrsmError`` subclass of its ``code``, as the HTTP SDK does (the sam
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from datetime import datetime
 from typing import Any, Literal, TypedDict, Unpack
 from urllib.parse import quote
@@ -198,6 +200,12 @@ class AsyncTaskSchedulerClient(HttpTransport):
         return Page([Worker.model_validate(item) for item in body["workers"]], total=body["total"])
 
 
+def _close(loop: asyncio.AbstractEventLoop, api: AsyncTaskSchedulerClient) -> None:
+    if not loop.is_closed():
+        loop.run_until_complete(api.close())
+        loop.close()
+
+
 class TaskSchedulerClient(SyncTransport):
     """The same calls, blocking, each on this client's own event loop (so not from inside a
     running loop: use ``AsyncTaskSchedulerClient`` there)."""
@@ -206,6 +214,12 @@ class TaskSchedulerClient(SyncTransport):
 
     def __init__(self, base_url: str, api_key: str | None = None, *, timeout_s: float = 30.0):
         super().__init__(AsyncTaskSchedulerClient(base_url, api_key, timeout_s=timeout_s))
+        # the document's example never closes its client: its session and loop are closed
+        # when the client is collected, or at exit, instead of warning about a leaked session
+        self._finalizer = weakref.finalize(self, _close, self._loop, self._api)
+
+    def close(self) -> None:
+        self._finalizer()
 
     def create_task(self, task_name: str, task_type: str, **fields: Unpack[TaskFields]) -> Task:
         return self._run(self._api.create_task(task_name, task_type, **fields))

@@ -12,6 +12,7 @@ import contextlib
 import io
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +34,7 @@ from tests.edge.test_cli_up_auth import COMMAND, user_env
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS_PAGE = ROOT / "docs" / "scheduler-api.md"
+NODE_SIDE = ("prsm_tasks.actors", "prsm_tasks.node", "prsm_tasks.edge", "prsm_tasks.services")
 PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 
@@ -70,6 +72,19 @@ def mint(up: Up, user: str, tenant: str) -> str:
 
 def later(**delta: float) -> str:
     return (datetime.now(UTC) + timedelta(**delta)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_importing_the_sdk_from_the_package_root_loads_no_node_or_edge_code() -> None:
+    probe = (
+        "import sys\n"
+        "from prsm_tasks import TaskSchedulerClient, AsyncTaskSchedulerClient\n"
+        "print('\\n'.join(m for m in sys.modules if m.startswith('prsm_tasks')))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split()
+    assert "prsm_tasks.client.scheduler" in loaded
+    assert [name for name in loaded if name.startswith(NODE_SIDE)] == []
 
 
 def test_the_documents_create_get_and_delete_with_typed_answers(
@@ -192,6 +207,23 @@ def test_another_tenants_task_does_not_exist_for_the_sdk(
             mallory.delete_task(task.task_id)
         assert task.task_id not in {item.task_id for item in mallory.list_tasks(limit=100)}
     assert client.get_task(task.task_id).status == "scheduled"
+
+
+def test_a_client_never_closed_as_in_the_document_leaks_no_session(up: Up) -> None:
+    script = (
+        "import sys\n"
+        "from prsm_tasks import TaskSchedulerClient\n"
+        "client = TaskSchedulerClient(base_url=sys.argv[1], api_key=sys.argv[2])\n"
+        "print(client.get_status().status)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "always", "-c", script, up.url, up.token],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Unclosed" not in done.stderr and "unclosed" not in done.stderr
 
 
 async def test_the_async_client_makes_the_same_calls(up: Up) -> None:
