@@ -38,7 +38,8 @@ export function schedulerDocument(doc) {
 
 /** The contents of src/openapi.ts for this /openapi.json document. */
 export async function renderTypes(doc) {
-  return HEADER + astToString(await openapiTS(schedulerDocument(doc)));
+  // defaultNonNullable off: a field with a default may be left out of a request
+  return HEADER + astToString(await openapiTS(schedulerDocument(doc), { defaultNonNullable: false }));
 }
 
 /** The /openapi.json of the edge at baseUrl. */

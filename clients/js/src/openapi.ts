@@ -232,7 +232,7 @@ export interface components {
              * @default success
              * @enum {string}
              */
-            dependency_type: "success" | "completion" | "any";
+            dependency_type?: "success" | "completion" | "any";
         };
         /** DependencyCreated */
         DependencyCreated: {
@@ -293,43 +293,43 @@ export interface components {
              * Task Id
              * @default null
              */
-            task_id: string | null;
+            task_id?: string | null;
             /**
              * Field
              * @description the request field at fault
              * @default null
              */
-            field: string | null;
+            field?: string | null;
             /**
              * Status
              * @description the task's status (409 answers)
              * @default null
              */
-            status: string | null;
+            status?: string | null;
             /** @default null */
-            task_error: components["schemas"]["TaskErrorInfo"] | null;
+            task_error?: components["schemas"]["TaskErrorInfo"] | null;
             /**
              * Errors
              * @description invalid_task_data: every failing field of the type's schema
              * @default null
              */
-            errors: components["schemas"]["FieldProblem"][] | null;
+            errors?: components["schemas"]["FieldProblem"][] | null;
             /**
              * Retry After Seconds
              * @default null
              */
-            retry_after_seconds: number | null;
+            retry_after_seconds?: number | null;
             /**
              * Request Id
              * @default null
              */
-            request_id: string | null;
+            request_id?: string | null;
             /**
              * Detail
              * @description under /api/ only: the message again (FastAPI's field)
              * @default null
              */
-            detail: string | null;
+            detail?: string | null;
         };
         /** FieldProblem */
         FieldProblem: {
@@ -369,20 +369,20 @@ export interface components {
              * Schedule Expression
              * @default null
              */
-            schedule_expression: string | null;
+            schedule_expression?: string | null;
             /**
              * Timezone
              * @description an IANA time zone
              * @default UTC
              * @example UTC
              */
-            timezone: string;
+            timezone?: string;
             /**
              * Next Execution Time
              * @description one_time: when it runs; interval: its first run
              * @default null
              */
-            next_execution_time: string | null;
+            next_execution_time?: string | null;
             /** Payload */
             payload?: {
                 [key: string]: unknown;
@@ -391,18 +391,18 @@ export interface components {
              * Timeout Seconds
              * @default 300
              */
-            timeout_seconds: number;
+            timeout_seconds?: number;
             /**
              * Max Retries
              * @default 3
              */
-            max_retries: number;
+            max_retries?: number;
             /**
              * Priority
              * @default medium
              * @enum {string}
              */
-            priority: "low" | "medium" | "high" | "critical";
+            priority?: "low" | "medium" | "high" | "critical";
             /** Tags */
             tags?: {
                 [key: string]: string;
@@ -411,28 +411,28 @@ export interface components {
              * Enabled
              * @default true
              */
-            enabled: boolean;
+            enabled?: boolean;
             /**
              * Queue Name
              * @default null
              */
-            queue_name: string | null;
+            queue_name?: string | null;
             /**
              * Handler Type
              * @default null
              */
-            handler_type: string | null;
+            handler_type?: string | null;
             /**
              * Misfire Policy
              * @default run_once
              * @enum {string}
              */
-            misfire_policy: "run_once" | "skip" | "backfill";
+            misfire_policy?: "run_once" | "skip" | "backfill";
             /**
              * Backfill Limit
              * @default 10
              */
-            backfill_limit: number;
+            backfill_limit?: number;
         };
         /** ScheduleCreated */
         ScheduleCreated: {
@@ -601,81 +601,81 @@ export interface components {
              * Task Name
              * @default null
              */
-            task_name: string | null;
+            task_name?: string | null;
             /**
              * Task Type
              * @default null
              */
-            task_type: ("cron" | "interval" | "one_time") | null;
+            task_type?: ("cron" | "interval" | "one_time") | null;
             /**
              * Schedule Expression
              * @default null
              */
-            schedule_expression: string | null;
+            schedule_expression?: string | null;
             /**
              * Timezone
              * @default null
              */
-            timezone: string | null;
+            timezone?: string | null;
             /**
              * Next Execution Time
              * @default null
              */
-            next_execution_time: string | null;
+            next_execution_time?: string | null;
             /**
              * Payload
              * @default null
              */
-            payload: {
+            payload?: {
                 [key: string]: unknown;
             } | null;
             /**
              * Timeout Seconds
              * @default null
              */
-            timeout_seconds: number | null;
+            timeout_seconds?: number | null;
             /**
              * Max Retries
              * @default null
              */
-            max_retries: number | null;
+            max_retries?: number | null;
             /**
              * Priority
              * @default null
              */
-            priority: ("low" | "medium" | "high" | "critical") | null;
+            priority?: ("low" | "medium" | "high" | "critical") | null;
             /**
              * Tags
              * @default null
              */
-            tags: {
+            tags?: {
                 [key: string]: string;
             } | null;
             /**
              * Enabled
              * @default null
              */
-            enabled: boolean | null;
+            enabled?: boolean | null;
             /**
              * Queue Name
              * @default null
              */
-            queue_name: string | null;
+            queue_name?: string | null;
             /**
              * Handler Type
              * @default null
              */
-            handler_type: string | null;
+            handler_type?: string | null;
             /**
              * Misfire Policy
              * @default null
              */
-            misfire_policy: ("run_once" | "skip" | "backfill") | null;
+            misfire_policy?: ("run_once" | "skip" | "backfill") | null;
             /**
              * Backfill Limit
              * @default null
              */
-            backfill_limit: number | null;
+            backfill_limit?: number | null;
         };
         /** ScheduleUpdated */
         ScheduleUpdated: {
