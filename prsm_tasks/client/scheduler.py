@@ -227,8 +227,21 @@ class TaskSchedulerClient(SyncTransport):
     def get_task(self, task_id: str) -> Task:
         return self._run(self._api.get_task(task_id))
 
-    def list_tasks(self, **filters: Any) -> Page[Task]:
-        return self._run(self._api.list_tasks(**filters))
+    def list_tasks(
+        self,
+        *,
+        status: str | None = None,
+        priority: str | None = None,
+        tag: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Page[Task]:
+        """One page, newest first; ``tag`` is ``key:value``."""
+        return self._run(
+            self._api.list_tasks(
+                status=status, priority=priority, tag=tag, limit=limit, offset=offset
+            )
+        )
 
     def update_task(self, task_id: str, **fields: Unpack[TaskFields]) -> TaskUpdate:
         return self._run(self._api.update_task(task_id, **fields))

@@ -39,7 +39,9 @@ export function schedulerDocument(doc) {
 /** The contents of src/openapi.ts for this /openapi.json document. */
 export async function renderTypes(doc) {
   // defaultNonNullable off: a field with a default may be left out of a request
-  return HEADER + astToString(await openapiTS(schedulerDocument(doc), { defaultNonNullable: false }));
+  return (
+    HEADER + astToString(await openapiTS(schedulerDocument(doc), { defaultNonNullable: false }))
+  );
 }
 
 /** The /openapi.json of the edge at baseUrl. */

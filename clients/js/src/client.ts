@@ -90,12 +90,16 @@ export class TaskSchedulerClient {
 
   /** One page, newest first. */
   async listTasks(query: ListTasksQuery = {}): Promise<TaskList> {
-    const page = await this.#call<{ tasks: TaskSummary[]; total: number; limit: number; offset: number }>(
-      "GET",
-      ["tasks"],
-      { query: { ...query } },
-    );
-    return Object.assign(withTotal(page.tasks, page.total), { limit: page.limit, offset: page.offset });
+    const page = await this.#call<{
+      tasks: TaskSummary[];
+      total: number;
+      limit: number;
+      offset: number;
+    }>("GET", ["tasks"], { query: { ...query } });
+    return Object.assign(withTotal(page.tasks, page.total), {
+      limit: page.limit,
+      offset: page.offset,
+    });
   }
 
   async updateTask(taskId: string, changes: UpdateTaskInput): Promise<TaskUpdated> {
@@ -121,7 +125,10 @@ export class TaskSchedulerClient {
   // --- executions (one attempt of a run) -------------------------------------------------
 
   /** The attempts of the task's runs, newest first: an array with the server's `total`. */
-  async getExecutions(taskId: string, options: { limit?: number } = {}): Promise<ListWithTotal<Execution>> {
+  async getExecutions(
+    taskId: string,
+    options: { limit?: number } = {},
+  ): Promise<ListWithTotal<Execution>> {
     const answer = await this.#call<{ executions: Execution[]; total: number }>(
       "GET",
       ["tasks", taskId, "executions"],
@@ -149,7 +156,11 @@ export class TaskSchedulerClient {
   }
 
   async listDependencies(taskId: string): Promise<Dependency[]> {
-    const answer = await this.#call<{ dependencies: Dependency[] }>("GET", ["tasks", taskId, "dependencies"]);
+    const answer = await this.#call<{ dependencies: Dependency[] }>("GET", [
+      "tasks",
+      taskId,
+      "dependencies",
+    ]);
     return answer.dependencies;
   }
 
@@ -196,7 +207,11 @@ export class TaskSchedulerClient {
     return `${this.baseUrl}/api/v1/${segments.map(segment).join("/")}${search ? `?${search}` : ""}`;
   }
 
-  async #call<T>(method: string, segments: string[], options: { body?: unknown; query?: Query } = {}): Promise<T> {
+  async #call<T>(
+    method: string,
+    segments: string[],
+    options: { body?: unknown; query?: Query } = {},
+  ): Promise<T> {
     const headers: Record<string, string> = { Accept: "application/json" };
     if (this.#apiKey) headers.Authorization = `Bearer ${this.#apiKey}`;
     if (options.body !== undefined) headers["Content-Type"] = "application/json";
@@ -216,7 +231,10 @@ export class TaskSchedulerClient {
     }
     const body = parse(text);
     if (!response.ok) {
-      const error = body !== null && typeof body === "object" && "error" in body ? body : { message: text.slice(0, 200) };
+      const error =
+        body !== null && typeof body === "object" && "error" in body
+          ? body
+          : { message: text.slice(0, 200) };
       throw new TaskSchedulerError(response.status, fromWire(error));
     }
     return fromWire<T>(body);

@@ -71,7 +71,10 @@ describe("TaskSchedulerClient against prsm-tasks up", { timeout: 300_000 }, () =
     assert.equal(paused.status, "paused");
     assert.match(paused.pausedAt, UTC_TIME);
     const page = await client.listTasks({ status: "paused", tag: "owner_team:js", limit: 100 });
-    assert.deepEqual(page.map((item) => item.taskId), [task.taskId]);
+    assert.deepEqual(
+      page.map((item) => item.taskId),
+      [task.taskId],
+    );
     assert.equal(page.total, 1);
     assert.equal(page.limit, 100);
     assert.deepEqual(page[0].tags, { owner_team: "js" });
@@ -83,8 +86,16 @@ describe("TaskSchedulerClient against prsm-tasks up", { timeout: 300_000 }, () =
   });
 
   test("dependencies, and a cycle refused with 409", async () => {
-    const parent = await client.createTask({ taskName: "js_parent", taskType: "interval", scheduleExpression: "1h" });
-    const child = await client.createTask({ taskName: "js_child", taskType: "interval", scheduleExpression: "1h" });
+    const parent = await client.createTask({
+      taskName: "js_parent",
+      taskType: "interval",
+      scheduleExpression: "1h",
+    });
+    const child = await client.createTask({
+      taskName: "js_child",
+      taskType: "interval",
+      scheduleExpression: "1h",
+    });
     const added = await client.addDependency(child.taskId, {
       dependsOnTaskId: parent.taskId,
       dependencyType: "any",
@@ -113,7 +124,10 @@ describe("TaskSchedulerClient against prsm-tasks up", { timeout: 300_000 }, () =
     assert.equal(created.errors[0].index, 1);
     assert.equal(created.errors[0].field, "schedule_expression"); // the API's name of the field
 
-    const deleted = await client.bulkDeleteTasks([...created.taskIds, "00000000-0000-4000-8000-000000000000"]);
+    const deleted = await client.bulkDeleteTasks([
+      ...created.taskIds,
+      "00000000-0000-4000-8000-000000000000",
+    ]);
     assert.equal(deleted.deleted, 1);
     assert.equal(deleted.failed, 1);
   });
@@ -121,13 +135,21 @@ describe("TaskSchedulerClient against prsm-tasks up", { timeout: 300_000 }, () =
   test("bad input rejects with the field and writes nothing", async () => {
     const before = (await client.listTasks({ limit: 1 })).total;
     await rejectsWith(
-      client.createTask({ taskName: "js_bad", taskType: "cron", scheduleExpression: "0 0 * * *", timezone: "Mars/Base" }),
+      client.createTask({
+        taskName: "js_bad",
+        taskType: "cron",
+        scheduleExpression: "0 0 * * *",
+        timezone: "Mars/Base",
+      }),
       { status: 400, field: "timezone" },
     );
-    await rejectsWith(client.createTask({ taskName: "js_bad", taskType: "cron", scheduleExpression: "0 0 * *" }), {
-      status: 400,
-      field: "schedule_expression",
-    });
+    await rejectsWith(
+      client.createTask({ taskName: "js_bad", taskType: "cron", scheduleExpression: "0 0 * *" }),
+      {
+        status: 400,
+        field: "schedule_expression",
+      },
+    );
     assert.equal((await client.listTasks({ limit: 1 })).total, before);
   });
 
@@ -139,12 +161,21 @@ describe("TaskSchedulerClient against prsm-tasks up", { timeout: 300_000 }, () =
     const workers = await client.getWorkers();
     assert.ok(workers.length >= 1);
     assert.equal(workers.total, workers.length);
-    assert.ok(workers.every((worker) => worker.workerId && worker.capacity >= 1 && worker.lastHeartbeat));
+    assert.ok(
+      workers.every((worker) => worker.workerId && worker.capacity >= 1 && worker.lastHeartbeat),
+    );
   });
 
   test("another tenant's task does not exist; a bad key and no edge reject", async () => {
-    const task = await client.createTask({ taskName: "js_private", taskType: "interval", scheduleExpression: "1h" });
-    const mallory = new TaskSchedulerClient({ baseUrl: up.url, apiKey: await mintToken(up.dataDir, "mallory", "evil") });
+    const task = await client.createTask({
+      taskName: "js_private",
+      taskType: "interval",
+      scheduleExpression: "1h",
+    });
+    const mallory = new TaskSchedulerClient({
+      baseUrl: up.url,
+      apiKey: await mintToken(up.dataDir, "mallory", "evil"),
+    });
     await rejectsWith(mallory.getTask(task.taskId), { code: "task_not_found", status: 404 });
     await rejectsWith(mallory.deleteTask(task.taskId), { status: 404 });
     assert.equal((await client.getTask(task.taskId)).status, "scheduled");
@@ -163,12 +194,18 @@ describe("TaskSchedulerClient against prsm-tasks up", { timeout: 300_000 }, () =
   test("the committed types match the edge's /openapi.json", async () => {
     const committed = await readFile(new URL("../src/openapi.ts", import.meta.url), "utf8");
     const current = await renderTypes(await fetchDocument(up.url));
-    assert.ok(committed === current, "src/openapi.ts is stale: run `npm run generate -- <edge url>`");
+    assert.ok(
+      committed === current,
+      "src/openapi.ts is stale: run `npm run generate -- <edge url>`",
+    );
   });
 
   test("the document's JavaScript example runs as written in the docs", async (t) => {
     const served = Object.keys((await fetchDocument(up.url)).paths);
-    if (!served.includes("/api/v1/tasks/{task_id}/trigger") || !served.includes("/api/v1/tasks/{task_id}/executions")) {
+    if (
+      !served.includes("/api/v1/tasks/{task_id}/trigger") ||
+      !served.includes("/api/v1/tasks/{task_id}/executions")
+    ) {
       t.skip("the edge does not serve trigger and executions yet (the firing work adds them)");
       return;
     }
@@ -177,7 +214,10 @@ describe("TaskSchedulerClient against prsm-tasks up", { timeout: 300_000 }, () =
     assert.match(example, /from 'task-scheduler-sdk'/);
     // inside the package, so its import of 'task-scheduler-sdk' resolves to this package
     const file = new URL(`../dist/example-${process.pid}.mjs`, import.meta.url);
-    await writeFile(file, example.replace("https://api.example.com", up.url).replace("your_api_key", up.token));
+    await writeFile(
+      file,
+      example.replace("https://api.example.com", up.url).replace("your_api_key", up.token),
+    );
     const printed = [];
     const log = console.log;
     console.log = (line) => printed.push(String(line));
@@ -187,7 +227,13 @@ describe("TaskSchedulerClient against prsm-tasks up", { timeout: 300_000 }, () =
       console.log = log;
       await rm(file, { force: true });
     }
-    assert.ok(printed.some((line) => /^Task created: \S+/.test(line)), printed.join("\n"));
-    assert.ok(printed.some((line) => /^Triggered execution: \S+/.test(line)), printed.join("\n"));
+    assert.ok(
+      printed.some((line) => /^Task created: \S+/.test(line)),
+      printed.join("\n"),
+    );
+    assert.ok(
+      printed.some((line) => /^Triggered execution: \S+/.test(line)),
+      printed.join("\n"),
+    );
   });
 });

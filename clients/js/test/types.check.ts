@@ -3,7 +3,10 @@
 import { TaskSchedulerClient, type Task, type TaskCreated } from "../src/index.js";
 
 export async function documentsExample(): Promise<void> {
-  const client = new TaskSchedulerClient({ baseUrl: "https://api.example.com", apiKey: "your_api_key" });
+  const client = new TaskSchedulerClient({
+    baseUrl: "https://api.example.com",
+    apiKey: "your_api_key",
+  });
   const task: TaskCreated = await client.createTask({
     taskName: "daily_report",
     taskType: "cron",
