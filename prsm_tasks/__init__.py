@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from prsm_tasks.client.native import Client
+    from prsm_tasks.client.scheduler import AsyncTaskSchedulerClient, TaskSchedulerClient
     from prsm_tasks.client.service import TaskService
     from prsm_tasks.errors import (
         InvalidTaskDataError,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 # exported name -> the module that defines it
 _EXPORTS = {
+    "AsyncTaskSchedulerClient": "prsm_tasks.client.scheduler",
     "BaseTask": "prsm_tasks.tasks",
     "Cancelled": "prsm_tasks.handlers",
     "Client": "prsm_tasks.client.native",
@@ -48,6 +50,7 @@ _EXPORTS = {
     "TaskRecord": "prsm_tasks.models",
     "TaskService": "prsm_tasks.client.service",
     "TaskSpec": "prsm_tasks.models",
+    "TaskSchedulerClient": "prsm_tasks.client.scheduler",
     "TaskStatus": "prsm_tasks.models",
     "TaskTimeoutError": "prsm_tasks.errors",
     "ValidationError": "prsm_tasks.errors",
@@ -55,6 +58,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "AsyncTaskSchedulerClient",
     "BaseTask",
     "Cancelled",
     "Client",
@@ -71,6 +75,7 @@ __all__ = [
     "TaskEvent",
     "TaskNotFoundError",
     "TaskRecord",
+    "TaskSchedulerClient",
     "TaskService",
     "TaskSpec",
     "TaskStatus",
