@@ -1,0 +1,198 @@
+"""Fires of schedules (timer kind ``schedule``) made into runs, by any node (leaderless).
+
+Order of writes, each step idempotent so a node dying anywhere leaves a fire that the
+server hands to another node (store/timers.py) and that converts to the same outcome:
+
+1. read the schedule; a fire for a deleted or paused schedule, or one re-armed since (the
+   fire's due time is not the record's ``armed_due_at``), is done;
+2. ``plan_fire`` (the misfire policy) names the due times to run; each becomes an ordinary
+   task through the writer's enqueue path, its id derived from (schedule id, due time): a
+   second conversion finds the task there and only makes sure its work message went;
+3. the schedule is moved on by compare-and-set (last/next due time, the armed due time,
+   its recent runs; a schedule with no next time is ``completed``), only if it still holds
+   this fire's due time (a PATCH or pause meanwhile wins);
+4. the next timer is armed; only then is the fire acknowledged (by the timer actor).
+
+A crash after 2 and before 3 re-runs 2 (finding its tasks there) then 3. A crash after 3
+and before 4 leaves the next timer unarmed: the redelivered fire is stale (the record holds
+the next due time), and a stale fire arms the record's armed due time again, which replaces
+the same timer if it is there (a time passed fires at once and converts as usual).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from datetime import UTC, datetime
+
+import structlog
+from nats.js import JetStreamContext
+
+from prsm_tasks.errors import TaskNotFoundError
+from prsm_tasks.schedules.misfire import plan_fire
+from prsm_tasks.schedules.record import (
+    MAX_RECENT_RUNS,
+    RecentRun,
+    ScheduleRecord,
+    as_datetime,
+    as_epoch,
+)
+from prsm_tasks.schedules.timer import TIMER_KIND
+from prsm_tasks.services.mirrors import TypeView
+from prsm_tasks.services.schedules.routing import route_of_record
+from prsm_tasks.store.options import TaskOptions
+from prsm_tasks.store.schedules import ScheduleStore
+from prsm_tasks.store.timers import Fire, Timers
+from prsm_tasks.store.work import WorkWriter
+
+log = structlog.get_logger("prsm.schedules")
+
+DUE_SLACK_S = 0.05  # a fire this early is due (clocks differ a little)
+SAME_DUE_S = 1e-3  # due times are compared as floats read back from msgpack
+
+
+def run_task_id(schedule_id: str, due_at: float, *, trigger: str | None = None) -> str:
+    """The task id of the run of ``schedule_id`` due at ``due_at``: the same for every
+    conversion of the same fire (so the second is a no-op). A manual trigger names its own
+    ``trigger`` token, so it never collides with a due time's run."""
+    seed = f"{schedule_id}|{due_at:.3f}" if trigger is None else f"{schedule_id}|t|{trigger}"
+    digest = hashlib.sha256(seed.encode()).digest()
+    return "task_" + base64.b32encode(digest).decode().lower()[:26]
+
+
+def run_metadata(
+    schedule_id: str, due_at: float | None, *, trigger: bool = False
+) -> dict[str, object]:
+    return {"schedule_id": schedule_id, "schedule_due_at": due_at, "schedule_trigger": trigger}
+
+
+class ScheduleFires:
+    """The node's handler of kind ``schedule`` (registered with its TimerHandlers)."""
+
+    def __init__(
+        self, js: JetStreamContext, writer: WorkWriter, timers: Timers, types: TypeView
+    ) -> None:
+        self._js = js
+        self._writer = writer
+        self._timers = timers
+        self._types = types
+        self._store: ScheduleStore | None = None
+
+    async def store(self) -> ScheduleStore:
+        if self._store is None:
+            self._store = await ScheduleStore.open(self._js)
+        return self._store
+
+    async def on_fire(self, fire: Fire) -> float | None:
+        store = await self.store()
+        try:
+            record, _ = await store.get(fire.key)
+        except TaskNotFoundError:  # deleted: its runs already made stay
+            return None
+        if record.status != "scheduled" or record.armed_due_at is None:
+            return None  # paused or completed
+        if abs(record.armed_due_at - fire.due) > SAME_DUE_S:
+            await self._rearm(record)
+            return None
+        now = time.time()
+        if fire.due > now + DUE_SLACK_S:
+            return fire.due - now
+        due_at = as_datetime(fire.due)
+        assert due_at is not None
+        plan = plan_fire(
+            record.rule(),
+            due_at,
+            datetime.fromtimestamp(max(now, fire.due), UTC),
+            record.misfire_policy,
+            backfill_limit=record.backfill_limit,
+        )
+        runs = [await self._make_run(record, run_at.timestamp()) for run_at in plan.run_at]
+        after = await self._advance(store, record.schedule_id, fire.due, runs, plan.next_due)
+        if after is not None and after.armed_due_at is not None:
+            await self._timers.arm(TIMER_KIND, after.schedule_id, after.armed_due_at)
+        log.info(
+            "schedule_fired",
+            schedule_id=record.schedule_id,
+            runs=len(runs),
+            missed=plan.missed,
+            late_s=round(now - fire.due, 3),
+        )
+        return None
+
+    async def _make_run(self, record: ScheduleRecord, due_at: float) -> RecentRun:
+        task_id = run_task_id(record.schedule_id, due_at)
+        await create_run(self._writer, self._types, record, task_id, due_at=due_at)
+        return RecentRun(task_id=task_id, due_at=due_at, created_at=time.time())
+
+    async def _advance(
+        self,
+        store: ScheduleStore,
+        schedule_id: str,
+        fired_due: float,
+        runs: list[RecentRun],
+        next_due: datetime | None,
+    ) -> ScheduleRecord | None:
+        """Move the schedule past this fire, if it still holds it; the record written."""
+
+        def change(record: ScheduleRecord) -> ScheduleRecord:
+            if record.armed_due_at is None or abs(record.armed_due_at - fired_due) > SAME_DUE_S:
+                return record  # a PATCH, pause or another conversion came first
+            known = {run.task_id for run in record.recent_runs}
+            recent = record.recent_runs + [run for run in runs if run.task_id not in known]
+            next_epoch = as_epoch(next_due)
+            return record.model_copy(
+                update={
+                    "last_due_at": runs[-1].due_at if runs else record.last_due_at,
+                    "next_due_at": next_epoch,
+                    "armed_due_at": next_epoch,
+                    "status": "scheduled" if next_epoch is not None else "completed",
+                    "recent_runs": recent[-MAX_RECENT_RUNS:],
+                    "updated_at": time.time(),
+                }
+            )
+
+        try:
+            before, after, _ = await store.update(schedule_id, change)
+        except TaskNotFoundError:
+            return None
+        return after if after is not before else None
+
+    async def _rearm(self, record: ScheduleRecord) -> None:
+        """A stale fire: the record moved on. If its converter died before arming the next
+        timer, this is the one chance left to arm it (the same timer again is harmless)."""
+        if record.armed_due_at is not None:
+            await self._timers.arm(TIMER_KIND, record.schedule_id, record.armed_due_at)
+
+
+async def create_run(
+    writer: WorkWriter,
+    types: TypeView,
+    record: ScheduleRecord,
+    task_id: str,
+    *,
+    due_at: float | None,
+    trigger: bool = False,
+) -> None:
+    """One run of the schedule: an ordinary task with the schedule's options; a run already
+    there (a second conversion) is resumed by the writer, never made twice."""
+    route = route_of_record(types, record)
+    if route is None:  # its task type went away and it names no queue: nothing can run it
+        log.warning("schedule_unroutable", schedule_id=record.schedule_id)
+        return
+    options = TaskOptions(
+        priority=record.engine_priority,
+        max_retries=record.max_retries,
+        timeout_seconds=float(record.timeout_seconds),
+        task_type=route.task_type,
+        metadata=run_metadata(record.schedule_id, due_at, trigger=trigger),
+    )
+    prepared = writer.prepare(
+        route.queue,
+        dict(record.payload),
+        options,
+        user=record.user,
+        tenant=record.tenant,
+        task_id=task_id,
+    )
+    await writer.submit(prepared)
