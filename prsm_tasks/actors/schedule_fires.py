@@ -21,8 +21,6 @@ the same timer if it is there (a time passed fires at once and converts as usual
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import time
 from datetime import UTC, datetime
 
@@ -32,7 +30,6 @@ from nats.js import JetStreamContext
 from prsm_tasks.errors import TaskNotFoundError
 from prsm_tasks.schedules.misfire import plan_fire
 from prsm_tasks.schedules.record import (
-    MAX_RECENT_RUNS,
     RecentRun,
     ScheduleRecord,
     as_datetime,
@@ -40,8 +37,7 @@ from prsm_tasks.schedules.record import (
 )
 from prsm_tasks.schedules.timer import TIMER_KIND
 from prsm_tasks.services.mirrors import TypeView
-from prsm_tasks.services.schedules.routing import route_of_record
-from prsm_tasks.store.options import TaskOptions
+from prsm_tasks.services.schedules.runs import create_run, run_task_id, with_runs
 from prsm_tasks.store.schedules import ScheduleStore
 from prsm_tasks.store.timers import Fire, Timers
 from prsm_tasks.store.work import WorkWriter
@@ -50,21 +46,6 @@ log = structlog.get_logger("prsm.schedules")
 
 DUE_SLACK_S = 0.05  # a fire this early is due (clocks differ a little)
 SAME_DUE_S = 1e-3  # due times are compared as floats read back from msgpack
-
-
-def run_task_id(schedule_id: str, due_at: float, *, trigger: str | None = None) -> str:
-    """The task id of the run of ``schedule_id`` due at ``due_at``: the same for every
-    conversion of the same fire (so the second is a no-op). A manual trigger names its own
-    ``trigger`` token, so it never collides with a due time's run."""
-    seed = f"{schedule_id}|{due_at:.3f}" if trigger is None else f"{schedule_id}|t|{trigger}"
-    digest = hashlib.sha256(seed.encode()).digest()
-    return "task_" + base64.b32encode(digest).decode().lower()[:26]
-
-
-def run_metadata(
-    schedule_id: str, due_at: float | None, *, trigger: bool = False
-) -> dict[str, object]:
-    return {"schedule_id": schedule_id, "schedule_due_at": due_at, "schedule_trigger": trigger}
 
 
 class ScheduleFires:
@@ -138,8 +119,6 @@ class ScheduleFires:
         def change(record: ScheduleRecord) -> ScheduleRecord:
             if record.armed_due_at is None or abs(record.armed_due_at - fired_due) > SAME_DUE_S:
                 return record  # a PATCH, pause or another conversion came first
-            known = {run.task_id for run in record.recent_runs}
-            recent = record.recent_runs + [run for run in runs if run.task_id not in known]
             next_epoch = as_epoch(next_due)
             return record.model_copy(
                 update={
@@ -147,7 +126,7 @@ class ScheduleFires:
                     "next_due_at": next_epoch,
                     "armed_due_at": next_epoch,
                     "status": "scheduled" if next_epoch is not None else "completed",
-                    "recent_runs": recent[-MAX_RECENT_RUNS:],
+                    "recent_runs": with_runs(record, runs),
                     "updated_at": time.time(),
                 }
             )
@@ -163,36 +142,3 @@ class ScheduleFires:
         timer, this is the one chance left to arm it (the same timer again is harmless)."""
         if record.armed_due_at is not None:
             await self._timers.arm(TIMER_KIND, record.schedule_id, record.armed_due_at)
-
-
-async def create_run(
-    writer: WorkWriter,
-    types: TypeView,
-    record: ScheduleRecord,
-    task_id: str,
-    *,
-    due_at: float | None,
-    trigger: bool = False,
-) -> None:
-    """One run of the schedule: an ordinary task with the schedule's options; a run already
-    there (a second conversion) is resumed by the writer, never made twice."""
-    route = route_of_record(types, record)
-    if route is None:  # its task type went away and it names no queue: nothing can run it
-        log.warning("schedule_unroutable", schedule_id=record.schedule_id)
-        return
-    options = TaskOptions(
-        priority=record.engine_priority,
-        max_retries=record.max_retries,
-        timeout_seconds=float(record.timeout_seconds),
-        task_type=route.task_type,
-        metadata=run_metadata(record.schedule_id, due_at, trigger=trigger),
-    )
-    prepared = writer.prepare(
-        route.queue,
-        dict(record.payload),
-        options,
-        user=record.user,
-        tenant=record.tenant,
-        task_id=task_id,
-    )
-    await writer.submit(prepared)

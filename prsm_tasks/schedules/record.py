@@ -39,8 +39,9 @@ class RecentRun(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     task_id: str
-    due_at: float
+    due_at: float  # a manual trigger's: when it was triggered
     created_at: float
+    trigger: bool = False
 
 
 class ScheduleRecord(BaseModel):

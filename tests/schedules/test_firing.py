@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prsm_tasks import Client, TaskContext
-from prsm_tasks.actors.schedule_fires import run_task_id
 from prsm_tasks.edge.http.app import RunningEdge
 from prsm_tasks.edge.surfaces.scheduler.state import SCHEDULES
 from prsm_tasks.models import TaskStatus
+from prsm_tasks.services.schedules.runs import run_task_id
 from tests.conftest import NodeFactory, eventually
 from tests.edge.conftest import Caller
 from tests.schedules.conftest import API
@@ -133,3 +133,35 @@ async def test_a_one_time_schedule_runs_once_and_completes(
         await eventually(completed, within_s=60)
         await asyncio.sleep(0.5)
     assert list(runs.started.values()) == [1]
+
+
+async def test_trigger_runs_a_paused_task_now_as_a_run_of_its_own(
+    edge: RunningEdge,
+    as_user: Callable[..., Caller],
+    queue: str,
+    start_node: NodeFactory,
+    client: Client,
+) -> None:
+    runs = Runs()
+    owner = owner_of(as_user)
+    schedule_id = await interval_schedule(owner, queue, 3600)
+    assert (await owner.post(f"{API}/tasks/{schedule_id}/pause")).status == 200
+    async with start_node({queue: runs.handler}):
+        first = await owner.post(f"{API}/tasks/{schedule_id}/trigger")
+        second = await owner.post(f"{API}/tasks/{schedule_id}/trigger")
+        assert first.status == 202, first.body
+        assert first.body["status"] == "queued" and first.body["task_id"] == schedule_id
+        assert first.body["queued_at"].endswith("Z")
+        assert first.body["execution_id"] != second.body["execution_id"]
+
+        async def both_ran() -> bool:
+            return len(runs.started) == 2
+
+        await eventually(both_ran, within_s=60)
+    record, _ = await edge.app[SCHEDULES].store.get(schedule_id)
+    assert record.status == "paused"
+    assert [run.trigger for run in record.recent_runs] == [True, True]
+    for task_id in runs.started:
+        assert (await client.status(task_id)).metadata["schedule_trigger"] is True
+    stranger = as_user("mallory", f"t-{uuid.uuid4().hex[:8]}")
+    assert (await stranger.post(f"{API}/tasks/{schedule_id}/trigger")).status == 404

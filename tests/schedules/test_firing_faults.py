@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prsm_tasks import Client, Node
-from prsm_tasks.actors.schedule_fires import run_task_id
 from prsm_tasks.edge.http.app import RunningEdge
 from prsm_tasks.edge.surfaces.scheduler.state import SCHEDULES
 from prsm_tasks.models import TaskStatus
 from prsm_tasks.schedules.record import ScheduleRecord
+from prsm_tasks.services.schedules.runs import run_task_id
 from tests.conftest import NodeFactory, eventually
 from tests.e2e.handlers_for_tests import quick
 from tests.e2e.test_reliability import handlers_for, spawn_node
