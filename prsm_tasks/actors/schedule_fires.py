@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 import structlog
 from nats.js import JetStreamContext
 
-from prsm_tasks.errors import TaskNotFoundError
+from prsm_tasks.errors import TaskNotFoundError, ValidationError
 from prsm_tasks.schedules.misfire import plan_fire
 from prsm_tasks.schedules.record import (
     RecentRun,
@@ -88,7 +88,8 @@ class ScheduleFires:
             record.misfire_policy,
             backfill_limit=record.backfill_limit,
         )
-        runs = [await self._make_run(record, run_at.timestamp()) for run_at in plan.run_at]
+        made = [await self._make_run(record, run_at.timestamp()) for run_at in plan.run_at]
+        runs = [run for run in made if run is not None]
         after = await self._advance(store, record.schedule_id, fire.due, runs, plan.next_due)
         if after is not None and after.armed_due_at is not None:
             await self._timers.arm(TIMER_KIND, after.schedule_id, after.armed_due_at)
@@ -101,9 +102,17 @@ class ScheduleFires:
         )
         return None
 
-    async def _make_run(self, record: ScheduleRecord, due_at: float) -> RecentRun:
+    async def _make_run(self, record: ScheduleRecord, due_at: float) -> RecentRun | None:
+        """The run of ``due_at``; None when it cannot be made (no route, or data this
+        deployment refuses): retrying the fire would not help, so the schedule moves on."""
         task_id = run_task_id(record.schedule_id, due_at)
-        await create_run(self._writer, self._types, record, task_id, due_at=due_at)
+        try:
+            made = await create_run(self._writer, self._types, record, task_id, due_at=due_at)
+        except ValidationError as exc:
+            log.error("schedule_run_refused", schedule_id=record.schedule_id, error=exc.message)
+            return None
+        if not made:
+            return None
         return RecentRun(task_id=task_id, due_at=due_at, created_at=time.time())
 
     async def _advance(

@@ -192,7 +192,7 @@ ROUTES: tuple[Route, ...] = (
         execution_handlers.list_executions,
         "The task's executions (one per attempt of each recent run), newest first",
         response=ExecutionList,
-        errors=ONE,
+        errors=(400, *ONE),
         params=(TASK_ID, EXECUTIONS_LIMIT),
     ),
     route(
