@@ -35,12 +35,14 @@ from prsm_tasks.actors.outcomes import Outcomes
 from prsm_tasks.actors.progress import ProgressPump
 from prsm_tasks.actors.repair import RepairSweeper, repair_sweeper
 from prsm_tasks.actors.runner import Runner, RunnerDeps
+from prsm_tasks.actors.schedule_fires import ScheduleFires
 from prsm_tasks.actors.timers import TimerActor, TimerHandlers
 from prsm_tasks.config import Settings
 from prsm_tasks.errors import HandlerError
 from prsm_tasks.handlers import DECLARED, HandlerFunc, HandlerRegistry, HandlerSpec
 from prsm_tasks.messages import NodeAd
 from prsm_tasks.models import TaskRecord
+from prsm_tasks.schedules.timer import TIMER_KIND as SCHEDULE_TIMER_KIND
 from prsm_tasks.store.batches import BatchCoordinator
 from prsm_tasks.store.cancels import CancelMemory
 from prsm_tasks.store.delayed import TIMER_KIND
@@ -48,8 +50,9 @@ from prsm_tasks.store.events import EventPublisher
 from prsm_tasks.store.logs import chunk_subject_of
 from prsm_tasks.store.opener import Connection, Stores, open_stores
 from prsm_tasks.store.tasks import TaskStore
+from prsm_tasks.store.type_index import TypeIndex
 from prsm_tasks.topology import Topology, ensure_work_consumers
-from prsm_tasks.type_registration import register_node_types
+from prsm_tasks.type_registration import NodeTypeCheck, register_node_types
 
 log = structlog.get_logger("prsm.node")
 
@@ -309,6 +312,10 @@ class Node:
         delayed = stores.writer.delayed
         assert delayed is not None  # the stores' writer has its timers (store/batches.py)
         self.timer_handlers.register(TIMER_KIND, delayed.on_fire)
+        type_check = self.registry.type_check
+        types = type_check.index if isinstance(type_check, NodeTypeCheck) else TypeIndex()
+        fires = ScheduleFires(stores.js, stores.writer, delayed.timers, types)
+        self.timer_handlers.register(SCHEDULE_TIMER_KIND, fires.on_fire)
         return TimerActor(delayed.timers, self.timer_handlers, ack_wait_s=self.options.lease_s)
 
     def _attempts(self) -> Iterator[Attempt]:

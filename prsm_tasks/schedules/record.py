@@ -32,6 +32,18 @@ class Dependency(BaseModel):
     created_at: float
 
 
+MAX_RECENT_RUNS = 20
+
+
+class RecentRun(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    task_id: str
+    due_at: float  # a manual trigger's: when it was triggered
+    created_at: float
+    trigger: bool = False
+
+
 class ScheduleRecord(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -65,6 +77,9 @@ class ScheduleRecord(BaseModel):
     # the due time the timer holds a fire for (None: nothing armed); the firing work
     # re-arms by compare-and-set on the record, so a second conversion of a fire is a no-op
     armed_due_at: float | None = None
+    # the newest runs the firing made, newest last, at most MAX_RECENT_RUNS (the task's
+    # record names the schedule back, in its metadata)
+    recent_runs: list[RecentRun] = Field(default_factory=list)
 
     @property
     def enabled(self) -> bool:

@@ -2,9 +2,9 @@
 
 Every change that moves a schedule's next due time, or stops it, calls one ``ScheduleTimer``
 after its compare-and-set: ``arm`` on create, PATCH and resume, ``disarm`` on pause and
-delete. The firing work (a ``PRSM_TIMERS`` stream with ``Nats-Schedule: @at``, armed and
-disarmed by (kind, key)) plugs its implementation in here; until then ``NoTimer`` keeps the
-records right and fires nothing.
+delete. The edge plugs ``store/schedule_timer.ServerScheduleTimer`` in (a ``PRSM_TIMERS``
+timer per schedule, armed and disarmed by (kind, key)); ``NoTimer`` keeps the records right
+and fires nothing (for a service without timers).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class ScheduleTimer(Protocol):
 
 
 class NoTimer:
-    """Arms nothing: wired by the firing work, which replaces it with the real timer."""
+    """Arms nothing: the default of a ScheduleService opened without the server's timers."""
 
     async def arm(self, schedule_id: str, due_at: datetime) -> None:
         return None

@@ -18,7 +18,9 @@ from prsm_tasks.schedules.timer import NoTimer, ScheduleTimer
 from prsm_tasks.services.access import Principal
 from prsm_tasks.services.core import Services
 from prsm_tasks.services.schedules.index import ScheduleIndex
+from prsm_tasks.store.schedule_timer import ServerScheduleTimer
 from prsm_tasks.store.schedules import ScheduleStore, not_found
+from prsm_tasks.store.timers import Timers
 from prsm_tasks.store.watch import BucketWatch
 
 SCHEDULE_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -78,6 +80,7 @@ async def open_schedules(
     schedules = ScheduleService(
         services=services,
         store=await ScheduleStore.open(services.stores.js),
+        timer=ServerScheduleTimer(Timers(services.stores.js)),
         max_schedules=max_schedules,
     )
     watch = BucketWatch(services.stores.js, wire.SCHEDULES_BUCKET, schedules.index.on_entry)

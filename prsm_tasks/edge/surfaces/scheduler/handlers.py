@@ -29,7 +29,7 @@ from prsm_tasks.edge.surfaces.scheduler.views import (
 )
 from prsm_tasks.errors import ValidationError
 from prsm_tasks.services.access import Principal
-from prsm_tasks.services.schedules import bulk, changes, dependencies, monitor
+from prsm_tasks.services.schedules import bulk, changes, dependencies, monitor, runs
 from prsm_tasks.services.schedules.core import ScheduleService
 from prsm_tasks.services.schedules.listing import list_schedules
 
@@ -129,6 +129,21 @@ async def pause_task(request: web.Request, state: EdgeState, principal: Principa
     )
     return json_response(
         {"task_id": record.schedule_id, "status": record.status, "paused_at": utc(record.paused_at)}
+    )
+
+
+async def trigger_task(
+    request: web.Request, state: EdgeState, principal: Principal
+) -> web.Response:
+    task_id, queued_at = await runs.trigger(schedules_of(request), principal, task_id_of(request))
+    return json_response(
+        {
+            "task_id": task_id_of(request),
+            "execution_id": runs.execution_id(task_id, 1),
+            "status": "queued",
+            "queued_at": utc(queued_at),
+        },
+        status=202,
     )
 
 

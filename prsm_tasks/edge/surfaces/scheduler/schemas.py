@@ -159,6 +159,13 @@ class SchedulePaused(ResponseBody):
     paused_at: Timestamp | None
 
 
+class ScheduleTriggered(ResponseBody):
+    task_id: str
+    execution_id: str
+    status: Literal["queued"]
+    queued_at: Timestamp
+
+
 class ScheduleResumed(ResponseBody):
     task_id: str
     status: ScheduleStatus

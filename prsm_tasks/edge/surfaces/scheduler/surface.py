@@ -11,7 +11,14 @@ from typing import Any
 
 from prsm_tasks.edge.http.openapi import Param, Route, RouteHandler
 from prsm_tasks.edge.http.surface import Surface
-from prsm_tasks.edge.surfaces.scheduler import handlers
+from prsm_tasks.edge.surfaces.scheduler import execution_handlers, handlers
+from prsm_tasks.edge.surfaces.scheduler.execution_schemas import (
+    ExecutionCancelled,
+    ExecutionDetail,
+    ExecutionList,
+    ExecutionLogs,
+    TaskStats,
+)
 from prsm_tasks.edge.surfaces.scheduler.schemas import (
     BulkCreate,
     BulkCreated,
@@ -26,6 +33,7 @@ from prsm_tasks.edge.surfaces.scheduler.schemas import (
     ScheduleList,
     SchedulePaused,
     ScheduleResumed,
+    ScheduleTriggered,
     ScheduleUpdate,
     ScheduleUpdated,
     SystemStatus,
@@ -34,6 +42,7 @@ from prsm_tasks.edge.surfaces.scheduler.schemas import (
 from prsm_tasks.edge.surfaces.scheduler.state import open_scheduler
 from prsm_tasks.services.schedules.core import SCHEDULE_ID_RE
 from prsm_tasks.services.schedules.listing import PRIORITIES, STATUSES
+from prsm_tasks.services.schedules.runs import EXECUTION_ID_RE
 
 TAG = "scheduler"
 PREFIX = "/api/v1"
@@ -59,6 +68,17 @@ LIST_PARAMS = (
         schema={"type": "string", "maxLength": 321},
         description="key:value; repeat it to require several tags",
     ),
+)
+EXECUTION_ID = Param(
+    name="execution_id",
+    where="path",
+    schema={"type": "string", "pattern": EXECUTION_ID_RE.pattern},
+    description="a run's task id and its attempt number",
+)
+EXECUTIONS_LIMIT = Param(
+    name="limit",
+    where="query",
+    schema={"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
 )
 ONE = (403, 404, 503)
 BODY = (400, 413)
@@ -155,6 +175,61 @@ ROUTES: tuple[Route, ...] = (
         response=ScheduleResumed,
         errors=(*ONE, 409),
         params=(TASK_ID,),
+    ),
+    route(
+        "POST",
+        "/tasks/{task_id}/trigger",
+        handlers.trigger_task,
+        "Run a task now (also while paused): a run of its own, beside its due times",
+        response=ScheduleTriggered,
+        ok_status=202,
+        errors=(*ONE, 400),
+        params=(TASK_ID,),
+    ),
+    route(
+        "GET",
+        "/tasks/{task_id}/executions",
+        execution_handlers.list_executions,
+        "The task's executions (one per attempt of each recent run), newest first",
+        response=ExecutionList,
+        errors=(400, *ONE),
+        params=(TASK_ID, EXECUTIONS_LIMIT),
+    ),
+    route(
+        "GET",
+        "/tasks/{task_id}/stats",
+        execution_handlers.task_stats,
+        "Execution counts, success rates and duration percentiles of the recent runs",
+        response=TaskStats,
+        errors=ONE,
+        params=(TASK_ID,),
+    ),
+    route(
+        "GET",
+        "/executions/{execution_id}",
+        execution_handlers.get_execution,
+        "One execution, with its result",
+        response=ExecutionDetail,
+        errors=ONE,
+        params=(EXECUTION_ID,),
+    ),
+    route(
+        "GET",
+        "/executions/{execution_id}/logs",
+        execution_handlers.execution_logs,
+        "The lines the execution logged",
+        response=ExecutionLogs,
+        errors=ONE,
+        params=(EXECUTION_ID,),
+    ),
+    route(
+        "POST",
+        "/executions/{execution_id}/cancel",
+        execution_handlers.cancel_execution,
+        "Cancel the execution's run (its latest attempt); 409 when it is over",
+        response=ExecutionCancelled,
+        errors=(*ONE, 409),
+        params=(EXECUTION_ID,),
     ),
     route(
         "POST",

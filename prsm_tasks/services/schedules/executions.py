@@ -1,0 +1,202 @@
+"""A schedule's executions: each attempt of each of its runs, read from the runs' task
+records (the schedule's ``recent_runs`` name them; an execution id names its run's task and
+the attempt, so any edge answers it with one read, no scan). A run not started yet counts
+as one pending execution (attempt 1)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from prsm_tasks.errors import TaskAlreadyFinishedError, TaskNotFoundError
+from prsm_tasks.models import Attempt, AttemptOutcome, TaskRecord, TaskStatus
+from prsm_tasks.services.access import Principal
+from prsm_tasks.services.logs import attempt_log_lines
+from prsm_tasks.services.schedules.core import ScheduleService, check_schedule_access
+from prsm_tasks.services.schedules.runs import execution_id, parse_execution_id
+from prsm_tasks.services.timestamps import iso
+
+STATUS_OF_OUTCOME = {
+    AttemptOutcome.RUNNING: "running",
+    AttemptOutcome.COMPLETED: "success",
+    AttemptOutcome.FAILED: "failed",
+    AttemptOutcome.TIMEOUT: "timeout",
+    AttemptOutcome.CANCELLED: "cancelled",
+    AttemptOutcome.LOST: "failed",
+    AttemptOutcome.INTERRUPTED: "interrupted",
+}
+FINAL_TASK = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+WEEK_S = 7 * 86_400.0
+
+
+def not_found(value: str) -> TaskNotFoundError:
+    return TaskNotFoundError(f"Execution {value[:80]} not found", task_id=value[:80])
+
+
+def execution_items(schedule_id: str, run: TaskRecord) -> list[dict[str, Any]]:
+    """The executions of one run, oldest first."""
+    if not run.attempts:
+        pending = "cancelled" if run.status is TaskStatus.CANCELLED else "pending"
+        return [pending_item(schedule_id, run, pending)]
+    last = run.attempts[-1].number
+    return [attempt_item(schedule_id, run, a, last=a.number == last) for a in run.attempts]
+
+
+def pending_item(schedule_id: str, run: TaskRecord, status: str) -> dict[str, Any]:
+    return {
+        "execution_id": execution_id(run.task_id, 1),
+        "task_id": schedule_id,
+        "run_task_id": run.task_id,
+        "worker_id": None,
+        "started_at": None,
+        "completed_at": None,
+        "duration_ms": None,
+        "status": status,
+        "retry_number": 0,
+        "is_retry": False,
+        "queued_at": iso(run.enqueued_at),
+    }
+
+
+def attempt_item(
+    schedule_id: str, run: TaskRecord, attempt: Attempt, *, last: bool
+) -> dict[str, Any]:
+    ended = attempt.ended_at
+    status = STATUS_OF_OUTCOME.get(attempt.outcome, str(attempt.outcome))
+    if last and attempt.outcome is AttemptOutcome.RUNNING and run.status in FINAL_TASK:
+        status = "cancelled" if run.status is TaskStatus.CANCELLED else status
+    return {
+        "execution_id": execution_id(run.task_id, attempt.number),
+        "task_id": schedule_id,
+        "run_task_id": run.task_id,
+        "worker_id": attempt.node,
+        "started_at": iso(attempt.started_at),
+        "completed_at": iso(ended) if ended is not None else None,
+        "duration_ms": round((ended - attempt.started_at) * 1000) if ended is not None else None,
+        "status": status,
+        "retry_number": attempt.number - 1,
+        "is_retry": attempt.number > 1,
+        "queued_at": iso(run.enqueued_at),
+    }
+
+
+async def runs_of(schedules: ScheduleService, principal: Principal, schedule_id: str) -> list:
+    """The schedule's runs still stored, newest first (access checked)."""
+    record, _ = await schedules.read(schedule_id, principal)
+    tasks = schedules.services.stores.tasks
+    found = await asyncio.gather(*(tasks.find(run.task_id) for run in record.recent_runs))
+    return [item[0] for item in reversed(found) if item is not None]
+
+
+async def list_executions(
+    schedules: ScheduleService, principal: Principal, schedule_id: str, *, limit: int
+) -> dict[str, Any]:
+    runs = await runs_of(schedules, principal, schedule_id)
+    items = [item for run in runs for item in reversed(execution_items(schedule_id, run))]
+    return {"executions": items[:limit], "total": len(items)}
+
+
+async def find_execution(
+    schedules: ScheduleService, principal: Principal, value: str
+) -> tuple[TaskRecord, int, str]:
+    """(the run, the attempt, its schedule id) of an execution the caller may see; 404 for
+    a malformed id, an unknown one, and another tenant's."""
+    parsed = parse_execution_id(value)
+    if parsed is None:
+        raise not_found(value)
+    task_id, attempt = parsed
+    found = await schedules.services.stores.tasks.find(task_id)
+    if found is None:
+        raise not_found(value)
+    run = found[0]
+    schedule_id = str(run.metadata.get("schedule_id") or "")
+    if not schedule_id or run.tenant != principal.tenant:
+        raise not_found(value)
+    try:
+        record, _ = await schedules.store.get(schedule_id)
+        check_schedule_access(record, principal)
+    except TaskNotFoundError:  # the schedule went: its runs stay, their owner's
+        if run.user != principal.user and not principal.is_admin:
+            raise not_found(value) from None
+    if attempt > max(1, len(run.attempts)):
+        raise not_found(value)
+    return run, attempt, schedule_id
+
+
+async def get_execution(
+    schedules: ScheduleService, principal: Principal, value: str
+) -> dict[str, Any]:
+    run, attempt, schedule_id = await find_execution(schedules, principal, value)
+    item = execution_items(schedule_id, run)[attempt - 1]
+    last = attempt == max(1, len(run.attempts))
+    item["result"] = run.result if last and run.status is TaskStatus.COMPLETED else None
+    item["error"] = run.error.model_dump() if last and run.error is not None else None
+    return item
+
+
+async def execution_logs(
+    schedules: ScheduleService, principal: Principal, value: str
+) -> dict[str, Any]:
+    run, attempt, _ = await find_execution(schedules, principal, value)
+    lines = await attempt_log_lines(
+        schedules.services, run.task_id, run.queue_name, attempt=attempt
+    )
+    return {"execution_id": value, "logs": lines}
+
+
+async def cancel_execution(
+    schedules: ScheduleService, principal: Principal, value: str
+) -> dict[str, Any]:
+    """Cancel the run of the latest execution (an earlier attempt is over: 409)."""
+    run, attempt, _ = await find_execution(schedules, principal, value)
+    if run.status in FINAL_TASK or attempt < max(1, len(run.attempts)):
+        raise TaskAlreadyFinishedError(
+            f"Execution {value} already finished", task_id=run.task_id, status=str(run.status)
+        )
+    cancelled, _ = await schedules.services.writer.cancel(
+        run.task_id, reason=f"cancelled by {principal.user}"
+    )
+    return {
+        "execution_id": value,
+        "status": "cancelled",
+        "cancelled_at": iso(cancelled.completed_at or time.time()),
+    }
+
+
+def percentile(sorted_values: list[float], share: float) -> float | None:
+    """Nearest-rank percentile of sorted values; None for none."""
+    if not sorted_values:
+        return None
+    rank = max(1, round(share * len(sorted_values) + 0.4999))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+async def execution_stats(
+    schedules: ScheduleService, principal: Principal, schedule_id: str
+) -> dict[str, Any]:
+    runs = await runs_of(schedules, principal, schedule_id)
+    attempts = [a for run in runs for a in run.attempts if a.ended_at is not None]
+    success = [a for a in attempts if a.outcome is AttemptOutcome.COMPLETED]
+    durations = sorted((a.ended_at or a.started_at) - a.started_at for a in attempts)
+    week = [a for a in attempts if a.started_at >= time.time() - WEEK_S]
+    week_success = [a for a in week if a.outcome is AttemptOutcome.COMPLETED]
+
+    def ms(seconds: float | None) -> int | None:
+        return round(seconds * 1000) if seconds is not None else None
+
+    return {
+        "task_id": schedule_id,
+        "total_executions": len(attempts),
+        "successful_executions": len(success),
+        "failed_executions": len(attempts) - len(success),
+        "success_rate": len(success) / len(attempts) if attempts else None,
+        "average_duration_ms": ms(sum(durations) / len(durations)) if durations else None,
+        "p50_duration_ms": ms(percentile(durations, 0.50)),
+        "p95_duration_ms": ms(percentile(durations, 0.95)),
+        "p99_duration_ms": ms(percentile(durations, 0.99)),
+        "last_7_days": {
+            "executions": len(week),
+            "success_rate": len(week_success) / len(week) if week else None,
+        },
+    }
