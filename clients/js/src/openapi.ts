@@ -107,6 +107,108 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tasks/{task_id}/trigger": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Run a task now (also while paused): a run of its own, beside its due times */
+        post: operations["trigger_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{task_id}/executions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The task's executions (one per attempt of each recent run), newest first */
+        get: operations["list_executions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{task_id}/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Execution counts, success rates and duration percentiles of the recent runs */
+        get: operations["task_stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/executions/{execution_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One execution, with its result */
+        get: operations["get_execution"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/executions/{execution_id}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The lines the execution logged */
+        get: operations["execution_logs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/executions/{execution_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel the execution's run (its latest attempt); 409 when it is over */
+        post: operations["cancel_execution"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tasks/{task_id}/dependencies": {
         parameters: {
             query?: never;
@@ -331,6 +433,102 @@ export interface components {
              */
             detail?: string | null;
         };
+        /** ExecutionCancelled */
+        ExecutionCancelled: {
+            /** Execution Id */
+            execution_id: string;
+            /** Status */
+            status: string;
+            /** Cancelled At */
+            cancelled_at: string | null;
+        };
+        /** ExecutionDetail */
+        ExecutionDetail: {
+            /** Execution Id */
+            execution_id: string;
+            /** Task Id */
+            task_id: string;
+            /** Run Task Id */
+            run_task_id: string;
+            /** Worker Id */
+            worker_id: string | null;
+            /** Started At */
+            started_at: string | null;
+            /** Completed At */
+            completed_at: string | null;
+            /** Duration Ms */
+            duration_ms: number | null;
+            /** Status */
+            status: string;
+            /** Retry Number */
+            retry_number: number;
+            /** Is Retry */
+            is_retry: boolean;
+            /** Queued At */
+            queued_at: string | null;
+            /**
+             * Result
+             * @default null
+             */
+            result?: unknown;
+            /**
+             * Error
+             * @default null
+             */
+            error?: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** ExecutionItem */
+        ExecutionItem: {
+            /** Execution Id */
+            execution_id: string;
+            /** Task Id */
+            task_id: string;
+            /** Run Task Id */
+            run_task_id: string;
+            /** Worker Id */
+            worker_id: string | null;
+            /** Started At */
+            started_at: string | null;
+            /** Completed At */
+            completed_at: string | null;
+            /** Duration Ms */
+            duration_ms: number | null;
+            /** Status */
+            status: string;
+            /** Retry Number */
+            retry_number: number;
+            /** Is Retry */
+            is_retry: boolean;
+            /** Queued At */
+            queued_at: string | null;
+        };
+        /** ExecutionList */
+        ExecutionList: {
+            /** Executions */
+            executions: components["schemas"]["ExecutionItem"][];
+            /** Total */
+            total: number;
+        };
+        /** ExecutionLogLine */
+        ExecutionLogLine: {
+            /** Timestamp */
+            timestamp: string | null;
+            /** Level */
+            level: string;
+            /** Message */
+            message: string;
+            /** Attempt */
+            attempt: number;
+        };
+        /** ExecutionLogs */
+        ExecutionLogs: {
+            /** Execution Id */
+            execution_id: string;
+            /** Logs */
+            logs: components["schemas"]["ExecutionLogLine"][];
+        };
         /** FieldProblem */
         FieldProblem: {
             /**
@@ -351,6 +549,13 @@ export interface components {
             medium_priority: number;
             /** Low Priority */
             low_priority: number;
+        };
+        /** RecentStats */
+        RecentStats: {
+            /** Executions */
+            executions: number;
+            /** Success Rate */
+            success_rate: number | null;
         };
         /** ScheduleCreate */
         ScheduleCreate: {
@@ -595,6 +800,23 @@ export interface components {
             /** Next Execution Time */
             next_execution_time: string | null;
         };
+        /** ScheduleTriggered */
+        ScheduleTriggered: {
+            /** Task Id */
+            task_id: string;
+            /** Execution Id */
+            execution_id: string;
+            /**
+             * Status
+             * @constant
+             */
+            status: "queued";
+            /**
+             * Queued At
+             * Format: date-time
+             */
+            queued_at: string;
+        };
         /** ScheduleUpdate */
         ScheduleUpdate: {
             /**
@@ -747,6 +969,28 @@ export interface components {
             type: string;
             /** Message */
             message: string;
+        };
+        /** TaskStats */
+        TaskStats: {
+            /** Task Id */
+            task_id: string;
+            /** Total Executions */
+            total_executions: number;
+            /** Successful Executions */
+            successful_executions: number;
+            /** Failed Executions */
+            failed_executions: number;
+            /** Success Rate */
+            success_rate: number | null;
+            /** Average Duration Ms */
+            average_duration_ms: number | null;
+            /** P50 Duration Ms */
+            p50_duration_ms: number | null;
+            /** P95 Duration Ms */
+            p95_duration_ms: number | null;
+            /** P99 Duration Ms */
+            p99_duration_ms: number | null;
+            last_7_days: components["schemas"]["RecentStats"];
         };
         /** UnservedTask */
         UnservedTask: {
@@ -1426,6 +1670,443 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ScheduleResumed"];
+                };
+            };
+            /** @description unauthorized: missing, malformed, expired or wrongly signed bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the task belongs to another user of your tenant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not found (task_not_found; another tenant's task is not revealed) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description conflict: task_not_completed, task_already_finished, task_not_finished, illegal_transition, claim_lost or task_type_exists */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description internal_error: logged with the request id, never a stack trace */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service_unavailable (NATS unreachable) or worker_unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    trigger_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the schedule's id */
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleTriggered"];
+                };
+            };
+            /** @description Bad request: validation_error, invalid_task_data, queue_not_available */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthorized: missing, malformed, expired or wrongly signed bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the task belongs to another user of your tenant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not found (task_not_found; another tenant's task is not revealed) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description internal_error: logged with the request id, never a stack trace */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service_unavailable (NATS unreachable) or worker_unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_executions: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description the schedule's id */
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionList"];
+                };
+            };
+            /** @description Bad request: validation_error, invalid_task_data, queue_not_available */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthorized: missing, malformed, expired or wrongly signed bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the task belongs to another user of your tenant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not found (task_not_found; another tenant's task is not revealed) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description internal_error: logged with the request id, never a stack trace */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service_unavailable (NATS unreachable) or worker_unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    task_stats: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the schedule's id */
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskStats"];
+                };
+            };
+            /** @description unauthorized: missing, malformed, expired or wrongly signed bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the task belongs to another user of your tenant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not found (task_not_found; another tenant's task is not revealed) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description internal_error: logged with the request id, never a stack trace */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service_unavailable (NATS unreachable) or worker_unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_execution: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a run's task id and its attempt number */
+                execution_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionDetail"];
+                };
+            };
+            /** @description unauthorized: missing, malformed, expired or wrongly signed bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the task belongs to another user of your tenant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not found (task_not_found; another tenant's task is not revealed) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description internal_error: logged with the request id, never a stack trace */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service_unavailable (NATS unreachable) or worker_unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    execution_logs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a run's task id and its attempt number */
+                execution_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionLogs"];
+                };
+            };
+            /** @description unauthorized: missing, malformed, expired or wrongly signed bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the task belongs to another user of your tenant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not found (task_not_found; another tenant's task is not revealed) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description internal_error: logged with the request id, never a stack trace */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service_unavailable (NATS unreachable) or worker_unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    cancel_execution: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a run's task id and its attempt number */
+                execution_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionCancelled"];
                 };
             };
             /** @description unauthorized: missing, malformed, expired or wrongly signed bearer token */
