@@ -35,7 +35,6 @@ from prsm_tasks.actors.outcomes import Outcomes
 from prsm_tasks.actors.progress import ProgressPump
 from prsm_tasks.actors.repair import RepairSweeper, repair_sweeper
 from prsm_tasks.actors.runner import Runner, RunnerDeps
-from prsm_tasks.actors.schedule_fires import ScheduleFires
 from prsm_tasks.actors.timers import TimerActor, TimerHandlers
 from prsm_tasks.config import Settings
 from prsm_tasks.errors import HandlerError
@@ -50,6 +49,7 @@ from prsm_tasks.store.events import EventPublisher
 from prsm_tasks.store.logs import chunk_subject_of
 from prsm_tasks.store.opener import Connection, Stores, open_stores
 from prsm_tasks.store.tasks import TaskStore
+from prsm_tasks.store.timers import Fire
 from prsm_tasks.store.type_index import TypeIndex
 from prsm_tasks.topology import Topology, ensure_work_consumers
 from prsm_tasks.type_registration import NodeTypeCheck, register_node_types
@@ -314,8 +314,18 @@ class Node:
         self.timer_handlers.register(TIMER_KIND, delayed.on_fire)
         type_check = self.registry.type_check
         types = type_check.index if isinstance(type_check, NodeTypeCheck) else TypeIndex()
-        fires = ScheduleFires(stores.js, stores.writer, delayed.timers, types)
-        self.timer_handlers.register(SCHEDULE_TIMER_KIND, fires.on_fire)
+        fires: list[Any] = []
+
+        async def on_schedule_fire(fire: Fire) -> float | None:
+            # imported at the first fire: the run-making path pulls in the service layer,
+            # which a node that never sees a schedule should not pay for at start
+            if not fires:
+                from prsm_tasks.actors.schedule_fires import ScheduleFires
+
+                fires.append(ScheduleFires(stores.js, stores.writer, delayed.timers, types))
+            return await fires[0].on_fire(fire)
+
+        self.timer_handlers.register(SCHEDULE_TIMER_KIND, on_schedule_fire)
         return TimerActor(delayed.timers, self.timer_handlers, ack_wait_s=self.options.lease_s)
 
     def _attempts(self) -> Iterator[Attempt]:
