@@ -43,8 +43,9 @@ FINAL_STATUSES = frozenset(
 # Which status may follow which. processing -> processing covers progress writes and the
 # take-over of a task whose node died; processing -> enqueued is a retry or a hand-back.
 ALLOWED_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    # waiting -> failed: a task whose ``success`` dependency failed never runs (dependency_failed)
     TaskStatus.WAITING: frozenset(
-        {TaskStatus.ENQUEUED, TaskStatus.SCHEDULED, TaskStatus.CANCELLED}
+        {TaskStatus.ENQUEUED, TaskStatus.SCHEDULED, TaskStatus.CANCELLED, TaskStatus.FAILED}
     ),
     TaskStatus.SCHEDULED: frozenset({TaskStatus.ENQUEUED, TaskStatus.CANCELLED}),
     TaskStatus.ENQUEUED: frozenset({TaskStatus.PROCESSING, TaskStatus.CANCELLED}),
@@ -119,6 +120,21 @@ class ErrorInfo(BaseModel):
     traceback: str | None = None
 
 
+# What a task waits for in another task before it may run: ``success`` (the parent completed),
+# ``completion`` (the parent reached any final state), ``any`` (the parent has started or ended)
+DependencyType = Literal["success", "completion", "any"]
+DEPENDENCY_TYPES: tuple[DependencyType, ...] = ("success", "completion", "any")
+
+
+class TaskDependency(BaseModel):
+    """One edge of a task graph, stored in the child's record (``depends_on``)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    task_id: str
+    type: DependencyType = "success"
+
+
 class TaskRecord(BaseModel):
     """The task as stored in the PRSM_TASKS bucket: the single source of truth."""
 
@@ -156,6 +172,10 @@ class TaskRecord(BaseModel):
     # the KV revision of the record's first write, stored by its first update (see
     # ``task_number``); None on a record never updated, and on records older than the field
     created_rev: int | None = None
+    # a task graph lives in its records: the child names its parents, and each parent names
+    # the children to look at when it starts or ends (appended by compare-and-set)
+    depends_on: list[TaskDependency] = Field(default_factory=list)
+    dependents: list[str] = Field(default_factory=list)
 
     @property
     def band(self) -> Band:

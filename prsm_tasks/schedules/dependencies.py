@@ -8,10 +8,7 @@ work); here only the graph: an edge that would close a cycle is refused.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Literal
 
-DependencyType = Literal["success", "completion", "any"]
-DEPENDENCY_TYPES: tuple[DependencyType, ...] = ("success", "completion", "any")
 MAX_DEPENDENCIES = 32  # per schedule
 MAX_GRAPH_NODES = 10_000  # a walk that reaches more stops: the graph is bounded per tenant
 

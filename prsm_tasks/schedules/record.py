@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from prsm_tasks.schedules.dependencies import DependencyType
+from prsm_tasks.models import DependencyType
 from prsm_tasks.schedules.misfire import DEFAULT_BACKFILL_LIMIT, MisfirePolicy
 from prsm_tasks.schedules.rules import Kind, TimeRule, parse_rule
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from prsm_tasks import wire
 from prsm_tasks.errors import InvalidTaskDataError, ValidationError
+from prsm_tasks.models import TaskDependency
 
 TASK_TYPE_RE = wire.TASK_TYPE_RE
 MAX_RETRIES_LIMIT = 100
@@ -53,6 +54,8 @@ class TaskOptions(BaseModel):
     metadata: dict[str, Any] | None = None
     # a delayed task: due at this epoch time (see ``due_time``); None: due now
     scheduled_for: ScheduledFor | None = None
+    # tasks this one waits for (held ``waiting`` until they are met; see models.TaskDependency)
+    depends_on: tuple[TaskDependency, ...] | None = None
 
     def __init__(self, **fields: Any) -> None:
         try:

@@ -19,11 +19,8 @@ from prsm_tasks.errors import (
     DependencyNotFoundError,
     TaskNotFoundError,
 )
-from prsm_tasks.schedules.dependencies import (
-    MAX_DEPENDENCIES,
-    MAX_GRAPH_NODES,
-    DependencyType,
-)
+from prsm_tasks.models import DependencyType
+from prsm_tasks.schedules.dependencies import MAX_DEPENDENCIES, MAX_GRAPH_NODES
 from prsm_tasks.schedules.record import Dependency, ScheduleRecord
 from prsm_tasks.services.access import Principal
 from prsm_tasks.services.schedules.core import ScheduleService, check_schedule_access

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints
 
 from prsm_tasks.edge.http.schemas import QueueName, RequestBody, ResponseBody, TaskType, Timestamp
-from prsm_tasks.schedules.dependencies import DependencyType
+from prsm_tasks.models import DependencyType
 from prsm_tasks.schedules.misfire import MAX_BACKFILL_LIMIT, MisfirePolicy
 from prsm_tasks.schedules.record import PriorityName, ScheduleStatus
 from prsm_tasks.schedules.rules import Kind
