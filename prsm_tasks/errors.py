@@ -84,6 +84,12 @@ class TaskAlreadyFinishedError(ConflictError):
     code = "task_already_finished"
 
 
+class TaskNotFinalError(ConflictError):
+    """Running again a task that has not stopped (retry, resume)."""
+
+    code = "task_not_final"
+
+
 class TaskStillRunningError(ConflictError):
     """Removing a task that has not reached a final state."""
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from prsm_tasks.errors import IllegalTransitionError, PrsmError
+from prsm_tasks.errors import IllegalTransitionError, PrsmError, TaskNotFinalError
 
 RECORD_VERSION = 1
 
@@ -363,6 +363,39 @@ def finish_unsuccessfully(
             "error": error,
             "completed_at": now,
             "attempts": _close_last_attempt(record.attempts, now, outcome),
+        }
+    )
+
+
+MAX_REQUEUES_KEPT = 20  # the newest requeues a record remembers (metadata["requeues"])
+
+
+def requeue(record: TaskRecord, *, now: float, reason: str, by: str | None) -> TaskRecord:
+    """final -> enqueued: a person runs a stopped task again (a retry from the hub, a resume
+    of a persistent job). The only way out of a final state, and never a node's own write:
+    the same task, its attempts kept, a fresh retry budget, the requeue noted in metadata."""
+    if not record.is_final:
+        raise TaskNotFinalError(
+            f"task {record.task_id} is {record.status}: only a final task runs again",
+            task_id=record.task_id,
+            status=str(record.status),
+        )
+    note = {"at": now, "reason": reason, "by": by, "from_status": str(record.status)}
+    kept = list(record.metadata.get("requeues") or [])[-(MAX_REQUEUES_KEPT - 1) :]
+    return record.model_copy(
+        update={
+            "status": TaskStatus.ENQUEUED,
+            "enqueued_at": now,
+            "completed_at": None,
+            "started_at": None,
+            "not_before": None,
+            "worker_node": None,
+            "result": None,
+            "error": None,
+            "progress": 0.0,
+            "progress_text": None,
+            "retry_count": 0,
+            "metadata": {**record.metadata, "requeues": [*kept, note]},
         }
     )
 

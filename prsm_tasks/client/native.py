@@ -29,6 +29,7 @@ from prsm_tasks.store.keys import shared_key
 from prsm_tasks.store.many import enqueue_many
 from prsm_tasks.store.opener import Connection, open_stores
 from prsm_tasks.store.options import TaskOptions, due_time
+from prsm_tasks.store.requeue import requeue
 from prsm_tasks.store.tasks import TaskStore
 from prsm_tasks.store.work import WorkWriter
 from prsm_tasks.topology import Topology
@@ -341,6 +342,13 @@ class Client:
         _, writer, _ = self._parts()
         record, _ = await writer.cancel(task_id)
         return record
+
+    async def requeue(self, task_id: str, *, reason: str = "run again by request") -> TaskRecord:
+        """Run a stopped (failed, timed-out, cancelled or completed) task again: the same
+        task, its next attempt, a fresh retry budget (store/requeue.py). TaskNotFinalError
+        for a task that has not stopped."""
+        store, writer, _ = self._parts()
+        return await requeue(writer, store, task_id, reason=reason, by=self.user)
 
     def events(
         self,

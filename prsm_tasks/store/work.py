@@ -83,6 +83,10 @@ class WorkWriter:
         self.sends = WorkSender(store)
         self.delayed: DelayedTasks | None = None  # set by whoever opens the timers
 
+    @property
+    def events(self) -> EventPublisher:
+        return self._events
+
     def use_timers(self, timers: Timers) -> None:
         """Accept delayed tasks: their timers are ``timers``."""
         self.delayed = DelayedTasks(self._store, self.sends, timers)

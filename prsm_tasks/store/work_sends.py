@@ -79,12 +79,21 @@ class WorkSender:
     def outstanding(self) -> int:
         return self._unanswered + len(self._retries)
 
-    async def send(self, record: TaskRecord, rev: int, payload: bytes, *, first: bool) -> None:
-        """Publish and wait for the stream's answer; raises what it refused."""
+    async def send(
+        self,
+        record: TaskRecord,
+        rev: int,
+        payload: bytes,
+        *,
+        first: bool,
+        msg_id: str | None = None,
+    ) -> None:
+        """Publish and wait for the stream's answer; raises what it refused. ``msg_id``: the
+        deduplication id, the task id unless a later life of the task needs its own."""
         reply = await self._store.requests.request(
             self._store.work_subject(record),
             wire.encode_work(rev, payload, first=first),
-            headers={"Nats-Msg-Id": record.task_id},
+            headers={"Nats-Msg-Id": msg_id or record.task_id},
             timeout_s=PUBLISH_TIMEOUT_S,
         )
         check_work_answer(record.task_id, reply)
