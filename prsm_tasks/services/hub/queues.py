@@ -36,11 +36,12 @@ def queue_stats(services: Services, brand: BrandScope) -> dict[str, Any]:
     tenant = brand.principal.tenant
     queues: list[dict[str, Any]] = []
     totals = dict.fromkeys(COUNTED, 0)
-    for (owner, queue), scope in sorted(
-        services.view.tenant_queues.items(), key=lambda item: item[0][1]
-    ):
-        if owner != tenant or not scope.tasks:
-            continue
+    mine = [
+        (queue, scope)
+        for (owner, queue), scope in services.view.tenant_queues.items()
+        if owner == tenant and scope.tasks
+    ]
+    for queue, scope in sorted(mine, key=lambda item: item[0]):
         counts = queue_counts(scope)
         for name, number in counts.items():
             totals[name] += number
