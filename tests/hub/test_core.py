@@ -8,6 +8,7 @@ from typing import Any
 
 from prsm_tasks import Client, Fail, TaskContext
 from tests.conftest import NodeFactory, eventually
+from tests.edge.conftest import Caller
 from tests.edge.handlers import echo, slow
 from tests.hub.conftest import BRAND, HubCaller, register_type
 
@@ -217,3 +218,34 @@ async def test_queue_stats_count_the_brands_queues(
     assert mine["pending"] == 2 and mine["total"] == 2 and mine["running"] == 0
     assert mine["oldest_pending_age_seconds"] >= 0 and mine["workers"] == 0
     assert stats.body["brand"]["id"] == BRAND and stats.body["totals"]["total"] >= 2
+
+
+async def test_context_data_is_checked_against_the_types_schema(
+    martin: HubCaller, queue: str, type_name: str
+) -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "keyword_ids": {"type": "array", "items": {"type": "integer"}},
+            "analysis_depth": {"enum": ["quick", "full"]},
+        },
+        "required": ["keyword_ids"],
+    }
+    plain = Caller(martin.session, martin.url, martin.bearer)
+    registered = await plain.post(
+        "/api/task-types",
+        {"name": type_name, "parameters_schema": schema, "metadata": {"queue_name": queue}},
+    )
+    assert registered.status == 201, registered.body
+    bad = {"analysis_depth": "deep", "keyword_ids": ["one"]}
+    answer = await martin.post("/tasks/", {"task_type": type_name, "context_data": bad})
+    assert answer.status == 400, answer.body
+    assert answer.body["error_code"] == "INVALID_TASK_DATA"
+    assert set(answer.body["field_errors"]) == {
+        "context_data.analysis_depth",
+        "context_data.keyword_ids[0]",
+    }, answer.body
+    good = {"analysis_depth": "full", "keyword_ids": [1]}
+    assert (
+        await martin.post("/tasks/", {"task_type": type_name, "context_data": good})
+    ).status == 201

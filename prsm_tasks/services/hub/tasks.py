@@ -169,7 +169,7 @@ async def create(
     data checked against the type's schema; written in the brand's scope."""
     found = await find_type(services, scope, task_type)
     wire.check_depth(context_data, field="context_data")
-    services.types.validate(found, context_data, root="context_data", api=True)
+    services.types.validate(found, context_data, root="context_data")  # 400, as the hub says
     services.check_enabled(found[0].queue, field=None)
     options = TaskOptions(
         priority=PRIORITIES[priority],
