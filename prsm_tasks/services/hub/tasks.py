@@ -24,10 +24,10 @@ from prsm_tasks.models import TaskRecord, TaskStatus, band_for_priority
 from prsm_tasks.services import task_refs
 from prsm_tasks.services.core import Services
 from prsm_tasks.services.hub.brands import BrandScope
+from prsm_tasks.services.hub.facts import CHECKPOINT_KEY, HUB_KEY
 from prsm_tasks.services.quotas import work_bytes
 from prsm_tasks.services.timestamps import iso
 from prsm_tasks.services.types import active_type, find_named
-from prsm_tasks.services.view import CHECKPOINT_KEY, HUB_KEY
 from prsm_tasks.store.options import TaskOptions
 from prsm_tasks.store.reads import get_raw
 from prsm_tasks.store.requeue import requeue
