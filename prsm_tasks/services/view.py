@@ -99,7 +99,7 @@ class Entry:
             rev=rev,
             task_type=raw.get("task_type"),
             number=int(raw.get("created_rev") or rev) or None,
-            facts=hub_facts(raw.get("task_data"), raw.get("metadata"), attempts),
+            facts=hub_facts(raw.get("tenant"), raw.get("task_data"), raw.get("metadata"), attempts),
         )
 
     @classmethod
@@ -121,7 +121,7 @@ class Entry:
             task_type=record.task_type,
             number=record.created_rev or rev or None,
             # the Attempt model keeps no measures: the watch's copy brings has_metrics
-            facts=hub_facts(record.task_data, record.metadata, ()),
+            facts=hub_facts(record.tenant, record.task_data, record.metadata, ()),
         )
 
 
