@@ -147,6 +147,9 @@ async def test_calendar_windows_are_bounded(martin: HubCaller, task_type: str) -
         ({"from": "2030-03-01T00:00:00Z", "to": "2030-05-01T00:00:00Z"}, "to"),
         ({"from": "2030-03-02T00:00:00Z", "to": "2030-03-01T00:00:00Z"}, "to"),
         ({"from": "soon"}, "from"),
+        ({"from": "0321-12-06T18:46:06Z"}, "from"),
+        ({"from": "9999-12-31T00:00:00Z"}, "from"),
+        ({"from": "0001-01-01T00:00:00+14:00"}, "from"),
     ):
         answer = await martin.get(calendar, **params)
         assert answer.status == 400 and list(answer.body["field_errors"]) == [field], answer.body

@@ -15,13 +15,14 @@ from typing import Any
 
 from prsm_tasks.errors import ValidationError
 from prsm_tasks.schedules.record import ScheduleRecord
-from prsm_tasks.schedules.rules import TimeRule, parse_rule
+from prsm_tasks.schedules.rules import MAX_AHEAD, TimeRule, parse_rule
 from prsm_tasks.services.timestamps import iso
 
 NEXT_RUNS = 5
 MAX_WINDOW = timedelta(days=31)
 DEFAULT_WINDOW = timedelta(days=7)
 MAX_CALENDAR_RUNS = 1000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def validate_cron(expression: str, timezone: str, now: datetime) -> dict[str, Any]:
@@ -64,6 +65,10 @@ def window(
 ) -> tuple[datetime, datetime]:
     """The calendar's window: from now for a week by default, at most 31 days."""
     start = start or now
+    if not EPOCH <= start <= now + MAX_AHEAD:
+        raise ValidationError(
+            f"from: between 1970 and {MAX_AHEAD.days} days from now", field="from"
+        )
     end = end or start + DEFAULT_WINDOW
     if end <= start:
         raise ValidationError("to: must be after from", field="to")

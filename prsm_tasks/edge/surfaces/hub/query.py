@@ -62,9 +62,9 @@ def time_param(request: web.Request, name: str) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(raw.replace(" ", "+"))  # a '+' unescaped in a query
-    except ValueError as exc:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:  # overflow: an offset at the calendar's edge
         raise ValidationError(f"{name}: an ISO-8601 time, got {raw!r}", field=name) from exc
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def epoch_param(request: web.Request, name: str) -> float | None:
