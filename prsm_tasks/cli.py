@@ -118,7 +118,12 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 2
     roles = args.role or []
-    print(mint_token(secret, user=args.user, tenant=args.tenant, roles=roles, ttl_s=args.ttl))
+    brands = args.brand or []
+    print(
+        mint_token(
+            secret, user=args.user, tenant=args.tenant, roles=roles, brands=brands, ttl_s=args.ttl
+        )
+    )
     return 0
 
 
@@ -231,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--user", required=True)
     token.add_argument("--tenant", required=True)
     token.add_argument("--role", action="append", help="a role (repeatable), e.g. admin")
+    token.add_argument(
+        "--brand", action="append", type=int, help="a hub brand id the user may act in (repeatable)"
+    )
     token.add_argument("--ttl", type=float, default=3600.0, help="seconds until it expires")
     token.add_argument("--data", type=Path, help="data directory of `prsm-tasks up`")
 

@@ -93,20 +93,23 @@ def bind(route: Route, surface: Surface | None) -> Callable[[web.Request], Any]:
     """The aiohttp handler: authenticate (unless open), call the route, let its surface read
     an error before the middleware renders it."""
     map_error = surface.map_error if surface is not None else None
+    render_error = surface.render_error if surface is not None else None
 
     async def handle(request: web.Request) -> web.StreamResponse:
         state = request.app[STATE]
         principal: Principal | None = None
-        if route.auth:
-            header = request.headers.get("Authorization")
-            # the query is parsed only for a request without a header (a grant's refusal)
-            principal = await state.authenticate(
-                header, grant_given=not header and GRANT_PARAM in request.query
-            )
         try:
+            if route.auth:
+                header = request.headers.get("Authorization")
+                # the query is parsed only for a request without a header (a grant's refusal)
+                principal = await state.authenticate(
+                    header, grant_given=not header and GRANT_PARAM in request.query
+                )
             return await route.handler(request, state, principal)
         except PrsmError as exc:
             mapped = map_error(exc) if map_error is not None else exc
+            if render_error is not None:
+                return render_error(request, mapped)
             if mapped is exc:
                 raise
             raise mapped from exc
