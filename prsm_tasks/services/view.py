@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from prsm_tasks import wire
-from prsm_tasks.models import BANDS_HIGH_TO_LOW, TaskRecord, band_for_priority
+from prsm_tasks.models import BANDS_HIGH_TO_LOW, TaskRecord, attempt_fields, band_for_priority
+from prsm_tasks.services.attempt_rows import AttemptRow, data_keys_of, rows_of
 
 BAND_INDEX = {band: index for index, band in enumerate(BANDS_HIGH_TO_LOW)}
 PENDING = frozenset({"enqueued", "waiting", "scheduled"})
@@ -52,6 +53,10 @@ class Entry:
     rev: int
     task_type: str | None = None  # the task list API (/api/tasks) lists typed tasks
     number: int | None = None  # the task's integer id (models.task_number); None: not known
+    # its ended attempts with their metrics, and its data's first keys (search), for the
+    # monitoring services (services/hub_metrics.py, services/alerts/)
+    attempt_rows: tuple[AttemptRow, ...] = ()
+    data_keys: tuple[str, ...] = ()
 
     @property
     def band_index(self) -> int:
@@ -97,6 +102,8 @@ class Entry:
             rev=rev,
             task_type=raw.get("task_type"),
             number=int(raw.get("created_rev") or rev) or None,
+            attempt_rows=rows_of(attempts),
+            data_keys=data_keys_of(raw.get("task_data")),
         )
 
     @classmethod
@@ -117,6 +124,8 @@ class Entry:
             rev=rev,
             task_type=record.task_type,
             number=record.created_rev or rev or None,
+            attempt_rows=rows_of(attempt_fields(a) for a in record.attempts),
+            data_keys=data_keys_of(record.task_data),
         )
 
 
