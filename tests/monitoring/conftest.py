@@ -4,6 +4,7 @@ session's server (no HTTP: the hub surface wraps these services), and tenant cli
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -42,7 +43,8 @@ async def services(open_edge_services: ServicesFactory) -> AsyncIterator[Service
 
 @pytest.fixture
 def tenant() -> str:
-    return "acme"
+    """Acme's scope, fresh per test: rules and alerts of earlier tests stay out of sight."""
+    return f"acme-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture

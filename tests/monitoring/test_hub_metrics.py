@@ -55,30 +55,35 @@ async def seen_final(services: Services, ids: list[str]) -> bool:
 
 
 async def test_metrics_list_filters_search_and_pages(
-    services: Services, acme: Client, globex: Client, queue: str, start_node: NodeFactory
+    tenant: str,
+    services: Services,
+    acme: Client,
+    globex: Client,
+    queue: str,
+    start_node: NodeFactory,
 ) -> None:
     async with start_node(registry_for(queue)):
         ids = await run_some(acme, queue, ok=3, bad=1)
         other = await run_some(globex, queue, ok=1, bad=0)
         await eventually(lambda: seen_final(services, ids + other))
     view = services.view
-    everything = list_metrics(view, tenant="acme", query=MetricsQuery())
+    everything = list_metrics(view, tenant=tenant, query=MetricsQuery())
     assert everything["count"] == 4  # globex's attempt is not acme's
     assert {row["task_id"] for row in everything["results"]} == set(ids)
     row = everything["results"][0]
     assert row["metrics"]["measured"] and row["metrics"]["execution_time_ms"] >= 0
     assert row["metrics"]["memory_method"] == "rss_delta"
-    failed = list_metrics(view, tenant="acme", query=MetricsQuery(status="failed"))
+    failed = list_metrics(view, tenant=tenant, query=MetricsQuery(status="failed"))
     assert [r["task_type"] for r in failed["results"]] == ["daily_report"]
-    by_key = list_metrics(view, tenant="acme", query=MetricsQuery(search="HIGH_MEM"))
+    by_key = list_metrics(view, tenant=tenant, query=MetricsQuery(search="HIGH_MEM"))
     assert by_key["count"] == 3
-    by_type = list_metrics(view, tenant="acme", query=MetricsQuery(search="keyword_analysis"))
+    by_type = list_metrics(view, tenant=tenant, query=MetricsQuery(search="keyword_analysis"))
     assert by_type["count"] == 3
-    page = list_metrics(view, tenant="acme", query=MetricsQuery(limit=2, offset=2))
+    page = list_metrics(view, tenant=tenant, query=MetricsQuery(limit=2, offset=2))
     assert page["count"] == 4 and len(page["results"]) == 2
-    later = list_metrics(view, tenant="acme", query=MetricsQuery(ended_after=time.time() + 60))
+    later = list_metrics(view, tenant=tenant, query=MetricsQuery(ended_after=time.time() + 60))
     assert later["count"] == 0
-    slow = list_metrics(view, tenant="acme", query=MetricsQuery(execution_time_ms_gte=60_000))
+    slow = list_metrics(view, tenant=tenant, query=MetricsQuery(execution_time_ms_gte=60_000))
     assert slow["count"] == 0
 
 
@@ -93,12 +98,12 @@ def test_bad_filters_name_their_field() -> None:
 
 
 async def test_dashboard_groups_by_task_type_and_queue(
-    services: Services, acme: Client, queue: str, start_node: NodeFactory
+    tenant: str, services: Services, acme: Client, queue: str, start_node: NodeFactory
 ) -> None:
     async with start_node(registry_for(queue)):
         ids = await run_some(acme, queue, ok=4, bad=2)
         await eventually(lambda: seen_final(services, ids))
-    board = dashboard(services.view, tenant="acme", window_s=3600, now=time.time())
+    board = dashboard(services.view, tenant=tenant, window_s=3600, now=time.time())
     groups = {(g["task_type"], g["queue_name"]): g for g in board["groups"]}
     analysis = groups[("seo_keyword_analysis", queue)]
     assert analysis["count"] == 4 and analysis["success_rate"] == 1.0
@@ -121,7 +126,7 @@ def test_percentiles_are_nearest_rank() -> None:
 
 
 async def test_workers_overview_counts_runs_and_shows_silent_nodes(
-    services: Services, acme: Client, queue: str, start_node: NodeFactory
+    tenant: str, services: Services, acme: Client, queue: str, start_node: NodeFactory
 ) -> None:
     async with start_node(registry_for(queue), advert_interval_s=0.2) as node:
         ids = await run_some(acme, queue, ok=2, bad=1)
@@ -129,7 +134,7 @@ async def test_workers_overview_counts_runs_and_shows_silent_nodes(
 
         async def listed() -> bool:
             overview = workers_overview(
-                services.view, services.nodes, tenant="acme", window_s=600, now=time.time()
+                services.view, services.nodes, tenant=tenant, window_s=600, now=time.time()
             )
             rows = {w["node_id"]: w for w in overview["workers"]}
             row = rows.get(node.node_id)
@@ -137,14 +142,14 @@ async def test_workers_overview_counts_runs_and_shows_silent_nodes(
 
         await eventually(listed)
         overview = workers_overview(
-            services.view, services.nodes, tenant="acme", window_s=600, now=time.time()
+            services.view, services.nodes, tenant=tenant, window_s=600, now=time.time()
         )
         row = next(w for w in overview["workers"] if w["node_id"] == node.node_id)
         assert row["tasks_failed"] == 1 and queue in row["queues"]
         assert row["capacity"] == node.capacity and row["uptime_seconds"] >= 0
         # seen from the future, its advert is old: the node has gone silent
         later = workers_overview(
-            services.view, services.nodes, tenant="acme", window_s=600, now=time.time() + 120
+            services.view, services.nodes, tenant=tenant, window_s=600, now=time.time() + 120
         )
     assert node.node_id in later["silent_nodes"]
     other = workers_overview(
