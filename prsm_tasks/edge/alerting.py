@@ -68,7 +68,12 @@ class WebhookSender:
     async def _send_forever(self, session: aiohttp.ClientSession) -> None:
         while True:
             url, payload = await self.queue.get()
-            if await self.deliver(session, url, payload):
+            try:
+                delivered = await self.deliver(session, url, payload)
+            except Exception:  # one webhook's surprise must not stop the senders
+                log.exception("webhook_failed_unexpectedly", url=url)
+                delivered = False
+            if delivered:
                 self.delivered += 1
             else:
                 self.given_up += 1

@@ -156,10 +156,18 @@ async def test_a_rule_fires_once_with_two_evaluators_and_resolves(
         resolved = alert_rules.list_alerts(service_a, scope=tenant, include_resolved=True)
         assert [a["status"] for a in resolved] == ["resolved"]
         await eventually(lambda: _true(len(published) == 2))
+
+        # the condition comes back: a second episode, fired once too
+        for n in range(3):
+            await acme.enqueue(queue, {"n": n})
+        await eventually(lambda: _true(len(hook.events("alert_fired")) == 2))
+        assert sorted(await stored_alerts(acme, rule_id)) == [f"{rule_id}.1", f"{rule_id}.2"]
+        await alert_rules.delete_rule(service_b, scope=tenant, rule_id=rule_id)
+        await eventually(lambda: _true(len(published) == 4))
     await sub.unsubscribe()
     await nc.close()
-    assert [body["event"] for body in published] == ["alert_fired", "alert_resolved"]
-    assert len(hook.events("alert_fired")) == 1 and len(hook.events("alert_resolved")) == 1
+    assert [body["event"] for body in published] == ["alert_fired", "alert_resolved"] * 2
+    assert len(hook.events("alert_fired")) == 2
 
 
 async def test_a_failing_webhook_stops_no_evaluation(

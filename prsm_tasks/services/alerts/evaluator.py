@@ -76,6 +76,8 @@ class AlertEvaluator:
                 await self.evaluate(rule, now)
             except PrsmError as exc:
                 log.warning("alert_rule_not_evaluated", rule_id=rule.rule_id, error=exc.message)
+            except Exception:  # one rule's bug must not stop the evaluation of the others
+                log.exception("alert_rule_failed", rule_id=rule.rule_id)
         self.rounds += 1
 
     async def evaluate(self, rule: AlertRule, now: float) -> None:
@@ -123,18 +125,41 @@ class AlertEvaluator:
         self.service.alerts.apply(alert, rev)
         log.info("alert_fired", alert_id=alert.alert_id, scope=rule.scope, value=value)
         await announce(self.service, "alert_fired", alert, rule)
+        await self._expire_previous(rule.rule_id, episode - 1)
+
+    async def _expire_previous(self, rule_id: str, episode: int) -> None:
+        """The episode before the one just fired may expire now. A rule's latest episode
+        never does: it is how every evaluator, a restarted one too, knows the next
+        episode's number (an expired latest one would let a fresh edge fire episode 1
+        again beside an older edge firing n + 1)."""
+        previous = self.service.alerts.alerts.get(alert_key(rule_id, episode))
+        if previous is None or previous.alert.is_active:
+            return
+        retention_s = self.service.config.resolved_retention_s
+        rev = await self.service.store.update_alert(
+            previous.alert, last=previous.rev, ttl_s=retention_s
+        )
+        if rev is not None:
+            self.service.alerts.apply(previous.alert, rev)
 
 
 async def resolve(
-    service: AlertService, alert: Alert, rev: int, *, value: float | None, now: float
+    service: AlertService,
+    alert: Alert,
+    rev: int,
+    *,
+    value: float | None,
+    now: float,
+    expires: bool = False,
 ) -> bool:
-    """Resolve an active episode by compare-and-set; False when it changed since read."""
+    """Resolve an active episode by compare-and-set; False when it changed since read.
+    It expires after the retention once a later episode fires (or with ``expires``: its
+    rule is gone)."""
     resolved = alert.model_copy(
         update={"status": "resolved", "resolved_at": now, "resolved_value": value}
     )
-    new_rev = await service.store.update_alert(
-        resolved, last=rev, ttl_s=service.config.resolved_retention_s
-    )
+    ttl_s = service.config.resolved_retention_s if expires else None
+    new_rev = await service.store.update_alert(resolved, last=rev, ttl_s=ttl_s)
     if new_rev is None:
         return False
     service.alerts.apply(resolved, new_rev)

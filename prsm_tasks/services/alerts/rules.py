@@ -113,7 +113,7 @@ async def delete_rule(service: AlertService, *, scope: str, rule_id: str) -> Non
         raise TransitionConflictError(f"alert rule {rule_id} kept changing; try again")
     latest = service.alerts.latest.get(rule_id)
     if latest is not None and latest.alert.is_active:
-        await resolve(service, latest.alert, latest.rev, value=None, now=time.time())
+        await resolve(service, latest.alert, latest.rev, value=None, now=time.time(), expires=True)
 
 
 def list_alerts(
@@ -121,10 +121,15 @@ def list_alerts(
 ) -> list[dict[str, Any]]:
     """The scope's active alerts (firing or acknowledged), newest first; with
     ``include_resolved`` also those resolved within the retention."""
+    kept_since = time.time() - service.config.resolved_retention_s  # older ones expired
     alerts = [
         stored.alert
         for stored in service.alerts.alerts.values()
-        if stored.alert.scope == scope and (include_resolved or stored.alert.is_active)
+        if stored.alert.scope == scope
+        and (
+            stored.alert.is_active
+            or (include_resolved and (stored.alert.resolved_at or 0.0) >= kept_since)
+        )
     ]
     alerts.sort(key=lambda alert: (alert.fired_at, alert.alert_id), reverse=True)
     return [public_alert(alert) for alert in alerts]
