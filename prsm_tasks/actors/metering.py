@@ -12,11 +12,14 @@ are the handler's. What each one means, in a node that runs many attempts at onc
   a process it calls) is not seen either way.
 - ``memory_usage_mb``: by default the process's RSS at the end less at the start, never
   below 0, flagged approximate: attempts running beside it add to it or hide what it freed,
-  and memory allocated and freed within the attempt does not show. For task types listed in
-  ``PRSM_METRICS_TRACEMALLOC_TASK_TYPES``, the peak of Python allocations traced during
-  the attempt above the traced level at its start (``tracemalloc``, started while such an
-  attempt runs and stopped after the last): exact when it ran alone, flagged approximate
-  when another traced attempt overlapped it (the peak is the process's).
+  and memory allocated and freed within the attempt does not show. The RSS is read at most
+  once a millisecond (``RSS_MAX_AGE_S``): attempts that start or end within the same
+  millisecond share a read, so an attempt shorter than that usually shows 0. For task
+  types listed in ``PRSM_METRICS_TRACEMALLOC_TASK_TYPES``, the peak of Python
+  allocations traced during the attempt above the traced level at its start
+  (``tracemalloc``, started while such an attempt runs and stopped after the last): exact
+  when it ran alone, flagged approximate when another traced attempt overlapped it (the
+  peak is the process's).
 - ``cost_usd``: the rate card's price of the attempt (``RateCard.cost_usd``).
 
 Off (``PRSM_METRICS_ENABLED=false``) nothing is measured or stored: an attempt keeps only
@@ -42,6 +45,7 @@ from prsm_tasks.errors import ValidationError as SettingsError
 from prsm_tasks.models import Fields
 
 MB = 1024 * 1024
+RSS_MAX_AGE_S = 0.001
 
 
 class Rates(BaseModel):
@@ -93,8 +97,7 @@ class RateCard:
         rates = self.task_types.get(task_type or "", self.default)
         cpu = wall_s if cpu_s is None else cpu_s
         gb_s = (memory_mb or 0.0) / 1024 * wall_s
-        cost = rates.per_run_usd + cpu * rates.per_cpu_second_usd + gb_s * rates.per_gb_second_usd
-        return round(cost, 10)
+        return rates.per_run_usd + cpu * rates.per_cpu_second_usd + gb_s * rates.per_gb_second_usd
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,10 +121,22 @@ class ProcessMemory:
             self._fd = None
             self._process = psutil.Process()
 
+        self._rss = 0
+        self._read_at = -1.0
+
     def rss_bytes(self) -> int:
         if self._fd is None:
             return int(self._process.memory_info().rss)
         return int(os.pread(self._fd, 128, 0).split()[1]) * self._page
+
+    def rss_at(self, clock: float) -> int:
+        """The RSS read at most ``RSS_MAX_AGE_S`` before ``clock`` (a ``perf_counter``):
+        at thousands of attempts a second they share reads, and one read costs more than
+        a short task's whole metering."""
+        if clock - self._read_at > RSS_MAX_AGE_S:
+            self._rss = self.rss_bytes()
+            self._read_at = clock
+        return self._rss
 
 
 _process_memory: ProcessMemory | None = None
@@ -239,27 +254,29 @@ class Reading:
         self.clock = CpuClock()
         self._traced: tuple[int, int] | None = None
         self._rss = 0
+        self._began = began = time.perf_counter()
         if task_type in meter.options.tracemalloc_task_types:
             self._traced = meter.tracing.begin()
         else:
-            self._rss = meter.memory.rss_bytes()
-        self._began = time.perf_counter()
+            self._rss = meter.memory.rss_at(began)
 
     def finish(self) -> Fields:
         """The attempt's metrics as stored (``models.AttemptMetrics``'s fields)."""
-        wall_s = time.perf_counter() - self._began
+        ended = time.perf_counter()
+        wall_s = ended - self._began
         meter = self._meter
         if self._traced is not None:
             memory_mb, approximate = meter.tracing.end(*self._traced)
             method = "tracemalloc"
         else:
-            memory_mb = max(0, meter.memory.rss_bytes() - self._rss) / MB
+            memory_mb = max(0, meter.memory.rss_at(ended) - self._rss) / MB
             approximate, method = True, "rss_delta"
         clock = self.clock
         cpu_s = clock.cpu_s if clock.known else None
+        # full floats, not rounded: msgpack stores a float in 9 bytes either way
         metrics: Fields = {
-            "execution_time_ms": round(wall_s * 1000, 3),
-            "memory_usage_mb": round(memory_mb, 3),
+            "execution_time_ms": wall_s * 1000,
+            "memory_usage_mb": memory_mb,
             "memory_method": method,
             "memory_approximate": approximate,
             "cost_usd": meter.options.rate_card.cost_usd(
@@ -267,5 +284,5 @@ class Reading:
             ),
         }
         if cpu_s is not None:
-            metrics["cpu_time_ms"] = round(cpu_s * 1000, 3)
+            metrics["cpu_time_ms"] = cpu_s * 1000
         return metrics
