@@ -397,13 +397,13 @@ class Settings(BaseSettings):
     )
 
     # metrics per attempt (actors/metering.py) and alert rules (services/alerts/)
-    metrics_enabled: bool = Field(
+    attempt_metrics_enabled: bool = Field(
         default=True,
         description="Nodes measure each attempt (execution time, CPU time, memory, cost) "
         "and store it with the attempt in the task record. Off: only the attempt's start "
         "and end times are kept.",
     )
-    metrics_tracemalloc_task_types: CommaList = Field(
+    attempt_metrics_tracemalloc_task_types: CommaList = Field(
         default_factory=list,
         description="Task types whose attempts measure memory as the peak of traced Python "
         "allocations (tracemalloc, on only while such an attempt runs) instead of the "
@@ -470,7 +470,7 @@ class Settings(BaseSettings):
         "handlers",
         "disabled_queues",
         "trusted_proxies",
-        "metrics_tracemalloc_task_types",
+        "attempt_metrics_tracemalloc_task_types",
         mode="before",
     )(split_comma_list)
 

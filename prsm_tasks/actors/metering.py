@@ -15,14 +15,14 @@ are the handler's. What each one means, in a node that runs many attempts at onc
   and memory allocated and freed within the attempt does not show. The RSS is read at most
   once a millisecond (``RSS_MAX_AGE_S``): attempts that start or end within the same
   millisecond share a read, so an attempt shorter than that usually shows 0. For task
-  types listed in ``PRSM_METRICS_TRACEMALLOC_TASK_TYPES``, the peak of Python
+  types listed in ``PRSM_ATTEMPT_METRICS_TRACEMALLOC_TASK_TYPES``, the peak of Python
   allocations traced during the attempt above the traced level at its start
   (``tracemalloc``, started while such an attempt runs and stopped after the last): exact
   when it ran alone, flagged approximate when another traced attempt overlapped it (the
   peak is the process's).
 - ``cost_usd``: the rate card's price of the attempt (``RateCard.cost_usd``).
 
-Off (``PRSM_METRICS_ENABLED=false``) nothing is measured or stored: an attempt keeps only
+Off (``PRSM_ATTEMPT_METRICS_ENABLED=false``) nothing is measured or stored: an attempt keeps only
 its start and end times, which the services turn into an execution time.
 """
 

@@ -77,7 +77,7 @@ def metering_options(settings: Settings) -> MeteringOptions:
         per_gb_second_usd=settings.cost_per_gb_second_usd,
     )
     return MeteringOptions(
-        enabled=settings.metrics_enabled,
-        tracemalloc_task_types=frozenset(settings.metrics_tracemalloc_task_types),
+        enabled=settings.attempt_metrics_enabled,
+        tracemalloc_task_types=frozenset(settings.attempt_metrics_tracemalloc_task_types),
         rate_card=RateCard.load(rates, settings.cost_rate_card_file),
     )

@@ -33,7 +33,7 @@ def test_every_option_comes_from_its_setting() -> None:
         repair_scan_limit=50,
         logs_max_lines_per_attempt=20,
         logs_max_line_bytes=256,
-        metrics_enabled=False,
+        attempt_metrics_enabled=False,
     )
     options = NodeOptions.from_settings(settings)
     defaults = NodeOptions()
@@ -50,7 +50,7 @@ def test_every_option_comes_from_its_setting() -> None:
 
 def test_the_metering_options_come_from_the_settings() -> None:
     settings = Settings(
-        metrics_tracemalloc_task_types="a, b",
+        attempt_metrics_tracemalloc_task_types="a, b",
         cost_per_run_usd=0.5,
         cost_per_cpu_second_usd=0.25,
         cost_per_gb_second_usd=0.125,
