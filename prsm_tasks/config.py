@@ -407,13 +407,82 @@ class Settings(BaseSettings):
         description="An edge counts a node as live while its advert is younger than this.",
     )
 
+    # metrics per attempt (actors/metering.py) and alert rules (services/alerts/)
+    attempt_metrics_enabled: bool = Field(
+        default=True,
+        description="Nodes measure each attempt (execution time, CPU time, memory, cost) "
+        "and store it with the attempt in the task record. Off: only the attempt's start "
+        "and end times are kept.",
+    )
+    attempt_metrics_tracemalloc_task_types: CommaList = Field(
+        default_factory=list,
+        description="Task types whose attempts measure memory as the peak of traced Python "
+        "allocations (tracemalloc, on only while such an attempt runs) instead of the "
+        "process's RSS growth; comma separated.",
+    )
+    cost_per_run_usd: float = Field(
+        default=0.0, ge=0, description="Price of one attempt, in US dollars (the rate card)."
+    )
+    cost_per_cpu_second_usd: float = Field(
+        default=0.0,
+        ge=0,
+        description="Price of a CPU second of a handler (its wall time where CPU was not "
+        "measured).",
+    )
+    cost_per_gb_second_usd: float = Field(
+        default=0.0,
+        ge=0,
+        description="Price of a GB of measured memory held for a second of the attempt.",
+    )
+    cost_rate_card_file: Path | None = Field(
+        default=None,
+        description='A JSON rate card, `{"default": {...}, "task_types": {"name": {...}}}` '
+        "with `per_run_usd`, `per_cpu_second_usd`, `per_gb_second_usd` in each; a task "
+        "type it names uses its rates, the others the default (else `PRSM_COST_*`).",
+    )
+    alerts_eval_interval_seconds: float = Field(
+        default=10.0,
+        ge=0.1,
+        le=3600,
+        description="How often every edge evaluates the alert rules.",
+    )
+    alerts_webhook_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="Timeout of one webhook POST of an alert."
+    )
+    alerts_webhook_attempts: int = Field(
+        default=4,
+        ge=1,
+        le=10,
+        description="POSTs of an alert to a webhook before it is given up (backoff between).",
+    )
+    alerts_webhook_allow_private: bool = Field(
+        default=False,
+        description="Accept webhook URLs on loopback, private, link-local or reserved "
+        "addresses (tests, a private deployment). Off: refused when the rule is saved and "
+        "again when the name resolves at delivery.",
+    )
+    alerts_resolved_retention_seconds: float = Field(
+        default=7 * 86_400.0,
+        ge=1,
+        description="A resolved alert's record expires this long after it resolved.",
+    )
+    max_alert_rules_per_tenant: int = Field(
+        default=100, ge=1, le=10_000, description="Most alert rules one tenant may keep."
+    )
+
     log_format: Literal["console", "json"] = Field(
         default="console", description="Log lines for people (`console`) or machines (`json`)."
     )
     log_level: str = Field(default="info", description="Lowest log level written.")
 
     _split = field_validator(
-        "servers", "queues", "handlers", "disabled_queues", "trusted_proxies", mode="before"
+        "servers",
+        "queues",
+        "handlers",
+        "disabled_queues",
+        "trusted_proxies",
+        "attempt_metrics_tracemalloc_task_types",
+        mode="before",
     )(split_comma_list)
 
     @field_validator("queues", "disabled_queues")

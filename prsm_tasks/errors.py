@@ -334,3 +334,28 @@ class NotImplementedYetError(PrsmError):
 
     code = "not_implemented"
     status = 501
+
+
+# --- monitoring: alert rules and alerts (services/alerts/) ------------------------------------
+
+
+class AlertRuleNotFoundError(NotFoundError):
+    """No alert rule of this id in the caller's scope (another scope's rule included)."""
+
+    code = "alert_rule_not_found"
+
+
+class AlertNotFoundError(NotFoundError):
+    code = "alert_not_found"
+
+
+class AlertResolvedError(ConflictError):
+    """An alert that resolved can no longer be acknowledged."""
+
+    code = "alert_resolved"
+
+
+class AlertRuleLimitError(QuotaExceededError):
+    """A scope has as many alert rules as PRSM_MAX_ALERT_RULES_PER_TENANT allows."""
+
+    code = "alert_rule_limit"

@@ -96,6 +96,28 @@ class AttemptOutcome(enum.StrEnum):
     INTERRUPTED = "interrupted"  # handed back by a node shutting down
 
 
+MemoryMethod = Literal["rss_delta", "tracemalloc"]
+
+
+class AttemptMetrics(BaseModel):
+    """What the node measured of one attempt (actors/metering.py says how). Absent from
+    an attempt the node did not measure (metrics off, a lost or handed-back attempt)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    execution_time_ms: float  # the handler's wall time, from one monotonic clock pair
+    # CPU time of the handler: its worker thread's (sync), or the loop thread's while the
+    # task's own coroutine ran (async); None when not known (a thread abandoned at timeout)
+    cpu_time_ms: float | None = None
+    memory_usage_mb: float | None = None
+    # how memory_usage_mb was measured: ``rss_delta`` (the process's RSS at the end less at
+    # the start, never below 0: approximate, other attempts share the process) or
+    # ``tracemalloc`` (peak of Python allocations traced during the attempt)
+    memory_method: MemoryMethod | None = None
+    memory_approximate: bool = True
+    cost_usd: float | None = None
+
+
 class Attempt(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -110,6 +132,8 @@ class Attempt(BaseModel):
     # progress_update events it published: the node's cap on a task's progress events counts
     # those of its earlier attempts from here
     progress_events: int = 0
+    # measured on the node (metrics on); omitted from the stored record when None
+    metrics: AttemptMetrics | None = None
 
 
 class ErrorInfo(BaseModel):
@@ -447,10 +471,29 @@ Fields = dict[str, Any]
 def record_fields(record: TaskRecord) -> Fields:
     """The record as plain data: what ``model_dump`` gives, without its cost."""
     fields = dict(record.__dict__)
-    fields["attempts"] = [dict(attempt.__dict__) for attempt in record.attempts]
+    fields["attempts"] = [attempt_fields(attempt) for attempt in record.attempts]
     if record.error is not None:
         fields["error"] = dict(record.error.__dict__)
     return fields
+
+
+def attempt_fields(attempt: Attempt) -> Fields:
+    """One attempt as plain data; no ``metrics`` key when it has none, so a record without
+    metrics is stored exactly as before the field existed."""
+    fields = dict(attempt.__dict__)
+    metrics = fields.pop("metrics")
+    if metrics is not None:
+        fields["metrics"] = {k: v for k, v in metrics.__dict__.items() if v is not None}
+    return fields
+
+
+def with_attempt_metrics(fields: Fields, metrics: Fields | None) -> Fields:
+    """``fields`` with ``metrics`` on its running (last, not ended) attempt; the same
+    ``fields`` when there is nothing to add or no attempt running."""
+    attempts = fields.get("attempts")
+    if metrics is None or not attempts or attempts[-1].get("ended_at") is not None:
+        return fields
+    return {**fields, "attempts": [*attempts[:-1], {**attempts[-1], "metrics": metrics}]}
 
 
 def numbered(fields: Fields, rev: int) -> Fields:

@@ -30,6 +30,7 @@ from prsm_tasks.actors.claims import Claims
 from prsm_tasks.actors.intake import Intake, WorkPair
 from prsm_tasks.actors.leases import LeaseKeeper
 from prsm_tasks.actors.logs import LogPump
+from prsm_tasks.actors.metering import Meter
 from prsm_tasks.actors.options import NodeOptions
 from prsm_tasks.actors.outcomes import Outcomes
 from prsm_tasks.actors.progress import ProgressPump
@@ -377,6 +378,7 @@ class Node:
             announcer=announcer,
             pump=ProgressPump(options),
             logs=self._log_pump,
+            meter=Meter(options.metering) if options.metering.enabled else None,
         )
 
     async def _shut_down(

@@ -320,6 +320,8 @@ async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
             wire.KEYS_BUCKET: None,
             wire.LEASES_BUCKET: None,
             wire.SCHEDULES_BUCKET: None,
+            wire.ALERT_RULES_BUCKET: None,
+            wire.ALERTS_BUCKET: None,  # a resolved alert expires by a per-message TTL
         }
         configs: dict[str, StreamConfig] = {}
         for bucket, ttl_s in buckets.items():
@@ -337,6 +339,7 @@ async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
                 ),
             )
         await _allow_message_ttl(js, wire.BATCHES_BUCKET, configs[wire.BATCHES_BUCKET])
+        await _allow_message_ttl(js, wire.ALERTS_BUCKET, configs[wire.ALERTS_BUCKET])
 
 
 async def ensure_work_consumers(

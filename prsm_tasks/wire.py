@@ -7,6 +7,7 @@ else.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import zlib
@@ -40,6 +41,9 @@ REPAIR_LEASE = "repair"
 META_BUCKET = "PRSM_META"
 # schedules (the scheduler API's "tasks"), key = a UUID (see store/schedules.py)
 SCHEDULES_BUCKET = "PRSM_SCHEDULES"
+ALERT_RULES_BUCKET = "PRSM_ALERT_RULES"  # key = rule id (a uuid hex)
+ALERTS_BUCKET = "PRSM_ALERTS"  # key = <rule id>.<episode>
+ALERTS_PREFIX = "prsm.alerts"  # prsm.alerts.<scope token>: alerts fired and resolved
 PARTITIONS_KEY = "partitions"
 MAX_PARTITIONS = 64
 # timers the server holds (message schedules, see store/timers.py): one stream per deployment
@@ -225,6 +229,18 @@ CHANGED_SIGNAL = b"changed"
 
 def cancel_subject(task_id: str) -> str:
     return f"{CANCEL_PREFIX}.{task_id}"
+
+
+_SAFE_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def alerts_subject(scope: str) -> str:
+    """``prsm.alerts.<scope>``: the scope itself when it is a plain token (a brand id, most
+    tenant names), else ``~`` and a digest of it (no plain token has ``~``, so two scopes
+    never share a subject)."""
+    if _SAFE_TOKEN.fullmatch(scope):
+        return f"{ALERTS_PREFIX}.{scope}"
+    return f"{ALERTS_PREFIX}.~{hashlib.sha256(scope.encode()).hexdigest()[:32]}"
 
 
 def task_key_subject(task_id: str, partition: int = 0) -> str:

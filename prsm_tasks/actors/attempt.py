@@ -101,6 +101,7 @@ class Attempt:
         "fields",
         "interrupt",
         "logs",
+        "metrics",
         "phase",
         "progress",
         "rev",
@@ -124,6 +125,7 @@ class Attempt:
         self.write_lock: asyncio.Lock | None = None
         self.progress: Progress | None = None
         self.logs: LogCapture | None = None  # what its handler logged (actors/logs.py)
+        self.metrics: Fields | None = None  # what the node measured of its handler (metering)
 
     def move(self, to: Phase) -> None:
         if to is self.phase:

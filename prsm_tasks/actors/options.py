@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from prsm_tasks.actors.metering import MeteringOptions, RateCard, Rates
 
 if TYPE_CHECKING:
     from prsm_tasks.config import Settings
@@ -40,6 +42,7 @@ class NodeOptions:
     repair_after_s: float = 120.0
     repair_interval_s: float = 30.0
     repair_scan_limit: int = 1000
+    metering: MeteringOptions = field(default_factory=MeteringOptions)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> NodeOptions:
@@ -63,4 +66,18 @@ class NodeOptions:
             repair_after_s=settings.repair_after_seconds,
             repair_interval_s=settings.repair_interval_seconds,
             repair_scan_limit=settings.repair_scan_limit,
+            metering=metering_options(settings),
         )
+
+
+def metering_options(settings: Settings) -> MeteringOptions:
+    rates = Rates(
+        per_run_usd=settings.cost_per_run_usd,
+        per_cpu_second_usd=settings.cost_per_cpu_second_usd,
+        per_gb_second_usd=settings.cost_per_gb_second_usd,
+    )
+    return MeteringOptions(
+        enabled=settings.attempt_metrics_enabled,
+        tracemalloc_task_types=frozenset(settings.attempt_metrics_tracemalloc_task_types),
+        rate_card=RateCard.load(rates, settings.cost_rate_card_file),
+    )

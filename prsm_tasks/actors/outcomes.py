@@ -55,7 +55,7 @@ def current_record(attempt: Attempt) -> TaskRecord:
     assert fields is not None
     if attempt.progress is not None:
         fields = attempt.progress.applied_to(fields)
-    return TaskRecord.model_validate(fields)
+    return TaskRecord.model_validate(models.with_attempt_metrics(fields, attempt.metrics))
 
 
 class Outcomes:
@@ -88,6 +88,7 @@ class Outcomes:
         assert fields is not None
         if progress is not None:
             fields = progress.applied_to(fields)
+        fields = models.with_attempt_metrics(fields, attempt.metrics)
         done = models.complete_fields(fields, result=result, now=time.time())
         if not await self.write(attempt, done):
             # not claimed yet, and the record changed since its message: if it is still to

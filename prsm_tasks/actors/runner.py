@@ -35,6 +35,7 @@ from prsm_tasks.actors.attempt import Attempt, Phase, Stop
 from prsm_tasks.actors.claims import Claims
 from prsm_tasks.actors.delivery import Delivery
 from prsm_tasks.actors.logs import LogPump
+from prsm_tasks.actors.metering import Meter, Reading, in_thread, measured
 from prsm_tasks.actors.options import NodeOptions
 from prsm_tasks.actors.outcomes import Outcomes
 from prsm_tasks.actors.progress import ProgressPump, ProgressReporter
@@ -81,6 +82,7 @@ class RunnerDeps:
     announcer: Announcer
     pump: ProgressPump
     logs: LogPump | None = None  # captures what handlers log (None: the node's log only)
+    meter: Meter | None = None  # measures each attempt (None: metrics off)
 
 
 class Runner:
@@ -278,20 +280,31 @@ class Runner:
             claim_timer = loop.call_later(
                 deps.options.claim_after_s, deps.claims.claim_late, attempt
             )
+        reading = deps.meter.begin(fields["task_type"]) if deps.meter is not None else None
         try:
-            if spec.is_async:
-                result = await spec.func(self.ctx, **kwargs)
-            else:
-                result = await self._run_in_thread(spec, kwargs)
+            result = await self._handler_call(spec, kwargs, reading)
         finally:
             # from here on neither the timer nor a cancel signal may interrupt our writes
             timer.cancel()
             if claim_timer is not None:
                 claim_timer.cancel()
             self.task = None
+            if reading is not None:
+                attempt.metrics = reading.finish()
         if attempt.stop is Stop.TIMEOUT:  # the handler swallowed the cancellation
             raise asyncio.CancelledError
         return result
+
+    async def _handler_call(
+        self, spec: HandlerSpec, kwargs: dict[str, Any], reading: Reading | None
+    ) -> Any:
+        if spec.is_async:
+            coro = spec.func(self.ctx, **kwargs)
+            return await (coro if reading is None else measured(coro, reading.clock))
+        func = spec.func if reading is None else in_thread(spec.func, reading.clock)
+        call = functools.partial(func, self.ctx, **kwargs)
+        self._thread_future = self.deps.executor.submit(call)
+        return await asyncio.wrap_future(self._thread_future)
 
     async def _after_stop(self) -> None:
         """The handler was cancelled: a timeout, a cancel, a lost or changed claim, or (with
@@ -321,11 +334,6 @@ class Runner:
             delay_s=None,
             timed_out=True,
         )
-
-    async def _run_in_thread(self, spec: HandlerSpec, kwargs: dict[str, Any]) -> Any:
-        call = functools.partial(spec.func, self.ctx, **kwargs)
-        self._thread_future = self.deps.executor.submit(call)
-        return await asyncio.wrap_future(self._thread_future)
 
     async def _wait_for_thread(self) -> None:
         """A thread cannot be killed: its slot stays taken until it notices and returns."""

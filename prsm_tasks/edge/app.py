@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 
+from prsm_tasks.edge import alerting
 from prsm_tasks.edge.http import app as http_app
 from prsm_tasks.edge.http.app import RunningEdge
 from prsm_tasks.edge.http.state import EdgeConfig
@@ -21,8 +22,9 @@ from prsm_tasks.edge.surfaces.scheduler.surface import SURFACE as SCHEDULER
 from prsm_tasks.edge.surfaces.task_list.surface import SURFACE as TASK_LIST
 
 # in this order: the task list's /api/tasks/claim before the events' /api/tasks/{task_id};
-# the hub's paths all end with "/", so no other surface's route reads one of them
-SURFACES: tuple[Surface, ...] = (PRSM, TASK_LIST, EVENTS, SCHEDULER, HUB)
+# the hub's paths all end with "/", so no other surface's route reads one of them;
+# alerting has no routes: it evaluates the alert rules on every edge (edge/alerting.py)
+SURFACES: tuple[Surface, ...] = (PRSM, TASK_LIST, EVENTS, SCHEDULER, HUB, alerting.SURFACE)
 
 
 @contextlib.asynccontextmanager

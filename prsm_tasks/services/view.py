@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from prsm_tasks import wire
-from prsm_tasks.models import BANDS_HIGH_TO_LOW, TaskRecord, band_for_priority
+from prsm_tasks.models import BANDS_HIGH_TO_LOW, TaskRecord, attempt_fields, band_for_priority
+from prsm_tasks.services.attempt_rows import AttemptRow, data_keys_of, rows_of
 from prsm_tasks.services.hub.facts import NO_FACTS, HubFacts, hub_facts
 
 BAND_INDEX = {band: index for index, band in enumerate(BANDS_HIGH_TO_LOW)}
@@ -54,6 +55,10 @@ class Entry:
     task_type: str | None = None  # the task list API (/api/tasks) lists typed tasks
     number: int | None = None  # the task's integer id (models.task_number); None: not known
     facts: HubFacts = NO_FACTS
+    # its ended attempts with their metrics, and its data's first keys (search), for the
+    # monitoring services (services/hub_metrics.py, services/alerts/)
+    attempt_rows: tuple[AttemptRow, ...] = ()
+    data_keys: tuple[str, ...] = ()
 
     @property
     def band_index(self) -> int:
@@ -100,6 +105,8 @@ class Entry:
             task_type=raw.get("task_type"),
             number=int(raw.get("created_rev") or rev) or None,
             facts=hub_facts(raw.get("tenant"), raw.get("task_data"), raw.get("metadata"), attempts),
+            attempt_rows=rows_of(attempts),
+            data_keys=data_keys_of(raw.get("task_data")),
         )
 
     @classmethod
@@ -122,6 +129,8 @@ class Entry:
             number=record.created_rev or rev or None,
             # the Attempt model keeps no measures: the watch's copy brings has_metrics
             facts=hub_facts(record.tenant, record.task_data, record.metadata, ()),
+            attempt_rows=rows_of(attempt_fields(a) for a in record.attempts),
+            data_keys=data_keys_of(record.task_data),
         )
 
 

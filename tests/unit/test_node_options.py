@@ -33,6 +33,7 @@ def test_every_option_comes_from_its_setting() -> None:
         repair_scan_limit=50,
         logs_max_lines_per_attempt=20,
         logs_max_line_bytes=256,
+        attempt_metrics_enabled=False,
     )
     options = NodeOptions.from_settings(settings)
     defaults = NodeOptions()
@@ -45,6 +46,18 @@ def test_every_option_comes_from_its_setting() -> None:
     unset = {"park_s", "nats_ping_interval_s"}
     assert changed == {field.name for field in dataclasses.fields(NodeOptions)} - unset
     assert (options.lease_s, options.claim_after_s, options.thread_pool_size) == (7.0, 0.0, 5)
+
+
+def test_the_metering_options_come_from_the_settings() -> None:
+    settings = Settings(
+        attempt_metrics_tracemalloc_task_types="a, b",
+        cost_per_run_usd=0.5,
+        cost_per_cpu_second_usd=0.25,
+        cost_per_gb_second_usd=0.125,
+    )
+    metering = NodeOptions.from_settings(settings).metering
+    assert metering.enabled and metering.tracemalloc_task_types == {"a", "b"}
+    assert metering.rate_card.cost_usd("x", wall_s=2.0, cpu_s=1.0, memory_mb=1024) == 1.0
 
 
 def test_a_node_takes_options_and_keyword_overrides() -> None:

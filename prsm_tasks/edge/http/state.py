@@ -13,6 +13,7 @@ from prsm_tasks.edge.http.origin import PublicOrigin
 from prsm_tasks.edge.http.ratelimit import RateLimiter
 from prsm_tasks.errors import UnauthorizedError
 from prsm_tasks.services.access import Principal
+from prsm_tasks.services.alerts.core import AlertingConfig
 from prsm_tasks.services.core import QueueRules, Services
 from prsm_tasks.services.quotas import Quotas
 from prsm_tasks.store.opener import Connection
@@ -37,6 +38,7 @@ class EdgeConfig:
     quotas: Quotas = field(default_factory=Quotas)
     origin: PublicOrigin = field(default_factory=PublicOrigin)  # of the URLs it answers
     sse_replay_max_events: int = 10_000
+    alerting: AlertingConfig = field(default_factory=AlertingConfig)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EdgeConfig:
@@ -52,6 +54,7 @@ class EdgeConfig:
             quotas=Quotas.from_settings(settings),
             origin=PublicOrigin.from_settings(settings),
             sse_replay_max_events=settings.sse_replay_max_events,
+            alerting=AlertingConfig.from_settings(settings),
         )
 
 
