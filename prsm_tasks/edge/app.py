@@ -15,12 +15,13 @@ from prsm_tasks.edge.http.app import RunningEdge
 from prsm_tasks.edge.http.state import EdgeConfig
 from prsm_tasks.edge.http.surface import Surface
 from prsm_tasks.edge.surfaces.events.surface import SURFACE as EVENTS
+from prsm_tasks.edge.surfaces.inspection.surface import SURFACE as INSPECTION
 from prsm_tasks.edge.surfaces.prsm.surface import SURFACE as PRSM
 from prsm_tasks.edge.surfaces.scheduler.surface import SURFACE as SCHEDULER
 from prsm_tasks.edge.surfaces.task_list.surface import SURFACE as TASK_LIST
 
 # in this order: the task list's /api/tasks/claim before the events' /api/tasks/{task_id}
-SURFACES: tuple[Surface, ...] = (PRSM, TASK_LIST, EVENTS, SCHEDULER)
+SURFACES: tuple[Surface, ...] = (PRSM, TASK_LIST, EVENTS, SCHEDULER, INSPECTION)
 
 
 @contextlib.asynccontextmanager
