@@ -1,4 +1,4 @@
-"""prsm-tasks: up | node | enqueue. The only place that reads Settings and wires things up.
+"""The command line: the only place that reads Settings and wires things up.
 
 Each command imports what it runs when it runs: `prsm-tasks node` loads no edge, HTTP server
 or JWT code, so a node starts taking work sooner (see docs/benchmarks.md, "Node start").
@@ -36,6 +36,16 @@ from prsm_tasks.topology import Topology
 log = structlog.get_logger("prsm.cli")
 
 T = TypeVar("T")
+
+DESCRIPTION = """\
+prsm_tasks: a distributed task queue on NATS JetStream.
+
+Start everything on this machine with `prsm-tasks up`; run more peer nodes with
+`prsm-tasks node`, more HTTP edges with `prsm-tasks edge`. Look at the system with
+`status`, `tasks`, `queues`, `nodes` and `watch`; `cancel` stops a task. Every command
+reads PRSM_* environment variables (docs: configuration); its flags win over them.
+"""
+INSPECTION_COMMANDS = ("status", "cancel", "tasks", "queues", "nodes")
 
 
 def run_async(main: Coroutine[Any, Any, T]) -> T:
@@ -196,11 +206,30 @@ async def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
         return await watch_task(NatsFeed(client), args.task_id, console)
 
 
+async def cmd_inspect(settings: Settings, args: argparse.Namespace) -> int:
+    """status | cancel | tasks | queues | nodes: an error (an unknown task, a refused
+    token) is one line on stderr and exit code 1."""
+    from rich.console import Console
+
+    from prsm_tasks.inspection import open_source, run_inspection
+
+    if not args.edge:
+        settings = with_local_nats(settings)
+    try:
+        async with open_source(settings, edge_url=args.edge, token=args.token) as source:
+            return await run_inspection(args.command, source, args, Console())
+    except PrsmError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+
+
 # --- argument parsing ---------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="prsm-tasks", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="prsm-tasks", description=DESCRIPTION, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--log-format", choices=["console", "json"])
     parser.add_argument("--log-level")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -246,9 +275,40 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("task_id", nargs="?", help="the task to follow")
     watch.add_argument("--queue", help="show a live table of this queue's tasks instead")
     _connection_flags(watch)
-    watch.add_argument("--url", help="an edge node's base URL (instead of NATS)")
+    watch.add_argument("--url", "--edge", help="an edge node's base URL (instead of NATS)")
     watch.add_argument("--token", help="bearer token for --url")
+    _inspection_commands(commands)
     return parser
+
+
+def _inspection_commands(commands: Any) -> None:
+    status = commands.add_parser("status", help="one task's status, progress and outcome")
+    status.add_argument("task_id")
+    cancel = commands.add_parser("cancel", help="cancel a task that has not finished")
+    cancel.add_argument("task_id")
+    tasks = commands.add_parser("tasks", help="the newest tasks, filtered")
+    tasks.add_argument("--queue", help="only this queue's tasks")
+    tasks.add_argument(
+        "--status",
+        choices=["enqueued", "processing", "completed", "failed", "cancelled", "timeout"],
+    )
+    tasks.add_argument("--limit", type=_limit, default=20, help="at most this many (1-1000)")
+    queues = commands.add_parser("queues", help="per queue: depth by band, running, throughput")
+    queues.add_argument("--queue", help="only this queue")
+    commands.add_parser("nodes", help="the peer nodes: capacity, load, version, last seen")
+    for name in INSPECTION_COMMANDS:
+        parser = commands.choices[name]
+        parser.add_argument("--json", action="store_true", help="one JSON document, no table")
+        _connection_flags(parser)
+        parser.add_argument("--edge", help="an edge node's base URL (instead of NATS)")
+        parser.add_argument("--token", help="bearer token for --edge")
+
+
+def _limit(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError("--limit must be between 1 and 1000")
+    return value
 
 
 def _connection_flags(parser: argparse.ArgumentParser) -> None:
@@ -321,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_async(cmd_edge(settings))
         if args.command == "token":
             return cmd_token(settings, args)
+        if args.command in INSPECTION_COMMANDS:
+            return run_async(cmd_inspect(settings, args))
     except PrsmError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ import pydantic
 
 from prsm_tasks.errors import HandlerError, InvalidTaskDataError, ValidationError
 from prsm_tasks.task_logs import LogCapture, TaskLogger, task_logger
+from prsm_tasks.trace import TraceContext
 from prsm_tasks.wire import check_queue_name, check_task_type
 
 HandlerFunc = Callable[..., Any]
@@ -65,8 +66,12 @@ class TaskContext:
         report_progress: Callable[[float | None, str | None], None],
         loop: asyncio.AbstractEventLoop,
         open_logs: Callable[[], LogCapture] | None = None,
+        trace: TraceContext | None = None,
     ) -> None:
         self.task_id = task_id
+        # this attempt's span (a child of the task's stored traceparent); pass it as
+        # ``trace=`` to tasks the handler enqueues; None for a task stored without a trace
+        self.trace = trace
         self.queue = queue
         self.task_type = task_type
         self.attempt = attempt
@@ -91,6 +96,9 @@ class TaskContext:
                 "node_id": self.node_id,
                 "attempt": self.attempt,
             }
+            if self.trace is not None:  # the node's lines join the task's trace
+                context["trace_id"] = self.trace.trace_id
+                context["span_id"] = self.trace.span_id
             self._logger = task_logger(context, capture)
         return self._logger
 

@@ -200,6 +200,8 @@ class TaskRecord(BaseModel):
     # the children to look at when it starts or ends (appended by compare-and-set)
     depends_on: list[TaskDependency] = Field(default_factory=list)
     dependents: list[str] = Field(default_factory=list)
+    # the W3C traceparent the task was created under (trace.py); not stored when None
+    trace: str | None = None
 
     @property
     def band(self) -> Band:
@@ -471,6 +473,8 @@ Fields = dict[str, Any]
 def record_fields(record: TaskRecord) -> Fields:
     """The record as plain data: what ``model_dump`` gives, without its cost."""
     fields = dict(record.__dict__)
+    if fields.get("trace") is None:
+        fields.pop("trace", None)  # records without a trace do not grow
     fields["attempts"] = [attempt_fields(attempt) for attempt in record.attempts]
     if record.error is not None:
         fields["error"] = dict(record.error.__dict__)

@@ -43,6 +43,7 @@ from prsm_tasks.errors import InvalidTaskDataError, ValidationError
 from prsm_tasks.handlers import Cancelled, Fail, HandlerRegistry, HandlerSpec, Retry, TaskContext
 from prsm_tasks.models import Fields, TaskRecord
 from prsm_tasks.store.tasks import TaskStore
+from prsm_tasks.trace import attempt_span
 
 log = structlog.get_logger("prsm.runner")
 
@@ -270,6 +271,7 @@ class Runner:
             report_progress=self.note_progress,
             loop=loop,
             open_logs=(lambda: logs.open(attempt, number)) if logs is not None else None,
+            trace=attempt_span(fields.get("trace")),
         )
         deps.registry.check_task_data(fields)  # the type's schema may have changed
         kwargs = spec.bind(fields["task_data"])

@@ -143,6 +143,14 @@ class TaskAPI(TaskListCalls):
         """The health document; an unhealthy system (503) is answered, not raised."""
         return await self.request("GET", "/health", accept=(503,))
 
+    async def inspect_queues(self, queue_name: str | None = None) -> dict[str, Any]:
+        """Per queue: your tenant's depth by band, running, finished in the last hour."""
+        return await self.request("GET", "/api/inspect/queues", params={"queue_name": queue_name})
+
+    async def inspect_nodes(self) -> dict[str, Any]:
+        """The peer nodes (capacity, load, version, last seen); needs the admin role."""
+        return await self.request("GET", "/api/inspect/nodes")
+
 
 class SyncTaskAPI(SyncTaskListCalls):
     """The same calls, blocking: each runs on this object's own event loop."""

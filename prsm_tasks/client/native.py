@@ -33,6 +33,8 @@ from prsm_tasks.store.requeue import requeue
 from prsm_tasks.store.tasks import TaskStore
 from prsm_tasks.store.work import WorkWriter
 from prsm_tasks.topology import Topology
+from prsm_tasks.trace import TraceContext
+from prsm_tasks.trace import checked as checked_trace
 
 log = structlog.get_logger("prsm.client")
 
@@ -270,9 +272,11 @@ class Client:
         idempotency_key: str | None = None,
         eta: datetime.datetime | None = None,
         countdown_seconds: float | None = None,
+        trace: str | TraceContext | None = None,
     ) -> TaskRecord:
         """Create a task; returns once it is recorded. With ``eta`` (an aware datetime) or
-        ``countdown_seconds`` it is ``scheduled`` until then (docs/client.md)."""
+        ``countdown_seconds`` it is ``scheduled`` until then (docs/client.md). ``trace``: the
+        W3C traceparent (or ``ctx.trace`` in a handler) it belongs to; without, a new trace."""
         _, writer, watch = self._parts()
         wire.check_queue_name(queue)
         options = TaskOptions(
@@ -282,6 +286,7 @@ class Client:
             task_type=task_type,
             idempotency_key=idempotency_key,
             scheduled_for=due_time(eta, countdown_seconds, now=time.time()),
+            trace=checked_trace(trace) or TraceContext.new().traceparent,
         )
         prepared = writer.prepare(queue, task_data, options, user=self.user, tenant=self.tenant)
         task_id = prepared.record.task_id

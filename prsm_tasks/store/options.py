@@ -56,6 +56,8 @@ class TaskOptions(BaseModel):
     scheduled_for: ScheduledFor | None = None
     # tasks this one waits for (held ``waiting`` until they are met; see models.TaskDependency)
     depends_on: tuple[TaskDependency, ...] | None = None
+    # a W3C traceparent, checked where it came in (trace.py)
+    trace: str | None = None
 
     def __init__(self, **fields: Any) -> None:
         try:

@@ -134,6 +134,7 @@ class WorkWriter:
             metadata=options.metadata or {},
             status=models.TaskStatus.SCHEDULED if delayed else models.TaskStatus.ENQUEUED,
             scheduled_for=options.scheduled_for,
+            trace=options.trace,
         )
         if delayed and self.delayed is None:
             raise ValidationError(

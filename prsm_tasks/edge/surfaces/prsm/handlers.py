@@ -20,6 +20,7 @@ from prsm_tasks.services.access import Principal
 from prsm_tasks.services.timestamps import iso
 from prsm_tasks.services.view import Entry, public_status
 from prsm_tasks.store.options import TaskOptions, due_time, parse_eta
+from prsm_tasks.trace import from_header
 from prsm_tasks.wire import check_queue_name
 
 MAX_OFFSET = 1_000_000_000
@@ -40,6 +41,7 @@ async def enqueue(request: web.Request, state: EdgeState, principal: Principal) 
         task_type=body.task_type,
         idempotency_key=body.idempotency_key,
         scheduled_for=due_time(parse_eta(body.eta), body.countdown_seconds, now=time.time()),
+        trace=from_header(request.headers.get("traceparent")).traceparent,
     )
     prepared = tasks.prepare(services, principal, body.queue_name, body.task_data, options)
     state.limiter.take(principal.owner_key)

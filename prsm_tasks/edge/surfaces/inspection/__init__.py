@@ -1,0 +1,1 @@
+"""What the inspection commands read from an edge: queues and nodes at a glance."""
