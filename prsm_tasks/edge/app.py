@@ -18,9 +18,10 @@ from prsm_tasks.edge.surfaces.events.surface import SURFACE as EVENTS
 from prsm_tasks.edge.surfaces.prsm.surface import SURFACE as PRSM
 from prsm_tasks.edge.surfaces.scheduler.surface import SURFACE as SCHEDULER
 from prsm_tasks.edge.surfaces.task_list.surface import SURFACE as TASK_LIST
+from prsm_tasks.edge.surfaces.ui.surface import SURFACE as UI
 
 # in this order: the task list's /api/tasks/claim before the events' /api/tasks/{task_id}
-SURFACES: tuple[Surface, ...] = (PRSM, TASK_LIST, EVENTS, SCHEDULER)
+SURFACES: tuple[Surface, ...] = (PRSM, TASK_LIST, EVENTS, SCHEDULER, UI)
 
 
 @contextlib.asynccontextmanager

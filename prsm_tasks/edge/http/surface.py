@@ -18,6 +18,9 @@ from prsm_tasks.edge.http.openapi import Route
 # an aiohttp cleanup_ctx generator, run after the edge state is open (it may use STATE)
 Lifetime = Callable[[web.Application], AsyncIterator[None]]
 Shutdown = Callable[[web.Application], Awaitable[None]]
+# routes that are not API operations (the dashboard's pages): added to the router as they
+# are, and left out of the OpenAPI document
+Pages = Callable[[web.UrlDispatcher], None]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,3 +30,4 @@ class Surface:
     open: Lifetime | None = None
     on_shutdown: Shutdown | None = None
     map_error: ErrorMapper | None = None  # e.g. the task list answers 422 where others 400
+    pages: Pages | None = None
