@@ -12,7 +12,14 @@ import pytest
 
 from prsm_tasks.client import Client
 from prsm_tasks.topology import Topology
-from tests.edge.conftest import edge, edge_config, token  # noqa: F401 - fixtures reused
+from tests.edge.conftest import (  # noqa: F401 - fixtures reused
+    alice,
+    as_user,
+    edge,
+    edge_config,
+    session,
+    token,
+)
 
 CSRF_RE = re.compile(r'name="csrf-token" content="([^"]+)"')
 
@@ -20,8 +27,8 @@ CSRF_RE = re.compile(r'name="csrf-token" content="([^"]+)"')
 class Browser:
     """A cookie jar and the edge's URL: ``await browser.sign_in(token)``, then pages."""
 
-    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
-        self.session = session
+    def __init__(self, http: aiohttp.ClientSession, url: str) -> None:
+        self.session = http
         self.url = url
         self.csrf: str | None = None
 

@@ -13,7 +13,8 @@ from prsm_tasks.client import Client
 from prsm_tasks.edge.http.app import RunningEdge
 from prsm_tasks.edge.surfaces.ui.state import UI
 from tests.conftest import NodeFactory, eventually
-from tests.edge.conftest import token
+from tests.edge.conftest import Caller, token
+from tests.schedules.conftest import cron_body
 from tests.ui.conftest import Browser, Owners
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -178,3 +179,29 @@ async def test_rows_update_over_the_stream(
                         break
         assert f"event: t-{task_id}" in seen
         await client.cancel(task_id)
+
+
+async def test_a_schedule_paused_and_resumed_from_the_page(browser: Browser, alice: Caller) -> None:
+    created = await alice.post("/api/v1/tasks", cron_body(task_name="nightly"))
+    assert created.status == 201, created.body
+    schedule_id = created.body["task_id"]
+    await browser.sign_in(token("alice", "acme"))
+
+    async def page_lists_it() -> bool:
+        return schedule_id in (await browser.get("/ui/schedules"))[1]
+
+    await eventually(page_lists_it)
+    body = (await browser.get("/ui/schedules"))[1]
+    assert "nightly" in body and "America/New_York" in body
+    pause = f"/ui/schedules/{schedule_id}/pause"
+    assert (await browser.post(pause, {"csrf": "wrong"}))[0] == 403
+    assert (await alice.get(f"/api/v1/tasks/{schedule_id}")).body["status"] == "scheduled"
+    assert (await browser.post(pause, {"csrf": browser.csrf}))[0] == 303
+    assert (await alice.get(f"/api/v1/tasks/{schedule_id}")).body["status"] == "paused"
+    resume = f"/ui/schedules/{schedule_id}/resume"
+    assert (await browser.post(resume, {"csrf": browser.csrf}))[0] == 303
+    assert (await alice.get(f"/api/v1/tasks/{schedule_id}")).body["status"] == "scheduled"
+    # another user of the tenant cannot pause it
+    browser.session.cookie_jar.clear()
+    await browser.sign_in(token("bob", "acme"))
+    assert (await browser.post(pause, {"csrf": browser.csrf}))[0] == 403

@@ -16,6 +16,7 @@ from prsm_tasks.edge.surfaces.ui.fragments import row_fragment
 from prsm_tasks.edge.surfaces.ui.live import LiveRows
 from prsm_tasks.edge.surfaces.ui.session import UI_KEY_NAME, SessionCodec
 from prsm_tasks.services.event_hub import EventHub
+from prsm_tasks.services.schedules.core import ScheduleService, open_schedules
 from prsm_tasks.store.keys import shared_key
 from prsm_tasks.store.signin_codes import UsedCodes
 
@@ -39,6 +40,7 @@ class UiState:
     templates: jinja2.Environment
     hub: EventHub
     live: LiveRows
+    schedules: ScheduleService  # an index of its own: surfaces share no state
 
     def render(self, name: str, **context: object) -> str:
         return self.templates.get_template(name).render(**context)
@@ -48,21 +50,26 @@ UI: web.AppKey[UiState] = web.AppKey("prsm_ui", UiState)
 
 
 async def open_ui(app: web.Application) -> AsyncIterator[None]:
-    stores = app[STATE].services.stores
+    state = app[STATE]
+    stores = state.services.stores
     templates = template_env()
     hub = EventHub(stores.nc, stores.js)  # subscribes only while a dashboard is open
-    app[UI] = UiState(
-        codec=SessionCodec(await shared_key(stores.js, UI_KEY_NAME)),
-        used_codes=await UsedCodes.open(stores.js),
-        templates=templates,
-        hub=hub,
-        live=LiveRows(hub, lambda event: row_fragment(templates, event)),
-    )
-    try:
-        yield
-    finally:
-        await app[UI].live.close()
-        await hub.stop()
+    async with open_schedules(
+        state.services, max_schedules=state.config.quotas.max_schedules
+    ) as schedules:
+        app[UI] = UiState(
+            codec=SessionCodec(await shared_key(stores.js, UI_KEY_NAME)),
+            used_codes=await UsedCodes.open(stores.js),
+            templates=templates,
+            hub=hub,
+            live=LiveRows(hub, lambda event: row_fragment(templates, event)),
+            schedules=schedules,
+        )
+        try:
+            yield
+        finally:
+            await app[UI].live.close()
+            await hub.stop()
 
 
 async def close_ui_streams(app: web.Application) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from prsm_tasks.edge.http.surface import Surface
-from prsm_tasks.edge.surfaces.ui import actions, pages, stream
+from prsm_tasks.edge.surfaces.ui import actions, pages, schedules, stream
 from prsm_tasks.edge.surfaces.ui.respond import action, page
 from prsm_tasks.edge.surfaces.ui.state import close_ui_streams, open_ui
 from prsm_tasks.errors import NotFoundError
@@ -73,6 +73,10 @@ PAGES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/ui/nodes", page(pages.nodes_page)),
     ("GET", "/ui/types", page(pages.types_page)),
     ("GET", "/ui/stream", page(stream.stream)),
+    ("GET", "/ui/schedules", page(schedules.schedules_page)),
+    ("POST", "/ui/schedules/{schedule_id}/pause", action(schedules.pause)),
+    ("POST", "/ui/schedules/{schedule_id}/resume", action(schedules.resume)),
+    ("POST", "/ui/schedules/{schedule_id}/trigger", action(schedules.trigger)),
 )
 
 
