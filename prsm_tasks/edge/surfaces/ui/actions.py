@@ -37,6 +37,7 @@ def signin_form(
         "signin.html",
         http_status=status,
         error=error,
+        next_path=landing(request),
         principal=None,
         csrf=None,
         page=None,
