@@ -11,12 +11,14 @@ import errno
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from prsm_tasks.config import Settings
 from prsm_tasks.edge.app import open_edge
 from prsm_tasks.edge.http.app import RunningEdge
 from prsm_tasks.edge.http.auth import mint_token
 from prsm_tasks.edge.http.state import EdgeConfig
+from prsm_tasks.edge.surfaces.ui.state import UI
 from prsm_tasks.errors import PortInUseError
 from prsm_tasks.handlers import import_handler_modules
 from prsm_tasks.local import (
@@ -121,6 +123,19 @@ async def serve_node_and_edge(
         raise failure
 
 
+def print_dashboard_link(jwt_secret: str, edge: RunningEdge) -> None:
+    """A one-time sign-in link to the dashboard, as the tenant's admin (whoever runs ``up``
+    owns the local tenant): it works once, within five minutes; then paste a token."""
+    ui = edge.app.get(UI)
+    if ui is None:
+        return
+    admin = mint_token(
+        jwt_secret, user="local-user", tenant="local", roles=["admin"], ttl_s=LOCAL_TOKEN_TTL_S
+    )
+    link = f"{edge.url}/ui/signin/link?{urlencode({'code': ui.codec.make_code(admin)})}"
+    print(f"  dashboard (one-time link, 5 min): {link}", flush=True)
+
+
 def print_up(
     settings: Settings, data_dir: Path, nats_url: str, node: Node, edge: RunningEdge
 ) -> None:
@@ -135,6 +150,7 @@ def print_up(
         )
         print("  token for user local-user, tenant local (24 h):")
         print(f"  export TOKEN={token}")
+        print_dashboard_link(settings.jwt_secret, edge)
     print("  stop with Ctrl-C", flush=True)
 
 

@@ -21,6 +21,7 @@ from prsm_tasks.edge.surfaces.inspection.surface import SURFACE as INSPECTION
 from prsm_tasks.edge.surfaces.prsm.surface import SURFACE as PRSM
 from prsm_tasks.edge.surfaces.scheduler.surface import SURFACE as SCHEDULER
 from prsm_tasks.edge.surfaces.task_list.surface import SURFACE as TASK_LIST
+from prsm_tasks.edge.surfaces.ui.surface import SURFACE as UI
 
 # in this order: the task list's /api/tasks/claim before the events' /api/tasks/{task_id};
 # the hub's paths all end with "/", so no other surface's route reads one of them;
@@ -32,6 +33,7 @@ SURFACES: tuple[Surface, ...] = (
     SCHEDULER,
     HUB,
     INSPECTION,
+    UI,
     alerting.SURFACE,
 )
 

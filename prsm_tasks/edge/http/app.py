@@ -131,6 +131,9 @@ def build_app(config: EdgeConfig, surfaces: Sequence[Surface]) -> web.Applicatio
     mounted += [(route, None) for route in SYSTEM_ROUTES]
     for route, surface in mounted:
         app.router.add_route(route.method, route.path, bind(route, surface))
+    for surface in surfaces:
+        if surface.pages is not None:
+            surface.pages(app.router)
     all_routes = [route for route, _ in mounted]
     app[SPEC] = orjson.dumps(
         build_spec(all_routes, title="prsm-tasks Task API", version=package_version())

@@ -21,6 +21,9 @@ Lifetime = Callable[[web.Application], AsyncIterator[None]]
 Shutdown = Callable[[web.Application], Awaitable[None]]
 # a surface whose document has its own error body renders its errors itself (the hub)
 ErrorRenderer = Callable[[web.Request, PrsmError], web.Response]
+# routes that are not API operations (the dashboard's pages): added to the router as they
+# are, and left out of the OpenAPI document
+Pages = Callable[[web.UrlDispatcher], None]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,3 +36,4 @@ class Surface:
     # the surface's own error body for what its routes raise (authentication included);
     # a path no route matches, or a wrong method, still gets the edge's one body
     render_error: ErrorRenderer | None = None
+    pages: Pages | None = None

@@ -1,0 +1,1 @@
+"""The dashboard: server-rendered pages over the services, at ``/ui/`` on every edge."""
