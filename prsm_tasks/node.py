@@ -42,6 +42,7 @@ from prsm_tasks.handlers import DECLARED, HandlerFunc, HandlerRegistry, HandlerS
 from prsm_tasks.messages import NodeAd
 from prsm_tasks.models import TaskRecord
 from prsm_tasks.schedules.timer import TIMER_KIND as SCHEDULE_TIMER_KIND
+from prsm_tasks.schedules.timer import WAIT_TIMER_KIND as SCHEDULE_WAIT_TIMER_KIND
 from prsm_tasks.store.batches import BatchCoordinator
 from prsm_tasks.store.cancels import CancelMemory
 from prsm_tasks.store.delayed import TIMER_KIND
@@ -325,7 +326,20 @@ class Node:
                 fires.append(ScheduleFires(stores.js, stores.writer, delayed.timers, types))
             return await fires[0].on_fire(fire)
 
+        waits: list[Any] = []
+
+        async def on_schedule_wait(fire: Fire) -> float | None:
+            if not waits:  # held runs of schedules with dependencies: imported at first use
+                from prsm_tasks.actors.schedule_fires import ScheduleFires
+                from prsm_tasks.actors.schedule_waits import ScheduleWaits
+
+                if not fires:
+                    fires.append(ScheduleFires(stores.js, stores.writer, delayed.timers, types))
+                waits.append(ScheduleWaits(fires[0]))
+            return await waits[0].on_fire(fire)
+
         self.timer_handlers.register(SCHEDULE_TIMER_KIND, on_schedule_fire)
+        self.timer_handlers.register(SCHEDULE_WAIT_TIMER_KIND, on_schedule_wait)
         return TimerActor(delayed.timers, self.timer_handlers, ack_wait_s=self.options.lease_s)
 
     def _attempts(self) -> Iterator[Attempt]:
