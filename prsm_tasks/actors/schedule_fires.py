@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 import structlog
 from nats.js import JetStreamContext
 
-from prsm_tasks.errors import TaskNotFoundError, ValidationError
+from prsm_tasks.errors import PrsmError, TaskNotFoundError, ValidationError
 from prsm_tasks.schedules.misfire import plan_fire
 from prsm_tasks.schedules.record import (
     HeldRun,
@@ -56,6 +56,9 @@ from prsm_tasks.store.work import WorkWriter
 
 log = structlog.get_logger("prsm.schedules")
 
+# refusals a second try would meet again: the run is not made and the schedule moves on
+# (a parent run that gates as many runs as the engine lets one task gate)
+REFUSED_FOR_GOOD = frozenset({"too_many_dependents"})
 DUE_SLACK_S = 0.05  # a fire this early is due (clocks differ a little)
 SAME_DUE_S = 1e-3  # due times are compared as floats read back from msgpack
 
@@ -176,7 +179,9 @@ class ScheduleFires:
                 trigger=trigger,
                 waits=waits,
             )
-        except ValidationError as exc:
+        except PrsmError as exc:
+            if not isinstance(exc, ValidationError) and exc.code not in REFUSED_FOR_GOOD:
+                raise  # NATS away, a conflict: the fire comes again
             log.error("schedule_run_refused", schedule_id=record.schedule_id, error=exc.message)
             return Made(deleted=waits.deleted)
         if not made:

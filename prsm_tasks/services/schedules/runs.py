@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import re
 import time
@@ -19,7 +20,7 @@ from datetime import UTC, datetime
 import structlog
 
 from prsm_tasks import wire
-from prsm_tasks.errors import TaskNotFoundError, ValidationError
+from prsm_tasks.errors import PrsmError, TaskNotFoundError, ValidationError
 from prsm_tasks.schedules.dependencies import Resolution
 from prsm_tasks.schedules.record import MAX_RECENT_RUNS, HeldRun, RecentRun, ScheduleRecord
 from prsm_tasks.services.access import Principal
@@ -33,6 +34,9 @@ from prsm_tasks.store.work import WorkWriter
 log = structlog.get_logger("prsm.schedules")
 
 EXECUTION_ID_RE = re.compile(r"^exec_([0-9a-z]{26})_([1-9][0-9]{0,3})$")
+# the engine's refusal of a ``depends_on`` naming a task that is not there (store/graph.py)
+PARENT_NOT_FOUND = "parent_task_not_found"
+PARENT_FIELD_RE = re.compile(r"depends_on\[([0-9]{1,3})\]\.task_id")
 
 
 def run_task_id(schedule_id: str, due_at: float, *, trigger: str | None = None) -> str:
@@ -96,24 +100,57 @@ async def create_run(
     if route is None:
         log.warning("schedule_unroutable", schedule_id=record.schedule_id)
         return False
-    options = TaskOptions(
-        priority=record.engine_priority,
-        max_retries=record.max_retries,
-        timeout_seconds=float(record.timeout_seconds),
-        task_type=route.task_type,
-        metadata=run_metadata(record.schedule_id, due_at, trigger=trigger, waits=waits),
-        depends_on=waits.depends_on if waits is not None and waits.depends_on else None,
+    waits = waits or Resolution()
+    for _ in range(len(waits.depends_on) + 1):
+        options = TaskOptions(
+            priority=record.engine_priority,
+            max_retries=record.max_retries,
+            timeout_seconds=float(record.timeout_seconds),
+            task_type=route.task_type,
+            metadata=run_metadata(record.schedule_id, due_at, trigger=trigger, waits=waits),
+            depends_on=waits.depends_on or None,
+        )
+        prepared = writer.prepare(
+            route.queue,
+            dict(record.payload),
+            options,
+            user=record.user,
+            tenant=record.tenant,
+            task_id=task_id,
+        )
+        try:
+            await writer.submit(prepared)
+        except PrsmError as exc:
+            gone = gone_parent(exc, waits)
+            if gone is None:
+                raise
+            # the parent's run expired with the tasks' retention: it ended long ago, and
+            # nothing is left to wait for
+            log.warning("schedule_parent_run_gone", schedule_id=record.schedule_id, run=gone)
+            waits = without_run(waits, gone)
+            continue
+        return True
+    return False
+
+
+def gone_parent(exc: PrsmError, waits: Resolution) -> str | None:
+    """The parent run the engine did not find (its error names ``depends_on[i].task_id``),
+    None for any other refusal."""
+    found = PARENT_FIELD_RE.fullmatch(str(getattr(exc, "field", "") or ""))
+    if exc.code != PARENT_NOT_FOUND or found is None:
+        return None
+    index = int(found.group(1))
+    return waits.depends_on[index].task_id if index < len(waits.depends_on) else None
+
+
+def without_run(waits: Resolution, task_id: str) -> Resolution:
+    return dataclasses.replace(
+        waits,
+        depends_on=tuple(dep for dep in waits.depends_on if dep.task_id != task_id),
+        parent_of_run={
+            run: parent for run, parent in waits.parent_of_run.items() if run != task_id
+        },
     )
-    prepared = writer.prepare(
-        route.queue,
-        dict(record.payload),
-        options,
-        user=record.user,
-        tenant=record.tenant,
-        task_id=task_id,
-    )
-    await writer.submit(prepared)
-    return True
 
 
 async def trigger(
