@@ -17,6 +17,8 @@ import asyncio
 import time
 from collections.abc import Iterable
 
+import structlog
+
 from prsm_tasks.errors import TaskNotFoundError
 from prsm_tasks.schedules.dependencies import Resolution, resolve, wake_at
 from prsm_tasks.schedules.record import (
@@ -26,6 +28,8 @@ from prsm_tasks.schedules.record import (
     ScheduleRecord,
 )
 from prsm_tasks.store.schedules import ScheduleStore
+
+log = structlog.get_logger("prsm.schedules")
 
 
 async def read_parent(store: ScheduleStore, schedule_id: str) -> ScheduleRecord | None:
@@ -76,6 +80,12 @@ def with_held(record: ScheduleRecord, held: Iterable[HeldRun]) -> list[HeldRun]:
     that does not fire for long holds at most MAX_HELD_RUNS runs of each child."""
     known = {run.task_id for run in record.held_runs}
     runs = record.held_runs + [run for run in held if run.task_id not in known]
+    if len(runs) > MAX_HELD_RUNS:
+        log.warning(
+            "schedule_held_runs_dropped",
+            schedule_id=record.schedule_id,
+            dropped=[run.task_id for run in runs[:-MAX_HELD_RUNS]],
+        )
     return runs[-MAX_HELD_RUNS:]
 
 
