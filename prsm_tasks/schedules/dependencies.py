@@ -114,9 +114,14 @@ def wake_at(parents: Iterable[ScheduleRecord], now: float) -> float | None:
     """When to look again at runs held for ``parents`` (the parents still without a run):
     just after the earliest parent's next due time, when its fire has made a run. A parent
     late to fire (its nodes down) is looked at again after a delay that grows with how late
-    it is, up to a minute. None: every such parent is paused (its resume wakes the child)."""
+    it is, up to a minute; one that has run (or ended) since, at once. None: every such
+    parent is paused (its resume wakes the child)."""
     times = []
     for parent in parents:
+        if parent.recent_runs or parent.status == "completed":
+            # it ran, or ended, since the held runs were resolved: resolve them again now
+            times.append(now)
+            continue
         if parent.status != "scheduled" or parent.next_due_at is None:
             continue
         late_s = now - parent.next_due_at

@@ -71,3 +71,10 @@ def test_held_runs_wake_just_after_the_parents_next_due_time() -> None:
     assert wake_at([soon], now=5000.0) == 5000.0 + 60.0
     # a paused parent: no timer, its resume wakes the child
     assert wake_at([schedule(PARENT, [], status="paused")], now=900.0) is None
+
+
+def test_held_runs_wake_at_once_when_a_parent_ran_or_ended_meanwhile() -> None:
+    # a parent that fired between the held runs' resolution and their re-arm
+    assert wake_at([schedule(PARENT, [950.0], next_due_at=2000.0)], now=960.0) == 960.0
+    ended = schedule(PARENT, [], status="completed", next_due_at=None)
+    assert wake_at([ended], now=960.0) == 960.0

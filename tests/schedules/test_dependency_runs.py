@@ -22,6 +22,7 @@ from prsm_tasks.edge.http.app import RunningEdge
 from prsm_tasks.edge.surfaces.scheduler.state import SCHEDULES
 from prsm_tasks.errors import TaskNotFoundError
 from prsm_tasks.models import TaskDependency, TaskRecord, TaskStatus
+from prsm_tasks.schedules.dependencies import WAIT_SLACK_S
 from prsm_tasks.schedules.record import ScheduleRecord
 from prsm_tasks.services.schedules.runs import parse_execution_id, run_task_id
 from tests.conftest import NodeFactory, eventually
@@ -298,3 +299,47 @@ async def test_a_dependency_that_would_make_a_cycle_is_still_refused(
     assert answer.status == 409, answer.body
     assert answer.body["error"] == "dependency_cycle"
     await pause(owner, first, second)
+
+
+async def test_runs_held_for_a_paused_parent_wait_for_its_resume(
+    edge: RunningEdge,
+    as_user: Callable[..., Caller],
+    queue: str,
+    start_node: NodeFactory,
+    client: Client,
+) -> None:
+    parent, child = Parent(), Child()
+    parent.gate.set()
+    owner = owner_of(as_user)
+    child_queue = f"{queue}-child"
+    async with start_node({queue: parent.handler, child_queue: child.handler}):
+        parent_at = soon(4)
+        parent_id = await create(
+            owner,
+            queue,
+            "extract",
+            task_type="one_time",
+            schedule_expression=None,
+            next_execution_time=parent_at,
+        )
+        child_id = await create(owner, child_queue, "report")
+        await depend(owner, child_id, parent_id, "completion")
+        _, child_run = await trigger(owner, child_id)  # the parent has not run: held
+        await pause(owner, parent_id)
+        wait_fire = datetime.fromisoformat(parent_at).timestamp() + WAIT_SLACK_S
+
+        async def looked_again() -> bool:  # the wait timer armed for the parent's time fired
+            return (await record_of(edge, child_id)).updated_at >= wait_fire
+
+        await eventually(looked_again, within_s=60)
+        record = await record_of(edge, child_id)
+        assert [run.task_id for run in record.held_runs] == [child_run]
+        assert record.held_runs[0].waiting_on == [parent_id]
+        assert child.started == {}
+
+        resumed = await owner.post(f"{API}/tasks/{parent_id}/resume")
+        assert resumed.status == 200, resumed.body
+        ended = await final(client, child_run)
+        assert ended.status is TaskStatus.COMPLETED and child.started == {child_run: 1}
+        assert len((await record_of(edge, parent_id)).recent_runs) == 1
+        await pause(owner, child_id)
