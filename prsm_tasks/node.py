@@ -367,6 +367,7 @@ class Node:
             after_final=self._after_final_hooks(batches),
             all_final=self.after_final is not None,
             logs=self._log_pump,
+            after_start=batches.writer.graph.after_start,
         )
         claims = Claims(
             node_id=self.node_id,
@@ -464,11 +465,11 @@ class Node:
     def _after_final_hooks(
         self, batches: BatchCoordinator
     ) -> Callable[[TaskRecord], Awaitable[None]]:
-        """Batches first (they let the next task of a batch go), then the caller's hook."""
+        """Batches and task graphs first (they let the next tasks go), then the caller's."""
         extra = self.after_final
 
         async def after_final(record: TaskRecord) -> None:
-            await batches.after_final(record)
+            await batches.after_final_all(record)
             if extra is not None:
                 await extra(record)
 
