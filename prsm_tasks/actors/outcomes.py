@@ -102,7 +102,8 @@ class Outcomes:
             "task_completed",
             completed_data(attempt.task_id, result, size_bytes=result_bytes),
         )
-        await self._announcer.final_fields(done)
+        # as written: a write rebased over a child appended meanwhile names that child too
+        await self._announcer.final_fields(attempt.fields or done)
         await attempt.delivery.ack()
 
     async def _complete_changed(
@@ -141,7 +142,7 @@ class Outcomes:
             await self._announcer.publish(
                 attempt, event, {"error": info.message, "error_type": info.type}
             )
-            await self._announcer.final(final)
+            await self._announcer.final_fields(attempt.fields or models.record_fields(final))
             await attempt.delivery.ack()
 
     async def retry_or_fail(

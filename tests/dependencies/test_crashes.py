@@ -154,3 +154,32 @@ async def test_the_repair_heals_a_lost_hook(own_server: EmbeddedNats, queue: str
         _, report = await repair.sweep(0)
         assert report.children >= 1
         assert (await stores.tasks.get(child.task_id))[0].status is TaskStatus.ENQUEUED
+
+
+@pytest.mark.parametrize("fails", [False, True])
+async def test_a_claimed_parent_ending_after_an_append_evaluates_the_child_itself(
+    client: Client, queue: str, start_node: NodeFactory, fails: bool
+) -> None:
+    """The outcome's CAS loses to the append and is rebased: the hook gets the record as
+    written, naming the child (the repair is off, so nothing else would let it go)."""
+    started, gate = asyncio.Event(), asyncio.Event()
+
+    async def handler(ctx: TaskContext, role: str = "child") -> str:
+        if role == "parent":
+            started.set()
+            await gate.wait()
+            if fails:
+                raise RuntimeError("the parent fails")
+        return role
+
+    async with start_node({queue: handler}, capacity=2, claim_after_s=0.0, repair_after_s=0.0):
+        parent = await client.enqueue(queue, {"role": "parent"}, max_retries=0)
+        await asyncio.wait_for(started.wait(), 30)
+        child = await client.enqueue(queue, {}, depends_on=[parent.task_id])
+        gate.set()
+        final = await client.wait(child.task_id, timeout=30)
+    if fails:
+        assert final.status is TaskStatus.FAILED and final.error is not None
+        assert final.error.type == "dependency_failed"
+    else:
+        assert final.status is TaskStatus.COMPLETED
