@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 import structlog
 from nats.js import JetStreamContext
 
-from prsm_tasks.errors import PrsmError, TaskNotFoundError, ValidationError
+from prsm_tasks.errors import TaskNotFoundError, TooManyDependentsError, ValidationError
 from prsm_tasks.schedules.misfire import plan_fire
 from prsm_tasks.schedules.record import (
     HeldRun,
@@ -56,9 +56,6 @@ from prsm_tasks.store.work import WorkWriter
 
 log = structlog.get_logger("prsm.schedules")
 
-# refusals a second try would meet again: the run is not made and the schedule moves on
-# (a parent run that gates as many runs as the engine lets one task gate)
-REFUSED_FOR_GOOD = frozenset({"too_many_dependents"})
 DUE_SLACK_S = 0.05  # a fire this early is due (clocks differ a little)
 SAME_DUE_S = 1e-3  # due times are compared as floats read back from msgpack
 
@@ -179,9 +176,9 @@ class ScheduleFires:
                 trigger=trigger,
                 waits=waits,
             )
-        except PrsmError as exc:
-            if not isinstance(exc, ValidationError) and exc.code not in REFUSED_FOR_GOOD:
-                raise  # NATS away, a conflict: the fire comes again
+        except (ValidationError, TooManyDependentsError) as exc:
+            # refusals a second try would meet again (a parent run that gates as many runs as
+            # the engine lets one task gate): the run is not made and the schedule moves on
             log.error("schedule_run_refused", schedule_id=record.schedule_id, error=exc.message)
             return Made(deleted=waits.deleted)
         if not made:

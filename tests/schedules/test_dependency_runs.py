@@ -8,7 +8,6 @@ out (a child due before its parent's first run). Each test pauses what it made."
 from __future__ import annotations
 
 import asyncio
-import inspect
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -16,7 +15,6 @@ from typing import Any
 
 import pytest
 
-import prsm_tasks.store.work
 from prsm_tasks import Client, TaskContext
 from prsm_tasks.edge.http.app import RunningEdge
 from prsm_tasks.edge.surfaces.scheduler.state import SCHEDULES
@@ -28,13 +26,6 @@ from prsm_tasks.services.schedules.runs import parse_execution_id, run_task_id
 from tests.conftest import NodeFactory, eventually
 from tests.edge.conftest import Caller
 from tests.schedules.conftest import API
-
-# the engine that holds a task ``waiting`` for its ``depends_on`` (branch ``taskdeps``): until
-# it is merged, a run is made with its parent runs named but starts at once
-TASK_GRAPH = "depends_on" in inspect.getsource(prsm_tasks.store.work)
-needs_task_graph = pytest.mark.skipif(
-    not TASK_GRAPH, reason="the task-graph engine (waiting on depends_on) is not merged yet"
-)
 
 
 class Parent:
@@ -133,7 +124,6 @@ CASES = [
 ]
 
 
-@needs_task_graph
 @pytest.mark.parametrize(("kind", "parent_fails", "child_ends"), CASES)
 async def test_a_run_waits_for_its_parents_latest_run(
     edge: RunningEdge,
@@ -254,11 +244,9 @@ async def test_a_child_due_before_its_parents_first_run_waits_then_runs_after_it
         parent_record = await final(client, parent_runs[0].task_id)
         assert ended.status is TaskStatus.COMPLETED and child.started == {child_run: 1}
         assert ended.metadata["schedule_parents"] == {parent_record.task_id: parent_id}
-        if TASK_GRAPH:
-            parent_dependency = TaskDependency(task_id=parent_record.task_id, type="success")
-            assert ended.depends_on == [parent_dependency]
-            assert parent_record.completed_at is not None and ended.started_at is not None
-            assert ended.started_at >= parent_record.completed_at
+        assert ended.depends_on == [TaskDependency(task_id=parent_record.task_id, type="success")]
+        assert parent_record.completed_at is not None and ended.started_at is not None
+        assert ended.started_at >= parent_record.completed_at
         # the run made from the held one keeps the due time it fired for
         assert ended.metadata["schedule_due_at"] == child_record.held_runs[0].due_at
 
@@ -343,3 +331,30 @@ async def test_runs_held_for_a_paused_parent_wait_for_its_resume(
         assert ended.status is TaskStatus.COMPLETED and child.started == {child_run: 1}
         assert len((await record_of(edge, parent_id)).recent_runs) == 1
         await pause(owner, child_id)
+
+
+async def test_a_parent_run_that_expired_is_not_waited_for(
+    edge: RunningEdge,
+    as_user: Callable[..., Caller],
+    queue: str,
+    start_node: NodeFactory,
+    client: Client,
+) -> None:
+    parent, child = Parent(), Child()
+    parent.gate.set()
+    owner = owner_of(as_user)
+    child_queue = f"{queue}-child"
+    async with start_node({queue: parent.handler, child_queue: child.handler}):
+        parent_id = await create(owner, queue, "extract")
+        child_id = await create(owner, child_queue, "report")
+        await depend(owner, child_id, parent_id, "success")
+        _, parent_run = await trigger(owner, parent_id)
+        assert (await final(client, parent_run)).status is TaskStatus.COMPLETED
+        # as the tasks' retention does: the record of a run long over goes
+        await edge.app[SCHEDULES].services.stores.tasks.delete(parent_run)
+
+        _, child_run = await trigger(owner, child_id)
+        ended = await final(client, child_run)
+        assert ended.status is TaskStatus.COMPLETED and ended.depends_on == []
+        assert child.started == {child_run: 1}
+        await pause(owner, parent_id, child_id)

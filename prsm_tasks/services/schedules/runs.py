@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import structlog
 
 from prsm_tasks import wire
-from prsm_tasks.errors import PrsmError, TaskNotFoundError, ValidationError
+from prsm_tasks.errors import ParentTaskNotFoundError, TaskNotFoundError, ValidationError
 from prsm_tasks.schedules.dependencies import Resolution
 from prsm_tasks.schedules.record import MAX_RECENT_RUNS, HeldRun, RecentRun, ScheduleRecord
 from prsm_tasks.services.access import Principal
@@ -34,8 +34,7 @@ from prsm_tasks.store.work import WorkWriter
 log = structlog.get_logger("prsm.schedules")
 
 EXECUTION_ID_RE = re.compile(r"^exec_([0-9a-z]{26})_([1-9][0-9]{0,3})$")
-# the engine's refusal of a ``depends_on`` naming a task that is not there (store/graph.py)
-PARENT_NOT_FOUND = "parent_task_not_found"
+# where the engine's refusal of a ``depends_on`` names the parent not found (store/graph.py)
 PARENT_FIELD_RE = re.compile(r"depends_on\[([0-9]{1,3})\]\.task_id")
 
 
@@ -120,7 +119,7 @@ async def create_run(
         )
         try:
             await writer.submit(prepared)
-        except PrsmError as exc:
+        except ParentTaskNotFoundError as exc:
             gone = gone_parent(exc, waits)
             if gone is None:
                 raise
@@ -133,11 +132,10 @@ async def create_run(
     return False
 
 
-def gone_parent(exc: PrsmError, waits: Resolution) -> str | None:
-    """The parent run the engine did not find (its error names ``depends_on[i].task_id``),
-    None for any other refusal."""
-    found = PARENT_FIELD_RE.fullmatch(str(getattr(exc, "field", "") or ""))
-    if exc.code != PARENT_NOT_FOUND or found is None:
+def gone_parent(exc: ParentTaskNotFoundError, waits: Resolution) -> str | None:
+    """The parent run the engine did not find (its error names ``depends_on[i].task_id``)."""
+    found = PARENT_FIELD_RE.fullmatch(exc.field or "")
+    if found is None:
         return None
     index = int(found.group(1))
     return waits.depends_on[index].task_id if index < len(waits.depends_on) else None
