@@ -358,3 +358,28 @@ async def test_a_parent_run_that_expired_is_not_waited_for(
         assert ended.status is TaskStatus.COMPLETED and ended.depends_on == []
         assert child.started == {child_run: 1}
         await pause(owner, parent_id, child_id)
+
+
+async def test_removing_a_dependency_frees_the_runs_held_for_it(
+    edge: RunningEdge,
+    as_user: Callable[..., Caller],
+    queue: str,
+    start_node: NodeFactory,
+    client: Client,
+) -> None:
+    child = Child()
+    owner = owner_of(as_user)
+    async with start_node({queue: child.handler}):
+        parent_id = await create(owner, queue, "extract")  # first due in an hour
+        child_id = await create(owner, queue, "report")
+        await depend(owner, child_id, parent_id, "completion")
+        _, child_run = await trigger(owner, child_id)  # the parent has no run: held
+        listed = (await owner.get(f"{API}/tasks/{child_id}/dependencies")).body
+        dependency_id = listed["dependencies"][0]["dependency_id"]
+        removed = await owner.delete(f"{API}/tasks/{child_id}/dependencies/{dependency_id}")
+        assert removed.status == 204
+
+        ended = await final(client, child_run)
+        assert ended.status is TaskStatus.COMPLETED and ended.depends_on == []
+        assert child.started == {child_run: 1}
+        await pause(owner, parent_id, child_id)

@@ -112,6 +112,8 @@ async def remove(
 
     _, after, rev = await schedules.store.update(child_id, change)
     schedules.index.apply(after, rev)
+    if after.held_runs:  # runs held for that parent may be made without it now
+        await schedules.timer.wake(child_id, datetime.now(UTC))
 
 
 def children_of(schedules: ScheduleService, tenant: str, parent_id: str) -> list[ScheduleRecord]:
