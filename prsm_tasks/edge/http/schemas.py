@@ -30,7 +30,7 @@ TaskType = options.TaskTypeName
 Ratio = Annotated[float, Field(ge=0)]
 
 
-class DependencyOut(BaseModel):
+class TaskDependencyOut(BaseModel):
     """A parent of a task (``depends_on``): its id and what the task waits for in it."""
 
     model_config = ConfigDict(extra="forbid")
@@ -73,7 +73,7 @@ class StatusResponse(ResponseBody):
     scheduled_for: Timestamp | None = Field(
         default=None, description="a delayed task: when it is (or was) due"
     )
-    depends_on: list[DependencyOut] | None = Field(default=None, description=DEPENDS_ON_DOC)
+    depends_on: list[TaskDependencyOut] | None = Field(default=None, description=DEPENDS_ON_DOC)
     waiting_for: list[str] | None = Field(default=None, description=WAITING_FOR_DOC)
 
 

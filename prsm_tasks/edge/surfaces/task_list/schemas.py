@@ -13,10 +13,10 @@ from pydantic import Field, RootModel
 from prsm_tasks.edge.http.schemas import (
     DEPENDS_ON_DOC,
     WAITING_FOR_DOC,
-    DependencyOut,
     QueueName,
     RequestBody,
     ResponseBody,
+    TaskDependencyOut,
     TaskType,
     Timestamp,
 )
@@ -143,7 +143,7 @@ class ApiTaskItem(ResponseBody):
     worker_id: str | None = Field(description="the external worker holding it, if one does")
     lease_expires_at: Timestamp | None
     attempt: int
-    depends_on: list[DependencyOut] | None = Field(default=None, description=DEPENDS_ON_DOC)
+    depends_on: list[TaskDependencyOut] | None = Field(default=None, description=DEPENDS_ON_DOC)
     waiting_for: list[str] | None = Field(default=None, description=WAITING_FOR_DOC)
 
 
