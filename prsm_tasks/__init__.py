@@ -25,8 +25,9 @@ if TYPE_CHECKING:
     )
     from prsm_tasks.handlers import Cancelled, Fail, Retry, TaskContext, handler
     from prsm_tasks.messages import TaskEvent
-    from prsm_tasks.models import TaskRecord, TaskSpec, TaskStatus
+    from prsm_tasks.models import TaskDependency, TaskRecord, TaskSpec, TaskStatus
     from prsm_tasks.node import Node
+    from prsm_tasks.store.graph_create import GraphNode
     from prsm_tasks.tasks import BaseTask, ProgressHandle
 
 # exported name -> the module that defines it
@@ -36,6 +37,7 @@ _EXPORTS = {
     "Cancelled": "prsm_tasks.handlers",
     "Client": "prsm_tasks.client.native",
     "Fail": "prsm_tasks.handlers",
+    "GraphNode": "prsm_tasks.store.graph_create",
     "InvalidTaskDataError": "prsm_tasks.errors",
     "Node": "prsm_tasks.node",
     "PayloadTooLargeError": "prsm_tasks.errors",
@@ -45,6 +47,7 @@ _EXPORTS = {
     "ServiceUnavailableError": "prsm_tasks.errors",
     "TaskAlreadyFinishedError": "prsm_tasks.errors",
     "TaskContext": "prsm_tasks.handlers",
+    "TaskDependency": "prsm_tasks.models",
     "TaskEvent": "prsm_tasks.messages",
     "TaskNotFoundError": "prsm_tasks.errors",
     "TaskRecord": "prsm_tasks.models",
@@ -63,6 +66,7 @@ __all__ = [
     "Cancelled",
     "Client",
     "Fail",
+    "GraphNode",
     "InvalidTaskDataError",
     "Node",
     "PayloadTooLargeError",
@@ -72,6 +76,7 @@ __all__ = [
     "ServiceUnavailableError",
     "TaskAlreadyFinishedError",
     "TaskContext",
+    "TaskDependency",
     "TaskEvent",
     "TaskNotFoundError",
     "TaskRecord",

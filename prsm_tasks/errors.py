@@ -359,3 +359,26 @@ class AlertRuleLimitError(QuotaExceededError):
     """A scope has as many alert rules as PRSM_MAX_ALERT_RULES_PER_TENANT allows."""
 
     code = "alert_rule_limit"
+
+
+# --- dependencies between one-off tasks (store/graph.py) -------------------------------------
+
+
+class ParentTaskNotFoundError(NotFoundError):
+    """A ``depends_on`` names a task that does not exist for this tenant: nothing was written."""
+
+    code = "parent_task_not_found"
+
+    def __init__(self, message: str, *, field: str | None = "depends_on", **details: Any) -> None:
+        super().__init__(message, **details)
+        self.field = field
+
+
+class TooManyDependentsError(ConflictError):
+    """A parent task already has as many dependents as a task may have."""
+
+    code = "too_many_dependents"
+
+    def __init__(self, message: str, *, field: str | None = "depends_on", **details: Any) -> None:
+        super().__init__(message, **details)
+        self.field = field

@@ -478,6 +478,14 @@ def record_fields(record: TaskRecord) -> Fields:
     fields["attempts"] = [attempt_fields(attempt) for attempt in record.attempts]
     if record.error is not None:
         fields["error"] = dict(record.error.__dict__)
+    # a task outside any graph stores neither list: no bytes added to every record (the
+    # fields form reads them with ``.get``; a record without them loads with empty lists)
+    if record.depends_on:
+        fields["depends_on"] = [dict(dependency.__dict__) for dependency in record.depends_on]
+    else:
+        del fields["depends_on"]
+    if not record.dependents:
+        del fields["dependents"]
     return fields
 
 

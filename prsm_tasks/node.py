@@ -43,6 +43,7 @@ from prsm_tasks.handlers import DECLARED, HandlerFunc, HandlerRegistry, HandlerS
 from prsm_tasks.messages import NodeAd
 from prsm_tasks.models import TaskRecord
 from prsm_tasks.schedules.timer import TIMER_KIND as SCHEDULE_TIMER_KIND
+from prsm_tasks.schedules.timer import WAIT_TIMER_KIND as SCHEDULE_WAIT_TIMER_KIND
 from prsm_tasks.store.batches import BatchCoordinator
 from prsm_tasks.store.cancels import CancelMemory
 from prsm_tasks.store.delayed import TIMER_KIND
@@ -326,7 +327,20 @@ class Node:
                 fires.append(ScheduleFires(stores.js, stores.writer, delayed.timers, types))
             return await fires[0].on_fire(fire)
 
+        waits: list[Any] = []
+
+        async def on_schedule_wait(fire: Fire) -> float | None:
+            if not waits:  # held runs of schedules with dependencies: imported at first use
+                from prsm_tasks.actors.schedule_fires import ScheduleFires
+                from prsm_tasks.actors.schedule_waits import ScheduleWaits
+
+                if not fires:
+                    fires.append(ScheduleFires(stores.js, stores.writer, delayed.timers, types))
+                waits.append(ScheduleWaits(fires[0]))
+            return await waits[0].on_fire(fire)
+
         self.timer_handlers.register(SCHEDULE_TIMER_KIND, on_schedule_fire)
+        self.timer_handlers.register(SCHEDULE_WAIT_TIMER_KIND, on_schedule_wait)
         return TimerActor(delayed.timers, self.timer_handlers, ack_wait_s=self.options.lease_s)
 
     def _attempts(self) -> Iterator[Attempt]:
@@ -354,6 +368,7 @@ class Node:
             after_final=self._after_final_hooks(batches),
             all_final=self.after_final is not None,
             logs=self._log_pump,
+            after_start=batches.writer.graph.after_start,
         )
         claims = Claims(
             node_id=self.node_id,
@@ -452,11 +467,11 @@ class Node:
     def _after_final_hooks(
         self, batches: BatchCoordinator
     ) -> Callable[[TaskRecord], Awaitable[None]]:
-        """Batches first (they let the next task of a batch go), then the caller's hook."""
+        """Batches and task graphs first (they let the next tasks go), then the caller's."""
         extra = self.after_final
 
         async def after_final(record: TaskRecord) -> None:
-            await batches.after_final(record)
+            await batches.after_final_all(record)
             if extra is not None:
                 await extra(record)
 

@@ -10,8 +10,9 @@ sequence, how often it was delivered); no I/O. ``actors/claims.py`` (peer nodes)
   attempt came from) was delivered again: its lease lapsed. Any other message for it is a
   duplicate (a priority change, a late re-publish) and is dropped;
 - an external worker's claim (``metadata.external``) also holds until its own expiry;
-- an outcome whose CAS lost to an edit of the metadata is rebased onto the record as it now
-  is, if the running attempt is still the writer's.
+- an outcome (or a progress write) whose CAS lost to an edit of the metadata, or to a child
+  named in ``dependents``, is rebased onto the record as it now is, if the running attempt
+  is still the writer's.
 """
 
 from __future__ import annotations
@@ -88,11 +89,15 @@ def claimed_by(record: TaskRecord, owner: str, message_seq: int) -> bool:
 
 
 def rebase(outcome: Fields, current: TaskRecord, *, owner: str, message_seq: int) -> Fields | None:
-    """``outcome`` on top of ``current`` when only its metadata changed under our attempt (all
-    the task list API may change on a running task); None when the attempt is no longer ours."""
+    """``outcome`` on top of ``current`` when only its metadata (all the task list API may
+    change on a running task) or its dependents (a child named by compare-and-set, see
+    store/graph.py) changed under our attempt; None when the attempt is no longer ours."""
     if not claimed_by(current, owner, message_seq):
         return None
-    return {**outcome, "metadata": current.metadata}
+    rebased = {**outcome, "metadata": current.metadata}
+    if current.dependents:  # only ever grows: the record as it is now names them all
+        rebased["dependents"] = list(current.dependents)
+    return rebased
 
 
 # --- external workers ---------------------------------------------------------------------------

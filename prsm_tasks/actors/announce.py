@@ -12,7 +12,7 @@ from prsm_tasks import telemetry
 from prsm_tasks.actors.attempt import Attempt
 from prsm_tasks.actors.logs import LogPump
 from prsm_tasks.errors import PrsmError
-from prsm_tasks.models import Fields, TaskRecord
+from prsm_tasks.models import Fields, TaskRecord, TaskStatus
 from prsm_tasks.store.events import EventPublisher, event_dict
 
 log = structlog.get_logger("prsm.runner")
@@ -27,7 +27,8 @@ CLOSING_EVENTS = frozenset(
 class Announcer:
     """One per node. ``after_final`` is called with final records this node sees (after
     writing them, or finding them so on a redelivery, so a crash between write and hook is
-    healed by the redelivery): records of a batch always, every record when ``all_final``."""
+    healed by the redelivery): records of a batch or with dependents always, every record
+    when ``all_final``. ``after_start``: a first claim written of a task with dependents."""
 
     def __init__(
         self,
@@ -36,11 +37,13 @@ class Announcer:
         after_final: AfterFinal | None,
         all_final: bool,
         logs: LogPump | None = None,
+        after_start: AfterFinal | None = None,
     ) -> None:
         self._events = events
         self._logs = logs
         self._after_final = after_final
         self._all_final = all_final
+        self._after_start = after_start
 
     async def publish(
         self,
@@ -82,17 +85,32 @@ class Announcer:
         if not attempt.started_sent:
             attempt.started_sent = True
             await self.publish(attempt, "task_started", {})
+            fields = attempt.fields
+            # a cheap look at the raw fields: no model is built for a task without children
+            if (
+                self._after_start is not None
+                and fields is not None
+                and fields.get("dependents")
+                and fields["status"] == TaskStatus.PROCESSING
+            ):
+                await self._hook(self._after_start, TaskRecord.model_validate(fields))
 
     async def final_fields(self, fields: Fields) -> None:
         """``final`` for the hot path: builds the model only when a hook wants it."""
-        if self._after_final is not None and (self._all_final or fields["batch_id"]):
+        if self._after_final is not None and (
+            self._all_final or fields["batch_id"] or fields.get("dependents")
+        ):
             await self.final(TaskRecord.model_validate(fields))
 
     async def final(self, record: TaskRecord) -> None:
         hook = self._after_final
-        if hook is None or not (self._all_final or record.batch_id):
+        if hook is None or not (self._all_final or record.batch_id or record.dependents):
             return
+        await self._hook(hook, record)
+
+    @staticmethod
+    async def _hook(hook: AfterFinal, record: TaskRecord) -> None:
         try:
             await hook(record)
-        except Exception as exc:  # a hook must not undo a final write; the next redelivery retries
-            log.warning("after_final_failed", task_id=record.task_id, error=repr(exc))
+        except Exception as exc:  # a hook must not undo a write; a redelivery or the repair retries
+            log.warning("record_hook_failed", task_id=record.task_id, error=repr(exc))

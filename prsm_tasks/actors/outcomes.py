@@ -91,12 +91,11 @@ class Outcomes:
         fields = models.with_attempt_metrics(fields, attempt.metrics)
         done = models.complete_fields(fields, result=result, now=time.time())
         if not await self.write(attempt, done):
-            # not claimed yet, and the record changed since its message: if it is still to
-            # run (new data, new priority) we own it now and run it again as it is
-            if attempt.phase is Phase.UNCLAIMED:
-                claimed = await self._claims.claim_current(attempt)
-                attempt.move(Phase.CHANGED if claimed else Phase.LOST)
-            return
+            if attempt.phase is not Phase.UNCLAIMED:
+                return
+            done = await self._complete_changed(attempt, fields, result)
+            if done is None:
+                return
         self._counters["completed"] += 1
         await self._announcer.started(attempt)  # a task that ran before its claim: only now
         await self._announcer.publish(
@@ -104,8 +103,30 @@ class Outcomes:
             "task_completed",
             completed_data(attempt.task_id, result, size_bytes=result_bytes),
         )
-        await self._announcer.final_fields(done)
+        # as written: a write rebased over a child appended meanwhile names that child too
+        await self._announcer.final_fields(attempt.fields or done)
         await attempt.delivery.ack()
+
+    async def _complete_changed(
+        self, attempt: Attempt, ran_with: Fields, result: Any
+    ) -> Fields | None:
+        """Not claimed yet, and the record changed since its message: claim it as it is
+        now. Same work (only its metadata or its dependents changed): the result stands
+        for it, written over the claim. New work (new data, new type): run it again as it
+        is (``Phase.CHANGED``). None when nothing was written for this run."""
+        if not await self._claims.claim_current(attempt):
+            attempt.move(Phase.LOST)
+            return None
+        current = attempt.fields
+        assert current is not None
+        if (current["task_type"], current["task_data"]) != (
+            ran_with["task_type"],
+            ran_with["task_data"],
+        ):
+            attempt.move(Phase.CHANGED)
+            return None
+        done = models.complete_fields(current, result=result, now=time.time())
+        return done if await self.write(attempt, done) else None
 
     async def fail(self, attempt: Attempt, exc: BaseException, *, timed_out: bool = False) -> None:
         if not await self._claims.ensure_claimed(attempt):
@@ -122,7 +143,7 @@ class Outcomes:
             await self._announcer.publish(
                 attempt, event, {"error": info.message, "error_type": info.type}
             )
-            await self._announcer.final(final)
+            await self._announcer.final_fields(attempt.fields or models.record_fields(final))
             await attempt.delivery.ack()
 
     async def retry_or_fail(

@@ -26,15 +26,17 @@ import time
 
 import structlog
 
-from prsm_tasks import models, wire
+from prsm_tasks import models, ownership, wire
 from prsm_tasks.actors.announce import Announcer
 from prsm_tasks.actors.attempt import Attempt, Stop
 from prsm_tasks.actors.options import NodeOptions
-from prsm_tasks.errors import ServiceUnavailableError, TransitionConflictError
+from prsm_tasks.errors import ServiceUnavailableError, TaskNotFoundError, TransitionConflictError
 from prsm_tasks.models import Fields, TaskStatus
 from prsm_tasks.store.tasks import TaskStore
 
 log = structlog.get_logger("prsm.node.progress")
+
+REBASE_ATTEMPTS = 8  # a record edited this often under one progress write: skip this write
 
 
 class ProgressReporter:
@@ -172,16 +174,36 @@ class ProgressReporter:
             fields = attempt.fields
             if fields is None or fields["status"] != TaskStatus.PROCESSING:
                 return
-            updated = self.applied_to(fields)
             try:
-                rev = await self._store.put_encoded(
-                    attempt.task_id, wire.pack(updated), last_rev=attempt.rev
-                )
-            except (TransitionConflictError, ServiceUnavailableError):
+                updated, rev = await self._put(self.applied_to(fields), attempt.rev)
+            except (TransitionConflictError, ServiceUnavailableError, TaskNotFoundError):
                 return  # cancelled or taken over (the final write will find out), or NATS away
             attempt.hold(updated, rev)
             self.record_at = now_mono
             self.dirty_record = False
+
+    async def _put(self, updated: Fields, rev: int) -> tuple[Fields, int]:
+        """Write ``updated`` over ``rev``; a CAS lost to an edit that leaves the attempt ours
+        (metadata, a child named in ``dependents``) is rebased onto the record and written
+        again, so one such edit does not fail every later write of the attempt."""
+        task_id = self._attempt.task_id
+        for _ in range(REBASE_ATTEMPTS):
+            try:
+                return updated, await self._store.put_encoded(
+                    task_id, wire.pack(updated), last_rev=rev
+                )
+            except TransitionConflictError:
+                current, rev = await self._store.get(task_id)
+                rebased = ownership.rebase(
+                    updated,
+                    current,
+                    owner=updated["worker_node"],
+                    message_seq=self._attempt.delivery.seq,
+                )
+                if rebased is None:
+                    raise
+                updated = rebased
+        raise TransitionConflictError(f"task {task_id} kept changing", task_id=task_id)
 
 
 def earlier_progress_events(fields: Fields | None) -> int:

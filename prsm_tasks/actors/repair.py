@@ -115,7 +115,13 @@ class RepairSweeper:
             lane.cursor = cursor
             lane.repair.deferred = {}  # a holder before us may have had other ones
         lane.cursor, report = await lane.repair.sweep(lane.cursor)
-        if report.republished or report.batches or report.deferred or report.scheduled:
+        if (
+            report.republished
+            or report.batches
+            or report.deferred
+            or report.scheduled
+            or report.children
+        ):
             log.info(
                 "repair_pass",
                 partition=lane.repair.partition,
@@ -124,6 +130,7 @@ class RepairSweeper:
                 batches=report.batches,
                 deferred=report.deferred,
                 scheduled=report.scheduled,
+                children=report.children,
                 cursor=lane.cursor,
             )
         held = await lane.lease.renew(lane.repair.resume_from(lane.cursor))

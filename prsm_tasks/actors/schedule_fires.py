@@ -7,11 +7,15 @@ server hands to another node (store/timers.py) and that converts to the same out
    fire's due time is not the record's ``armed_due_at``), is done;
 2. ``plan_fire`` (the misfire policy) names the due times to run; each becomes an ordinary
    task through the writer's enqueue path, its id derived from (schedule id, due time): a
-   second conversion finds the task there and only makes sure its work message went;
+   second conversion finds the task there and only makes sure its work message went. A
+   schedule with dependencies names the parent runs it waits for in the task's
+   ``depends_on``; a run whose parent has not run yet is held instead (services/schedules/
+   waits.py);
 3. the schedule is moved on by compare-and-set (last/next due time, the armed due time,
-   its recent runs; a schedule with no next time is ``completed``), only if it still holds
-   this fire's due time (a PATCH or pause meanwhile wins);
-4. the next timer is armed; only then is the fire acknowledged (by the timer actor).
+   its recent and held runs; a schedule with no next time is ``completed``), only if it
+   still holds this fire's due time (a PATCH or pause meanwhile wins);
+4. the next timer is armed (and the wait timer, for held runs); only then is the fire
+   acknowledged (by the timer actor).
 
 A crash after 2 and before 3 re-runs 2 (finding its tasks there) then 3. A crash after 3
 and before 4 leaves the next timer unarmed: the redelivered fire is stale (the record holds
@@ -22,22 +26,30 @@ the same timer if it is there (a time passed fires at once and converts as usual
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
 from nats.js import JetStreamContext
 
-from prsm_tasks.errors import TaskNotFoundError, ValidationError
+from prsm_tasks.errors import TaskNotFoundError, TooManyDependentsError, ValidationError
 from prsm_tasks.schedules.misfire import plan_fire
 from prsm_tasks.schedules.record import (
+    HeldRun,
     RecentRun,
     ScheduleRecord,
     as_datetime,
     as_epoch,
 )
-from prsm_tasks.schedules.timer import TIMER_KIND
+from prsm_tasks.schedules.timer import TIMER_KIND, WAIT_TIMER_KIND
 from prsm_tasks.services.mirrors import TypeView
 from prsm_tasks.services.schedules.runs import create_run, run_task_id, with_runs
+from prsm_tasks.services.schedules.waits import (
+    next_wake,
+    resolve_run,
+    with_held,
+    without_parents,
+)
 from prsm_tasks.store.schedules import ScheduleStore
 from prsm_tasks.store.timers import Fire, Timers
 from prsm_tasks.store.work import WorkWriter
@@ -46,6 +58,29 @@ log = structlog.get_logger("prsm.schedules")
 
 DUE_SLACK_S = 0.05  # a fire this early is due (clocks differ a little)
 SAME_DUE_S = 1e-3  # due times are compared as floats read back from msgpack
+
+
+@dataclass(frozen=True)
+class Made:
+    """What making one run came to: made, held (a parent has no run yet), or neither."""
+
+    run: RecentRun | None = None
+    held: HeldRun | None = None
+    deleted: tuple[str, ...] = ()  # parents found deleted (dropped from the record)
+
+
+@dataclass
+class MadeRuns:
+    made: list[RecentRun] = field(default_factory=list)
+    held: list[HeldRun] = field(default_factory=list)
+    deleted: set[str] = field(default_factory=set)
+
+    def add(self, one: Made) -> None:
+        if one.run is not None:
+            self.made.append(one.run)
+        if one.held is not None:
+            self.held.append(one.held)
+        self.deleted.update(one.deleted)
 
 
 class ScheduleFires:
@@ -88,39 +123,81 @@ class ScheduleFires:
             record.misfire_policy,
             backfill_limit=record.backfill_limit,
         )
-        made = [await self._make_run(record, run_at.timestamp()) for run_at in plan.run_at]
-        runs = [run for run in made if run is not None]
-        after = await self._advance(store, record.schedule_id, fire.due, runs, plan.next_due)
+        outcome = MadeRuns()
+        for run_at in plan.run_at:
+            due = run_at.timestamp()
+            task_id = run_task_id(record.schedule_id, due)
+            outcome.add(await self.make_run(store, record, task_id, due, trigger=False))
+        after = await self._advance(store, record.schedule_id, fire.due, outcome, plan.next_due)
         if after is not None and after.armed_due_at is not None:
             await self._timers.arm(TIMER_KIND, after.schedule_id, after.armed_due_at)
+        if after is not None and outcome.held:
+            await self.wake_held(store, after)
         log.info(
             "schedule_fired",
             schedule_id=record.schedule_id,
-            runs=len(runs),
+            runs=len(outcome.made),
+            held=len(outcome.held),
             missed=plan.missed,
             late_s=round(now - fire.due, 3),
         )
         return None
 
-    async def _make_run(self, record: ScheduleRecord, due_at: float) -> RecentRun | None:
-        """The run of ``due_at``; None when it cannot be made (no route, or data this
-        deployment refuses): retrying the fire would not help, so the schedule moves on."""
-        task_id = run_task_id(record.schedule_id, due_at)
+    async def make_run(
+        self,
+        store: ScheduleStore,
+        record: ScheduleRecord,
+        task_id: str,
+        due_at: float,
+        *,
+        trigger: bool,
+    ) -> Made:
+        """The run ``task_id`` due at ``due_at``, waiting for its parents' runs; held when a
+        parent has no run yet; None when it cannot be made (no route, or data this
+        deployment refuses): retrying would not help, so the schedule moves on."""
+        waits = await resolve_run(store, record, due_at)
+        now = time.time()
+        if not waits.ready:
+            held = HeldRun(
+                task_id=task_id,
+                due_at=due_at,
+                created_at=now,
+                trigger=trigger,
+                waiting_on=list(waits.waiting_on),
+            )
+            return Made(held=held, deleted=waits.deleted)
         try:
-            made = await create_run(self._writer, self._types, record, task_id, due_at=due_at)
-        except ValidationError as exc:
+            made = await create_run(
+                self._writer,
+                self._types,
+                record,
+                task_id,
+                due_at=None if trigger else due_at,
+                trigger=trigger,
+                waits=waits,
+            )
+        except (ValidationError, TooManyDependentsError) as exc:
+            # refusals a second try would meet again (a parent run that gates as many runs as
+            # the engine lets one task gate): the run is not made and the schedule moves on
             log.error("schedule_run_refused", schedule_id=record.schedule_id, error=exc.message)
-            return None
+            return Made(deleted=waits.deleted)
         if not made:
-            return None
-        return RecentRun(task_id=task_id, due_at=due_at, created_at=time.time())
+            return Made(deleted=waits.deleted)
+        run = RecentRun(task_id=task_id, due_at=due_at, created_at=now, trigger=trigger)
+        return Made(run=run, deleted=waits.deleted)
+
+    async def wake_held(self, store: ScheduleStore, record: ScheduleRecord) -> None:
+        """Arm the record's wait timer for its held runs (a re-arm replaces the pending one)."""
+        wake = await next_wake(store, record)
+        if wake is not None:
+            await self._timers.arm(WAIT_TIMER_KIND, record.schedule_id, wake)
 
     async def _advance(
         self,
         store: ScheduleStore,
         schedule_id: str,
         fired_due: float,
-        runs: list[RecentRun],
+        outcome: MadeRuns,
         next_due: datetime | None,
     ) -> ScheduleRecord | None:
         """Move the schedule past this fire, if it still holds it; the record written."""
@@ -129,13 +206,16 @@ class ScheduleFires:
             if record.armed_due_at is None or abs(record.armed_due_at - fired_due) > SAME_DUE_S:
                 return record  # a PATCH, pause or another conversion came first
             next_epoch = as_epoch(next_due)
+            fired = [*outcome.made, *outcome.held]
             return record.model_copy(
                 update={
-                    "last_due_at": runs[-1].due_at if runs else record.last_due_at,
+                    "last_due_at": max((run.due_at for run in fired), default=record.last_due_at),
                     "next_due_at": next_epoch,
                     "armed_due_at": next_epoch,
                     "status": "scheduled" if next_epoch is not None else "completed",
-                    "recent_runs": with_runs(record, runs),
+                    "recent_runs": with_runs(record, outcome.made),
+                    "held_runs": with_held(record, outcome.held),
+                    "dependencies": without_parents(record, outcome.deleted),
                     "updated_at": time.time(),
                 }
             )
@@ -151,3 +231,5 @@ class ScheduleFires:
         timer, this is the one chance left to arm it (the same timer again is harmless)."""
         if record.armed_due_at is not None:
             await self._timers.arm(TIMER_KIND, record.schedule_id, record.armed_due_at)
+        if record.held_runs:
+            await self.wake_held(await self.store(), record)

@@ -25,6 +25,13 @@ from prsm_tasks.errors import PrsmError, TaskTimeoutError
 from prsm_tasks.messages import TaskEvent
 from prsm_tasks.models import FINAL_STATUSES, TaskRecord, TaskSpec
 from prsm_tasks.store.events import EventPublisher
+from prsm_tasks.store.graph_create import (
+    GraphNode,
+    Parent,
+    as_dependencies,
+    prepare_graph,
+    submit_graph,
+)
 from prsm_tasks.store.keys import shared_key
 from prsm_tasks.store.many import enqueue_many
 from prsm_tasks.store.opener import Connection, open_stores
@@ -273,10 +280,13 @@ class Client:
         eta: datetime.datetime | None = None,
         countdown_seconds: float | None = None,
         trace: str | TraceContext | None = None,
+        depends_on: Sequence[Parent] | None = None,
     ) -> TaskRecord:
         """Create a task; returns once it is recorded. With ``eta`` (an aware datetime) or
         ``countdown_seconds`` it is ``scheduled`` until then (docs/client.md). ``trace``: the
-        W3C traceparent (or ``ctx.trace`` in a handler) it belongs to; without, a new trace."""
+        W3C traceparent (or ``ctx.trace`` in a handler) it belongs to; without, a new trace.
+        With ``depends_on`` (task ids, (id, type) pairs or TaskDependency) it is ``waiting``
+        until its parents let it go (docs/architecture.md, "Dependencies")."""
         _, writer, watch = self._parts()
         wire.check_queue_name(queue)
         options = TaskOptions(
@@ -287,6 +297,7 @@ class Client:
             idempotency_key=idempotency_key,
             scheduled_for=due_time(eta, countdown_seconds, now=time.time()),
             trace=checked_trace(trace) or TraceContext.new().traceparent,
+            depends_on=as_dependencies(depends_on) if depends_on is not None else None,
         )
         prepared = writer.prepare(queue, task_data, options, user=self.user, tenant=self.tenant)
         task_id = prepared.record.task_id
@@ -332,6 +343,14 @@ class Client:
             tenant=self.tenant,
             window=max(1, window),
         )
+
+    async def enqueue_graph(self, nodes: Sequence[GraphNode]) -> dict[str, str]:
+        """A whole task graph in one call (store/graph_create.py): every record is written
+        before any runs, and a refused node refuses them all; the task ids by node key."""
+        _, writer, _ = self._parts()
+        prepared = prepare_graph(writer, nodes, user=self.user, tenant=self.tenant)
+        records = await submit_graph(writer, prepared)
+        return {node.key: record.task_id for node, record in zip(nodes, records, strict=True)}
 
     async def status(self, task_id: str) -> TaskRecord:
         store, _, _ = self._parts()

@@ -33,6 +33,8 @@ class Dependency(BaseModel):
 
 
 MAX_RECENT_RUNS = 20
+# runs fired but not made yet, each waiting for a parent schedule's first run (newest kept)
+MAX_HELD_RUNS = 20
 
 
 class RecentRun(BaseModel):
@@ -42,6 +44,13 @@ class RecentRun(BaseModel):
     due_at: float  # a manual trigger's: when it was triggered
     created_at: float
     trigger: bool = False
+
+
+class HeldRun(RecentRun):
+    """A run that fired while a parent schedule had no run to wait on: made (with its
+    ``depends_on``) once every parent has one (schedules/dependencies.py)."""
+
+    waiting_on: list[str] = Field(default_factory=list)  # the parent schedules' ids
 
 
 class ScheduleRecord(BaseModel):
@@ -80,6 +89,9 @@ class ScheduleRecord(BaseModel):
     # the newest runs the firing made, newest last, at most MAX_RECENT_RUNS (the task's
     # record names the schedule back, in its metadata)
     recent_runs: list[RecentRun] = Field(default_factory=list)
+    # fired runs not made yet: a parent schedule had no run at the time (its wait timer,
+    # kind ``schedule_wait``, makes them when the parent has fired)
+    held_runs: list[HeldRun] = Field(default_factory=list)
 
     @property
     def enabled(self) -> bool:

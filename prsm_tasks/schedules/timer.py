@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Protocol
 
 TIMER_KIND = "schedule"  # the (kind, key) of a schedule's timer: ("schedule", schedule id)
+# the timer of a schedule's held runs (a parent had no run yet): ("schedule_wait", its id)
+WAIT_TIMER_KIND = "schedule_wait"
 
 
 class ScheduleTimer(Protocol):
@@ -24,6 +26,10 @@ class ScheduleTimer(Protocol):
         """Drop the pending fire of ``schedule_id``, if any (runs already created stay)."""
         ...
 
+    async def wake(self, schedule_id: str, at: datetime) -> None:
+        """Look at the held runs of ``schedule_id`` again at ``at`` (a parent changed)."""
+        ...
+
 
 class NoTimer:
     """Arms nothing: the default of a ScheduleService opened without the server's timers."""
@@ -32,4 +38,7 @@ class NoTimer:
         return None
 
     async def disarm(self, schedule_id: str) -> None:
+        return None
+
+    async def wake(self, schedule_id: str, at: datetime) -> None:
         return None

@@ -134,6 +134,7 @@ async def open_services(
             events=stores.events,
             after_final=stores.writer.after_final,
             consumer_idle_s=quotas.claim_consumer_idle_s,
+            after_start=stores.writer.graph.after_start,
         ),
         nodes=NodeView(stale_s=rules.node_stale_s),
         view=TaskView(partitions=stores.tasks.partitions),

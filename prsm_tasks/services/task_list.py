@@ -18,7 +18,7 @@ from typing import Any
 from prsm_tasks import models, telemetry, wire
 from prsm_tasks.errors import TaskNotFoundError
 from prsm_tasks.models import TaskRecord
-from prsm_tasks.services import task_refs
+from prsm_tasks.services import task_graph, task_refs
 from prsm_tasks.services.access import Principal, check_access, check_task_id
 from prsm_tasks.services.core import Services
 from prsm_tasks.services.quotas import work_bytes
@@ -144,7 +144,7 @@ async def read_item(services: Services, task_id: str, principal: Principal) -> d
         services.stores.nc, task_id, partitions=services.stores.tasks.partitions
     )
     check_listed_access(raw, principal, task_id)
-    return item_of(services, raw, rev)
+    return {**item_of(services, raw, rev), **await task_graph.dependency_report(services, raw)}
 
 
 def prepare_task(

@@ -115,8 +115,16 @@ class BatchCoordinator:
         )
         writer.use_timers(Timers(js))
         coordinator = cls(kv=kv, js=js, store=store, writer=writer, final_ttl_s=final_ttl_s)
-        writer.after_final = coordinator.after_final
+        writer.after_final = coordinator.after_final_all
         return coordinator
+
+    async def after_final_all(self, record: TaskRecord) -> None:
+        """Every hook on a final record: its batch, then its children (store/graph.py); the
+        children are evaluated even if the batch's hook failed (the repair retries that)."""
+        try:
+            await self.after_final(record)
+        finally:
+            await self.writer.graph.after_final(record)
 
     # --- creating a batch ------------------------------------------------------------------
 

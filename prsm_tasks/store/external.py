@@ -75,12 +75,14 @@ class ExternalWork:
         events: EventPublisher,
         after_final: Callable[[TaskRecord], Awaitable[None]] | None = None,
         consumer_idle_s: float = 3600.0,
+        after_start: Callable[[TaskRecord], Awaitable[None]] | None = None,
     ) -> None:
         self._nc = nc
         self._js = js
         self._store = store
         self._events = events
         self._after_final = after_final
+        self._after_start = after_start  # a claim of a task with children (store/graph.py)
         self._consumers = ClaimConsumers(js, idle_s=consumer_idle_s, partitions=store.partitions)
 
     # --- settling messages -----------------------------------------------------------------
@@ -207,6 +209,7 @@ class ExternalWork:
             await self.hold(msg.reply, lease_s)
             await self._events.publish(event_payload(claimed, "task_started", now=time.time()))
             log.info("external_claim", task_id=task_id, worker_id=worker_id, lease_s=lease_s)
+            await self._started(claimed)
             return claimed
         await msg.nak()
         return None
@@ -239,7 +242,16 @@ class ExternalWork:
         started, _ = await self._store.transition(task_id, claim_record)
         await signal_changed(self._nc, task_id)  # a node that started it unclaimed stops
         await self._events.publish(event_payload(started, "task_started", now=time.time()))
+        await self._started(started)
         return started
+
+    async def _started(self, record: TaskRecord) -> None:
+        if self._after_start is None or not record.dependents:
+            return
+        try:
+            await self._after_start(record)
+        except Exception as exc:  # the claim stands; the repair evaluates the children
+            log.warning("after_start_failed", task_id=record.task_id, error=repr(exc))
 
     # --- while it runs, and its end --------------------------------------------------------
 

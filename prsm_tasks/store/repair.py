@@ -32,6 +32,13 @@ own repair, lease and cursor (actors/repair.py).
 **Batches.** A ``waiting`` task, or a final task of a tracked batch, has its batch
 reconciled (``BatchCoordinator.reconcile``): ended tasks whose hook did not run are counted,
 tasks a failed bulk never wrote take no slot, and what may run is released.
+
+**Task graphs.** A ``waiting`` task with parents (``depends_on``), or the root of a graph
+whose creation died half way, is evaluated (``TaskGraph.cascade``): a process that died
+between a parent's final write and its hook left it waiting though its parents are decided.
+So are the children a started or final parent names (``dependents``): that parent's last
+write is the one whose hook may have been lost. One whose parents are still undecided
+stays waiting, untouched.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ from prsm_tasks.errors import PrsmError, TaskNotFoundError
 from prsm_tasks.models import TaskStatus
 from prsm_tasks.store.batches import BATCH_TRACKED, BatchCoordinator
 from prsm_tasks.store.cancels import forbid_unclaimed_start
+from prsm_tasks.store.graph import GRAPH_ROOT
 from prsm_tasks.store.tasks import TaskStore
 
 log = structlog.get_logger("prsm.repair")
@@ -90,6 +98,8 @@ class Scan:
     candidates: list[Candidate] = field(default_factory=list)
     batch_ids: set[str] = field(default_factory=set)
     scheduled: list[str] = field(default_factory=list)  # delayed tasks not yet let go
+    children: list[str] = field(default_factory=list)  # waiting tasks of a task graph
+    parents: list[str] = field(default_factory=list)  # children of started or final parents
     read: int = 0
 
 
@@ -118,6 +128,7 @@ class PassReport:
     batches: int = 0
     deferred: int = 0
     scheduled: int = 0  # delayed tasks whose timer was armed again or that were let go
+    children: int = 0  # waiting tasks of a task graph evaluated again
     overflow: bool = False  # more undecided than it may keep: part is scanned again
 
 
@@ -168,6 +179,13 @@ class Repair:
         report.deferred = len(self.deferred)
         report.republished = await self.republish(lost)
         report.scheduled = await self.rearm(scan.scheduled)
+        if scan.children or scan.parents:
+            graph = self._writer.graph
+            try:
+                report.children = await graph.heal(scan.children)
+                report.children += await graph.cascade(scan.parents)
+            except PrsmError as exc:  # scanned again when written again; else the next holder
+                log.warning("graph_repair_failed", error=exc.message)
         for batch_id in sorted(scan.batch_ids):
             try:
                 await self._batches.reconcile(batch_id)
@@ -262,10 +280,18 @@ class Repair:
             )
         elif status is TaskStatus.SCHEDULED:
             scan.scheduled.append(str(fields["task_id"]))
+        elif status is TaskStatus.WAITING and (
+            fields.get("depends_on") or metadata.get(GRAPH_ROOT)
+        ):
+            scan.children.append(str(fields["task_id"]))
         elif batch_id and (
             status is TaskStatus.WAITING or (status in FINAL and metadata.get(BATCH_TRACKED))
         ):
             scan.batch_ids.add(str(batch_id))
+        if status is not TaskStatus.WAITING and fields.get("dependents"):
+            # a parent's last write, aged: the hook of that write may have died with its
+            # writer (a child read before it was decided is not read again otherwise)
+            scan.parents.extend(str(task_id) for task_id in fields["dependents"])
 
     async def rearm(self, task_ids: list[str]) -> int:
         """Delayed tasks the scan found scheduled: their producer may have died before

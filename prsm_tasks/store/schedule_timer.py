@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from prsm_tasks.schedules.timer import TIMER_KIND
+from prsm_tasks.schedules.timer import TIMER_KIND, WAIT_TIMER_KIND
 from prsm_tasks.store.timers import Timers
 
 
@@ -20,3 +20,6 @@ class ServerScheduleTimer:
 
     async def disarm(self, schedule_id: str) -> None:
         await self._timers.disarm(TIMER_KIND, schedule_id)
+
+    async def wake(self, schedule_id: str, at: datetime) -> None:
+        await self._timers.arm(WAIT_TIMER_KIND, schedule_id, at.timestamp())

@@ -33,6 +33,7 @@ from prsm_tasks.models import TaskRecord
 from prsm_tasks.store.cancels import forbid_unclaimed_start
 from prsm_tasks.store.delayed import DUE_SLACK_S, DelayedTasks
 from prsm_tasks.store.events import EventPublisher, event_payload
+from prsm_tasks.store.graph import TaskGraph, check_depends_on
 from prsm_tasks.store.incomplete import incomplete
 from prsm_tasks.store.options import TaskOptions, check_task_data, idempotency_digest
 from prsm_tasks.store.tasks import TaskStore, encode_record, encode_update
@@ -53,6 +54,14 @@ def enqueued_data(record: TaskRecord) -> dict[str, Any]:
     if record.status is models.TaskStatus.SCHEDULED:
         return {"priority": record.priority, "scheduled_for": record.scheduled_for}
     return {"priority": record.priority}
+
+
+def first_status(options: TaskOptions, *, delayed: bool) -> models.TaskStatus:
+    """A child is held until its parents let it go (store/graph.py), a delayed task until
+    its time, any other task is queued at once."""
+    if options.depends_on:
+        return models.TaskStatus.WAITING
+    return models.TaskStatus.SCHEDULED if delayed else models.TaskStatus.ENQUEUED
 
 
 @dataclass(frozen=True)
@@ -82,10 +91,15 @@ class WorkWriter:
         self.after_final = after_final
         self.sends = WorkSender(store)
         self.delayed: DelayedTasks | None = None  # set by whoever opens the timers
+        self.graph = TaskGraph(store, self)  # tasks with depends_on (store/graph.py)
 
     @property
     def events(self) -> EventPublisher:
         return self._events
+
+    @property
+    def store(self) -> TaskStore:
+        return self._store
 
     def use_timers(self, timers: Timers) -> None:
         """Accept delayed tasks: their timers are ``timers``."""
@@ -117,8 +131,11 @@ class WorkWriter:
         now = time.time()
         # a task due now or in the past is enqueued as any other: a timer would fire at once
         delayed = options.scheduled_for is not None and options.scheduled_for > now + DUE_SLACK_S
+        task_id = task_id or wire.new_task_id()
+        if options.depends_on is not None:
+            check_depends_on(options.depends_on, task_id)
         record = TaskRecord(
-            task_id=task_id or wire.new_task_id(),
+            task_id=task_id,
             queue_name=queue,
             task_type=options.task_type,
             task_data=task_data,
@@ -132,9 +149,10 @@ class WorkWriter:
             timeout_seconds=float(options.timeout_seconds),
             batch_id=options.batch_id,
             metadata=options.metadata or {},
-            status=models.TaskStatus.SCHEDULED if delayed else models.TaskStatus.ENQUEUED,
+            status=first_status(options, delayed=delayed),
             scheduled_for=options.scheduled_for,
             trace=options.trace,
+            depends_on=list(options.depends_on or ()),
         )
         if delayed and self.delayed is None:
             raise ValidationError(
@@ -155,6 +173,8 @@ class WorkWriter:
         task: the caller answers what was written, and the repair queues it.
         """
         record, payload = prepared.record, prepared.payload
+        if record.depends_on:  # refused before anything is written
+            await self.graph.check_parents(record.tenant, record.depends_on)
         if record.idempotency_key is not None:
             bound_id = await self._bind_idempotency_key(record)
             if bound_id != record.task_id:
@@ -176,6 +196,12 @@ class WorkWriter:
             return await self._resume_or_say(*found)
         except ServiceUnavailableError as exc:  # its answer may be lost after it was stored
             raise incomplete(record.task_id, "unknown", exc) from exc
+        if record.status is models.TaskStatus.WAITING:  # a child: its parents let it go
+            try:
+                await self.graph.attach([record])
+            except ServiceUnavailableError as exc:
+                raise incomplete(record.task_id, str(record.status), exc) from exc
+            return record.model_copy(update={"created_rev": rev})
         try:
             # sent before the work, so task_enqueued comes before the node's task_started
             await self._events.publish_now(
@@ -247,6 +273,8 @@ class WorkWriter:
         """
         if record.status is models.TaskStatus.SCHEDULED and self.delayed is not None:
             await self.delayed.arm(record)  # it may have died before arming: the same timer
+        if record.status is models.TaskStatus.WAITING and record.depends_on:
+            await self.graph.attach([record])  # it may have died before naming it to a parent
         if record.status is models.TaskStatus.ENQUEUED and not record.attempts:
             # its first message may be queued still: no node may start that one unclaimed
             # while another claims this one

@@ -46,6 +46,9 @@ class RecordingTimer:
     async def disarm(self, schedule_id: str) -> None:
         self.calls.append(("disarm", schedule_id))
 
+    async def wake(self, schedule_id: str, at: datetime) -> None:
+        self.calls.append(("wake", schedule_id))
+
 
 def utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)

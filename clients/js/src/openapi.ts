@@ -467,6 +467,11 @@ export interface components {
             /** Queued At */
             queued_at: string | null;
             /**
+             * Waiting On
+             * @default null
+             */
+            waiting_on?: components["schemas"]["WaitingOn"][] | null;
+            /**
              * Result
              * @default null
              */
@@ -503,6 +508,11 @@ export interface components {
             is_retry: boolean;
             /** Queued At */
             queued_at: string | null;
+            /**
+             * Waiting On
+             * @default null
+             */
+            waiting_on?: components["schemas"]["WaitingOn"][] | null;
         };
         /** ExecutionList */
         ExecutionList: {
@@ -1000,6 +1010,18 @@ export interface components {
             task_name: string;
             /** Queue Name */
             queue_name: string | null;
+        };
+        /**
+         * WaitingOn
+         * @description A parent run a waiting execution waits for (an extension of the document).
+         */
+        WaitingOn: {
+            /** Task Id */
+            task_id: string | null;
+            /** Run Task Id */
+            run_task_id: string | null;
+            /** Dependency Type */
+            dependency_type: string | null;
         };
         /** Worker */
         Worker: {

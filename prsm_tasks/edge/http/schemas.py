@@ -30,6 +30,19 @@ TaskType = options.TaskTypeName
 Ratio = Annotated[float, Field(ge=0)]
 
 
+class TaskDependencyOut(BaseModel):
+    """A parent of a task (``depends_on``): its id and what the task waits for in it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_id: str
+    type: Literal["success", "completion", "any"]
+
+
+DEPENDS_ON_DOC = "the tasks this one depends on (only on a task created with depends_on)"
+WAITING_FOR_DOC = "the parents not met yet, while the task waits for them"
+
+
 class RequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -60,6 +73,8 @@ class StatusResponse(ResponseBody):
     scheduled_for: Timestamp | None = Field(
         default=None, description="a delayed task: when it is (or was) due"
     )
+    depends_on: list[TaskDependencyOut] | None = Field(default=None, description=DEPENDS_ON_DOC)
+    waiting_for: list[str] | None = Field(default=None, description=WAITING_FOR_DOC)
 
 
 class CancelResponse(ResponseBody):

@@ -16,6 +16,7 @@ from prsm_tasks.errors import ScheduleLimitError, ValidationError
 from prsm_tasks.schedules.record import ScheduleRecord, as_datetime, as_epoch
 from prsm_tasks.schedules.rules import MAX_AHEAD, TimeRule, parse_instant, parse_rule
 from prsm_tasks.services.access import Principal
+from prsm_tasks.services.schedules import dependencies
 from prsm_tasks.services.schedules.core import (
     ScheduleService,
     check_schedule_access,
@@ -269,6 +270,8 @@ async def set_paused(
     schedules.index.apply(after, rev)
     if before.status != after.status:
         await tell_timer(schedules, after)
+        if not paused:
+            await dependencies.wake_children(schedules, after.tenant, schedule_id)
     return after
 
 
@@ -280,3 +283,4 @@ async def delete(schedules: ScheduleService, principal: Principal, schedule_id: 
     )
     schedules.index.remove(schedule_id)
     await schedules.timer.disarm(record.schedule_id)
+    await dependencies.drop_parent(schedules, record.tenant, record.schedule_id)

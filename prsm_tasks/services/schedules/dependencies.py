@@ -1,5 +1,8 @@
 """Dependencies between schedules, stored in the child's record.
 
+A deleted parent's dependency is dropped from its children (ON DELETE CASCADE), and a
+resumed parent wakes the runs its children hold for it (services/schedules/waits.py).
+
 A new edge child -> parent is refused with 409 when it would close a cycle. The check walks
 fresh reads of the records; two edges added at once on different edges could each pass it
 and make a cycle together, so after its compare-and-set a writer walks again, and the one
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 
 from prsm_tasks.errors import (
     ConflictError,
@@ -108,3 +112,43 @@ async def remove(
 
     _, after, rev = await schedules.store.update(child_id, change)
     schedules.index.apply(after, rev)
+    if after.held_runs:  # runs held for that parent may be made without it now
+        await schedules.timer.wake(child_id, datetime.now(UTC))
+
+
+def children_of(schedules: ScheduleService, tenant: str, parent_id: str) -> list[ScheduleRecord]:
+    """The tenant's schedules that depend on ``parent_id``, from this edge's index (a child
+    it has not seen yet drops a deleted parent itself when its run resolves)."""
+    return [
+        record
+        for record in schedules.index.of_tenant(tenant)
+        if any(held.depends_on == parent_id for held in record.dependencies)
+    ]
+
+
+async def wake_children(schedules: ScheduleService, tenant: str, parent_id: str) -> None:
+    """A parent was resumed: the runs its children hold for it look again now (their wait
+    timer then waits for the parent's next due time)."""
+    for child in children_of(schedules, tenant, parent_id):
+        if any(parent_id in run.waiting_on for run in child.held_runs):
+            await schedules.timer.wake(child.schedule_id, datetime.now(UTC))
+
+
+async def drop_parent(schedules: ScheduleService, tenant: str, parent_id: str) -> None:
+    """A parent was deleted: its dependency goes from each child (ON DELETE CASCADE), and a
+    child's held runs waiting for it look again now, without it."""
+    for child in children_of(schedules, tenant, parent_id):
+
+        def change(record: ScheduleRecord) -> ScheduleRecord:
+            kept = [held for held in record.dependencies if held.depends_on != parent_id]
+            if len(kept) == len(record.dependencies):
+                return record
+            return record.model_copy(update={"dependencies": kept, "updated_at": time.time()})
+
+        try:
+            _, after, rev = await schedules.store.update(child.schedule_id, change)
+        except TaskNotFoundError:
+            continue
+        schedules.index.apply(after, rev)
+        if after.held_runs:
+            await schedules.timer.wake(child.schedule_id, datetime.now(UTC))

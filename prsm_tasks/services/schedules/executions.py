@@ -11,6 +11,7 @@ from typing import Any
 
 from prsm_tasks.errors import TaskAlreadyFinishedError, TaskNotFoundError
 from prsm_tasks.models import Attempt, AttemptOutcome, TaskRecord, TaskStatus
+from prsm_tasks.schedules.record import HeldRun, ScheduleRecord
 from prsm_tasks.services.access import Principal
 from prsm_tasks.services.logs import attempt_log_lines
 from prsm_tasks.services.schedules.core import ScheduleService, check_schedule_access
@@ -34,11 +35,23 @@ def not_found(value: str) -> TaskNotFoundError:
     return TaskNotFoundError(f"Execution {value[:80]} not found", task_id=value[:80])
 
 
+# a run that never started: its one execution's status (a ``failed`` one is a run whose
+# ``success`` parent failed: dependency_failed)
+STATUS_NOT_STARTED = {
+    TaskStatus.WAITING: "waiting",
+    TaskStatus.CANCELLED: "cancelled",
+    TaskStatus.FAILED: "failed",
+    TaskStatus.TIMEOUT: "timeout",
+}
+
+
 def execution_items(schedule_id: str, run: TaskRecord) -> list[dict[str, Any]]:
     """The executions of one run, oldest first."""
     if not run.attempts:
-        pending = "cancelled" if run.status is TaskStatus.CANCELLED else "pending"
-        return [pending_item(schedule_id, run, pending)]
+        item = pending_item(schedule_id, run, STATUS_NOT_STARTED.get(run.status, "pending"))
+        if run.status is TaskStatus.WAITING:
+            item["waiting_on"] = waiting_on_runs(run)
+        return [item]
     last = run.attempts[-1].number
     return [attempt_item(schedule_id, run, a, last=a.number == last) for a in run.attempts]
 
@@ -56,6 +69,43 @@ def pending_item(schedule_id: str, run: TaskRecord, status: str) -> dict[str, An
         "retry_number": 0,
         "is_retry": False,
         "queued_at": iso(run.enqueued_at),
+    }
+
+
+def waiting_on_runs(run: TaskRecord) -> list[dict[str, Any]]:
+    """The parent runs a waiting run waits for, each named with its schedule."""
+    parents = run.metadata.get("schedule_parents")
+    schedule_of = parents if isinstance(parents, dict) else {}
+    return [
+        {
+            "task_id": schedule_of.get(parent.task_id),
+            "run_task_id": parent.task_id,
+            "dependency_type": parent.type,
+        }
+        for parent in run.depends_on
+    ]
+
+
+def held_item(record: ScheduleRecord, held: HeldRun) -> dict[str, Any]:
+    """A run held until a parent schedule has run at all: one waiting execution, no task
+    yet (its execution id is the one its run will have)."""
+    types = {dependency.depends_on: dependency.type for dependency in record.dependencies}
+    return {
+        "execution_id": execution_id(held.task_id, 1),
+        "task_id": record.schedule_id,
+        "run_task_id": held.task_id,
+        "worker_id": None,
+        "started_at": None,
+        "completed_at": None,
+        "duration_ms": None,
+        "status": "waiting",
+        "retry_number": 0,
+        "is_retry": False,
+        "queued_at": iso(held.created_at),
+        "waiting_on": [
+            {"task_id": parent, "run_task_id": None, "dependency_type": types.get(parent)}
+            for parent in held.waiting_on
+        ],
     }
 
 
@@ -83,17 +133,25 @@ def attempt_item(
 
 async def runs_of(schedules: ScheduleService, principal: Principal, schedule_id: str) -> list:
     """The schedule's runs still stored, newest first (access checked)."""
+    return (await record_and_runs(schedules, principal, schedule_id))[1]
+
+
+async def record_and_runs(
+    schedules: ScheduleService, principal: Principal, schedule_id: str
+) -> tuple[ScheduleRecord, list[TaskRecord]]:
     record, _ = await schedules.read(schedule_id, principal)
     tasks = schedules.services.stores.tasks
     found = await asyncio.gather(*(tasks.find(run.task_id) for run in record.recent_runs))
-    return [item[0] for item in reversed(found) if item is not None]
+    return record, [item[0] for item in reversed(found) if item is not None]
 
 
 async def list_executions(
     schedules: ScheduleService, principal: Principal, schedule_id: str, *, limit: int
 ) -> dict[str, Any]:
-    runs = await runs_of(schedules, principal, schedule_id)
-    items = [item for run in runs for item in reversed(execution_items(schedule_id, run))]
+    record, runs = await record_and_runs(schedules, principal, schedule_id)
+    # held runs are the newest: a parent without a run holds every later run too
+    items = [held_item(record, held) for held in reversed(record.held_runs)]
+    items += [item for run in runs for item in reversed(execution_items(schedule_id, run))]
     return {"executions": items[:limit], "total": len(items)}
 
 
@@ -131,8 +189,25 @@ async def get_execution(
     item = execution_items(schedule_id, run)[attempt - 1]
     last = attempt == max(1, len(run.attempts))
     item["result"] = run.result if last and run.status is TaskStatus.COMPLETED else None
-    item["error"] = run.error.model_dump() if last and run.error is not None else None
+    item["error"] = error_of(run) if last else None
     return item
+
+
+def error_of(run: TaskRecord) -> dict[str, Any] | None:
+    """The run's error; one of ``dependency_failed`` also names the parent schedule and
+    run (the engine names the parent run only: a task does not know schedules)."""
+    if run.error is None:
+        return None
+    error = run.error.model_dump()
+    if run.error.type == "dependency_failed":
+        parents = run.metadata.get("schedule_parents")
+        schedule_of = parents if isinstance(parents, dict) else {}
+        for parent in run.depends_on:
+            if parent.task_id in (run.error.message or ""):
+                error["parent_task_id"] = schedule_of.get(parent.task_id)
+                error["parent_run_task_id"] = parent.task_id
+                break
+    return error
 
 
 async def execution_logs(

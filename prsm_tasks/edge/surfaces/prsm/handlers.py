@@ -15,7 +15,8 @@ from prsm_tasks.edge.http.sse import stream_url
 from prsm_tasks.edge.http.state import EdgeState
 from prsm_tasks.edge.surfaces.prsm.schemas import BulkEnqueueRequest, EnqueueRequest
 from prsm_tasks.errors import ValidationError
-from prsm_tasks.services import listing, logs, stats, tasks
+from prsm_tasks.models import TaskDependency
+from prsm_tasks.services import listing, logs, stats, task_graph, tasks
 from prsm_tasks.services.access import Principal
 from prsm_tasks.services.timestamps import iso
 from prsm_tasks.services.view import Entry, public_status
@@ -42,6 +43,9 @@ async def enqueue(request: web.Request, state: EdgeState, principal: Principal) 
         idempotency_key=body.idempotency_key,
         scheduled_for=due_time(parse_eta(body.eta), body.countdown_seconds, now=time.time()),
         trace=from_header(request.headers.get("traceparent")).traceparent,
+        depends_on=tuple(TaskDependency(task_id=d.task_id, type=d.type) for d in body.depends_on)
+        if body.depends_on is not None
+        else None,
     )
     prepared = tasks.prepare(services, principal, body.queue_name, body.task_data, options)
     state.limiter.take(principal.owner_key)
@@ -111,7 +115,9 @@ async def bulk_enqueue(
 async def status(request: web.Request, state: EdgeState, principal: Principal) -> web.Response:
     task_id = request.match_info["task_id"]
     record = await tasks.read_own(state.services, principal, task_id)
-    return json_response(tasks.status_report(state.services, task_id, record))
+    report = tasks.status_report(state.services, task_id, record)
+    report.update(await task_graph.dependency_report(state.services, record))
+    return json_response(report)
 
 
 async def result(request: web.Request, state: EdgeState, principal: Principal) -> web.Response:

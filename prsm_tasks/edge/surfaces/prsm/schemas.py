@@ -23,6 +23,7 @@ from prsm_tasks.edge.http.schemas import (
 )
 from prsm_tasks.store import options
 from prsm_tasks.store.batches import MAX_BATCH_TASKS
+from prsm_tasks.store.graph import MAX_PARENTS
 
 HealthStatus = Literal["healthy", "degraded", "unhealthy"]
 Priority = Annotated[
@@ -49,6 +50,15 @@ Countdown = Annotated[
 # --- requests ------------------------------------------------------------------------------
 
 
+class DependencyIn(RequestBody):
+    task_id: Annotated[str, Field(max_length=64, description="a task of the same tenant")]
+    type: Literal["success", "completion", "any"] = Field(
+        default="success",
+        description="success: the parent completed; completion: it ended in any way; "
+        "any: it started or ended",
+    )
+
+
 class EnqueueRequest(RequestBody):
     queue_name: QueueName
     task_data: TaskData
@@ -62,6 +72,11 @@ class EnqueueRequest(RequestBody):
     )
     eta: Eta | None = None
     countdown_seconds: Countdown | None = None
+    depends_on: Annotated[list[DependencyIn], Field(max_length=MAX_PARENTS)] | None = Field(
+        default=None,
+        description="the task waits (status enqueued, waiting inside) until these tasks let "
+        "it go; a failed or cancelled success parent ends it (docs: Dependencies)",
+    )
 
 
 class BulkTask(RequestBody):

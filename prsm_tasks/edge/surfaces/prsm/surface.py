@@ -49,7 +49,7 @@ ROUTES: tuple[Route, ...] = (
         summary="Enqueue a task",
         request=EnqueueRequest,
         response=EnqueueResponse,
-        errors=(400, 413, 429, 503, 507),
+        errors=(400, 404, 409, 413, 429, 503, 507),
         headers=RETRY_AFTER,
         links={
             f"{verb}Task": (operation, {"task_id": "$response.body#/task_id"})

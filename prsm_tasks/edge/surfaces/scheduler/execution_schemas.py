@@ -7,6 +7,14 @@ from typing import Any
 from prsm_tasks.edge.http.schemas import ResponseBody
 
 
+class WaitingOn(ResponseBody):
+    """A parent run a waiting execution waits for (an extension of the document)."""
+
+    task_id: str | None  # the parent schedule's id
+    run_task_id: str | None  # its run waited for (None: the parent has not run yet)
+    dependency_type: str | None
+
+
 class ExecutionItem(ResponseBody):
     execution_id: str
     task_id: str  # the schedule's id
@@ -15,10 +23,12 @@ class ExecutionItem(ResponseBody):
     started_at: str | None
     completed_at: str | None
     duration_ms: int | None
-    status: str  # pending, running, success, failed, timeout, cancelled, interrupted
+    # waiting, pending, running, success, failed, timeout, cancelled, interrupted
+    status: str
     retry_number: int
     is_retry: bool
     queued_at: str | None
+    waiting_on: list[WaitingOn] | None = None  # a waiting execution's parent runs
 
 
 class ExecutionList(ResponseBody):

@@ -10,7 +10,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, RootModel
 
-from prsm_tasks.edge.http.schemas import QueueName, RequestBody, ResponseBody, TaskType, Timestamp
+from prsm_tasks.edge.http.schemas import (
+    DEPENDS_ON_DOC,
+    WAITING_FOR_DOC,
+    QueueName,
+    RequestBody,
+    ResponseBody,
+    TaskDependencyOut,
+    TaskType,
+    Timestamp,
+)
 
 ApiStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
 TypeId = Annotated[int, Field(ge=1, description="a task type id")]
@@ -134,6 +143,8 @@ class ApiTaskItem(ResponseBody):
     worker_id: str | None = Field(description="the external worker holding it, if one does")
     lease_expires_at: Timestamp | None
     attempt: int
+    depends_on: list[TaskDependencyOut] | None = Field(default=None, description=DEPENDS_ON_DOC)
+    waiting_for: list[str] | None = Field(default=None, description=WAITING_FOR_DOC)
 
 
 class ApiTaskCreated(ApiTaskItem):
