@@ -90,6 +90,19 @@ class TaskNotFinalError(ConflictError):
     code = "task_not_final"
 
 
+class CheckpointRefusedError(ConflictError):
+    """A checkpoint written by an attempt that no longer owns its task (its lease lapsed and
+    another attempt took over, or the task was cancelled): the newer owner's state stands."""
+
+    code = "checkpoint_refused"
+
+
+class NoCheckpointError(ConflictError):
+    """Resuming a task that has no checkpoint (never saved, or expired with its retention)."""
+
+    code = "no_checkpoint"
+
+
 class TaskStillRunningError(ConflictError):
     """Removing a task that has not reached a final state."""
 

@@ -135,6 +135,19 @@ class TaskDependency(BaseModel):
     type: DependencyType = "success"
 
 
+class CheckpointMark(BaseModel):
+    """The record's note of its task's last checkpoint (the state itself is in the
+    PRSM_CHECKPOINTS bucket): the listings and the next attempt read it from the record."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    seq: int  # checkpoints of the task so far, over its attempts
+    attempt: int  # the attempt that wrote it
+    at: float
+    size_bytes: int  # of the encoded state
+    summary: str | None = None
+
+
 class TaskRecord(BaseModel):
     """The task as stored in the PRSM_TASKS bucket: the single source of truth."""
 
@@ -176,6 +189,8 @@ class TaskRecord(BaseModel):
     # the children to look at when it starts or ends (appended by compare-and-set)
     depends_on: list[TaskDependency] = Field(default_factory=list)
     dependents: list[str] = Field(default_factory=list)
+    # its last checkpoint (a persistent job), written by the attempt that owns the record
+    checkpoint: CheckpointMark | None = None
 
     @property
     def band(self) -> Band:
@@ -450,6 +465,8 @@ def record_fields(record: TaskRecord) -> Fields:
     fields["attempts"] = [dict(attempt.__dict__) for attempt in record.attempts]
     if record.error is not None:
         fields["error"] = dict(record.error.__dict__)
+    if record.checkpoint is not None:
+        fields["checkpoint"] = dict(record.checkpoint.__dict__)
     return fields
 
 

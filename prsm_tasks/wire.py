@@ -40,6 +40,8 @@ REPAIR_LEASE = "repair"
 META_BUCKET = "PRSM_META"
 # schedules (the scheduler API's "tasks"), key = a UUID (see store/schedules.py)
 SCHEDULES_BUCKET = "PRSM_SCHEDULES"
+# a persistent job's last checkpoint, by task id (store/checkpoints.py)
+CHECKPOINTS_BUCKET = "PRSM_CHECKPOINTS"
 PARTITIONS_KEY = "partitions"
 MAX_PARTITIONS = 64
 # timers the server holds (message schedules, see store/timers.py): one stream per deployment

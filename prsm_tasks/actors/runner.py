@@ -32,6 +32,7 @@ from nats.aio.msg import Msg
 from prsm_tasks import models, wire
 from prsm_tasks.actors.announce import Announcer
 from prsm_tasks.actors.attempt import Attempt, Phase, Stop
+from prsm_tasks.actors.checkpoints import Checkpointer
 from prsm_tasks.actors.claims import Claims
 from prsm_tasks.actors.delivery import Delivery
 from prsm_tasks.actors.logs import LogPump
@@ -81,6 +82,7 @@ class RunnerDeps:
     announcer: Announcer
     pump: ProgressPump
     logs: LogPump | None = None  # captures what handlers log (None: the node's log only)
+    checkpoints: Checkpointer | None = None  # ctx.checkpoint (None: handlers cannot save)
 
 
 class Runner:
@@ -269,6 +271,10 @@ class Runner:
             loop=loop,
             open_logs=(lambda: logs.open(attempt, number)) if logs is not None else None,
         )
+        checkpoints = deps.checkpoints
+        if checkpoints is not None:
+            self.ctx.checkpoint_state = await checkpoints.load(attempt)
+            self.ctx.save_checkpoint = functools.partial(checkpoints.save, attempt, number)
         deps.registry.check_task_data(fields)  # the type's schema may have changed
         kwargs = spec.bind(fields["task_data"])
         self.task = asyncio.current_task()
