@@ -103,6 +103,12 @@ class NoCheckpointError(ConflictError):
     code = "no_checkpoint"
 
 
+class TaskNotResumableError(ConflictError):
+    """Resuming a job that completed: only a failed, timed-out or cancelled one resumes."""
+
+    code = "task_not_resumable"
+
+
 class TaskStillRunningError(ConflictError):
     """Removing a task that has not reached a final state."""
 

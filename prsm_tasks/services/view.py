@@ -52,6 +52,7 @@ class Entry:
     rev: int
     task_type: str | None = None  # the task list API (/api/tasks) lists typed tasks
     number: int | None = None  # the task's integer id (models.task_number); None: not known
+    checkpoint: dict[str, Any] | None = None  # its last checkpoint's mark (persistent jobs)
 
     @property
     def band_index(self) -> int:
@@ -97,6 +98,7 @@ class Entry:
             rev=rev,
             task_type=raw.get("task_type"),
             number=int(raw.get("created_rev") or rev) or None,
+            checkpoint=raw.get("checkpoint"),
         )
 
     @classmethod
@@ -117,6 +119,7 @@ class Entry:
             rev=rev,
             task_type=record.task_type,
             number=record.created_rev or rev or None,
+            checkpoint=record.checkpoint.model_dump() if record.checkpoint is not None else None,
         )
 
 
@@ -188,6 +191,17 @@ def same_place(old: Entry, new: Entry) -> bool:
     return old.band_index == new.band_index and old.enqueued_at == new.enqueued_at
 
 
+def requeued(old: Entry, new: Entry) -> bool:
+    """``new`` is the final task ``old`` run again (store/requeue.py: a retry, a resume),
+    not an older write of it arriving late: enqueued after it ended, and a later write."""
+    return (
+        new.status == "enqueued"
+        and old.completed_at is not None
+        and new.enqueued_at > old.completed_at
+        and (new.rev > old.rev or 0 in (old.rev, new.rev))
+    )
+
+
 class TaskView:
     def __init__(self, *, partitions: int = 1) -> None:
         # the deployment's partitions: a task's number says which one (deployment_task_number)
@@ -198,6 +212,8 @@ class TaskView:
         self.owners: dict[tuple[str | None, str | None], Scope] = {}
         self.tenants: dict[str | None, Scope] = {}
         self.tenant_queues: dict[tuple[str | None, str], Scope] = {}
+        # per tenant, its tasks with a checkpoint (the persistent jobs' listings)
+        self.checkpointed: dict[str | None, Scope] = {}
         # per queue, per band (critical first): sorted (enqueued_at, task_id) of queued tasks
         self.queued: dict[str, list[list[tuple[float, str]]]] = {}
         # (queue or None for all) -> running means of execution and wait times
@@ -258,7 +274,7 @@ class TaskView:
         if old is None:
             self._add(entry)
             return
-        if old.status in FINAL and entry.status not in FINAL:
+        if old.status in FINAL and entry.status not in FINAL and not requeued(old, entry):
             return  # a final state is final: this is an older write arriving late
         provisional_end = entry.rev == 0 and entry.status in FINAL and old.status not in FINAL
         if entry.rev < old.rev and not provisional_end:
@@ -282,10 +298,15 @@ class TaskView:
                 scope.counts[old.status] -= 1
                 scope.counts[entry.status] += 1
         # owner, queue and created_at never change: update in place, keeping sort orders
+        had_checkpoint = old.checkpoint is not None
+        if entry.checkpoint is None:
+            entry.checkpoint = old.checkpoint  # a mark stays (a writer unaware of it drops it)
         for name in Entry.__slots__:
             setattr(old, name, getattr(entry, name))
         if moves:
             self._enqueue(old)
+        if old.checkpoint is not None and not had_checkpoint:
+            self._scope(self.checkpointed, old.tenant).add(old)
 
     def _add(self, entry: Entry) -> None:
         if entry.status in FINAL:
@@ -295,14 +316,19 @@ class TaskView:
         self._scope(self.owners, (entry.tenant, entry.user)).add(entry)
         self._scope(self.tenants, entry.tenant).add(entry)
         self._scope(self.tenant_queues, (entry.tenant, entry.queue)).add(entry)
+        if entry.checkpoint is not None:
+            self._scope(self.checkpointed, entry.tenant).add(entry)
         self._enqueue(entry)
 
     def _scopes_of(self, entry: Entry) -> list[Scope]:
-        return [
+        scopes = [
             self._scope(self.owners, (entry.tenant, entry.user)),
             self._scope(self.tenants, entry.tenant),
             self._scope(self.tenant_queues, (entry.tenant, entry.queue)),
         ]
+        if entry.checkpoint is not None:  # a mark, once set, stays: it is in this scope
+            scopes.append(self._scope(self.checkpointed, entry.tenant))
+        return scopes
 
     def _enqueue(self, entry: Entry) -> None:
         if entry.is_queued:
@@ -410,6 +436,11 @@ class TaskView:
 
     def visible(self, tenant: str, user: str, *, admin: bool) -> Scope:
         scope = self.tenants.get(tenant) if admin else self.owners.get((tenant, user))
+        return scope if scope is not None else Scope()
+
+    def with_checkpoint(self, tenant: str) -> Scope:
+        """The tenant's tasks with a checkpoint (any status), newest first on demand."""
+        scope = self.checkpointed.get(tenant)
         return scope if scope is not None else Scope()
 
     def tenant_queue(self, tenant: str, queue: str) -> Iterator[Entry]:
