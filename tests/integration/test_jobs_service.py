@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -147,3 +148,40 @@ async def test_a_queued_job_is_not_resumed_twice(
 
     await eventually(waiting)
     assert jobs.list_resumable(services, alice, include_resuming=False).items == []
+
+
+async def test_a_job_handed_back_by_a_shutdown_resumes_by_itself(
+    services: Services, alice: Principal, acme: Client, queue: str, start_node: NodeFactory
+) -> None:
+    ran: list[tuple[int, int]] = []
+    saved = asyncio.Event()
+
+    async def slow(ctx: TaskContext) -> int:
+        done = (ctx.checkpoint_state or {}).get("done", 0)
+        while done < 6:
+            done += 1
+            ran.append((ctx.attempt, done))
+            await ctx.checkpoint({"done": done})
+            if done == 3 and ctx.attempt == 1:
+                saved.set()
+                await asyncio.sleep(60)  # the shutdown comes first
+        return done
+
+    async with start_node({queue: slow}, grace_s=0.2):
+        record = await acme.enqueue(queue, {})
+        await asyncio.wait_for(saved.wait(), 30)
+    handed_back = await acme.status(record.task_id)
+    assert handed_back.status is TaskStatus.ENQUEUED
+    assert handed_back.attempts[-1].outcome is AttemptOutcome.INTERRUPTED
+
+    async def listed() -> bool:
+        items = jobs.list_resumable(services, alice).items
+        return [(i.task_id, i.resumes_by_itself, i.seq) for i in items] == [
+            (record.task_id, True, 3)
+        ]
+
+    await eventually(listed)
+    async with start_node({queue: slow}):
+        final = await acme.wait(record.task_id, timeout=30)
+    assert final.status is TaskStatus.COMPLETED and final.result == 6
+    assert ran == [(1, 1), (1, 2), (1, 3), (2, 4), (2, 5), (2, 6)]
