@@ -19,6 +19,7 @@ import nats.js.errors
 import structlog
 from nats.aio.client import Client as NatsClient
 
+from prsm_tasks import telemetry
 from prsm_tasks.errors import ServiceUnavailableError
 from prsm_tasks.nats_auth import CredentialsRefusedError, NatsAuth, is_auth_refusal, redact_url
 
@@ -126,6 +127,7 @@ async def connect(
 
     async def reconnected_cb() -> None:
         log.info("nats_reconnected", connection=name)
+        telemetry.nats_reconnected()
         if on_reconnected is not None:
             await on_reconnected()
 

@@ -11,9 +11,9 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
@@ -28,6 +28,9 @@ from prsm_tasks.local import (
 )
 from prsm_tasks.logging import configure_logging
 from prsm_tasks.nats_auth import NatsAuth
+
+if TYPE_CHECKING:
+    from prsm_tasks.node import Node
 from prsm_tasks.topology import Topology
 
 log = structlog.get_logger("prsm.cli")
@@ -58,8 +61,32 @@ async def cmd_node(settings: Settings) -> int:
         settings = settings.model_copy(update={"queues": registry.queues})
     node = Node.from_settings(settings, handlers=registry)
     install_stop_signals(node.stop)
-    await node.run()
+    with node_metrics(settings, node):
+        await node.run()
     return 0
+
+
+@contextlib.contextmanager
+def node_metrics(settings: Settings, node: Node) -> Iterator[None]:
+    """The node's /metrics on ``settings.metrics_port`` while the block runs (if set)."""
+    if settings.metrics_port is None:
+        yield
+        return
+    from prometheus_client import start_http_server
+
+    from prsm_tasks import telemetry
+
+    telemetry.enable()
+    slots = telemetry.slots_collector(lambda: (node.capacity, node.capacity - node.free_slots()))
+    unregister = telemetry.register(slots)
+    server, _ = start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    print(f"  metrics: http://{settings.metrics_host}:{server.server_port}/metrics", flush=True)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        unregister()
 
 
 async def cmd_edge(settings: Settings) -> int:
@@ -91,7 +118,12 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 2
     roles = args.role or []
-    print(mint_token(secret, user=args.user, tenant=args.tenant, roles=roles, ttl_s=args.ttl))
+    brands = args.brand or []
+    print(
+        mint_token(
+            secret, user=args.user, tenant=args.tenant, roles=roles, brands=brands, ttl_s=args.ttl
+        )
+    )
     return 0
 
 
@@ -204,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--user", required=True)
     token.add_argument("--tenant", required=True)
     token.add_argument("--role", action="append", help="a role (repeatable), e.g. admin")
+    token.add_argument(
+        "--brand", action="append", type=int, help="a hub brand id the user may act in (repeatable)"
+    )
     token.add_argument("--ttl", type=float, default=3600.0, help="seconds until it expires")
     token.add_argument("--data", type=Path, help="data directory of `prsm-tasks up`")
 
@@ -232,6 +267,9 @@ def _node_flags(parser: argparse.ArgumentParser) -> None:
         help="handler module to import (repeatable or comma separated)",
     )
     parser.add_argument("--lease-seconds", type=float)
+    parser.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus metrics on this port (/metrics)"
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -247,6 +285,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         ("host", "host"),
         ("nats_port", "nats_port"),
         ("lease_seconds", "lease_seconds"),
+        ("metrics_port", "metrics_port"),
         ("log_format", "log_format"),
         ("log_level", "log_level"),
     ):

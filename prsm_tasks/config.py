@@ -93,6 +93,17 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Handler modules a node imports (`pkg.module`), comma separated.",
     )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="A node serves its Prometheus metrics on this port (`/metrics`, "
+        "`PRSM_METRICS_HOST`); unset: no metrics, and nothing measured. An edge serves "
+        "them at its own `/metrics`.",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address a node's metrics port listens on."
+    )
     lease_seconds: float = Field(
         default=20.0,
         gt=0.5,

@@ -325,3 +325,31 @@ class DependencyExistsError(ConflictError):
 
 class DependencyNotFoundError(NotFoundError):
     code = "dependency_not_found"
+
+
+# --- the tasks hub (seed 003, /tasks/…/) ------------------------------------------------------
+
+
+class BrandRequiredError(ValidationError):
+    """A hub request without a usable ``X-Brand-ID`` header."""
+
+    code = "brand_required"
+
+
+class BrandForbiddenError(ForbiddenError):
+    """A brand the caller's token does not list (its ``brands`` claim)."""
+
+    code = "brand_forbidden"
+
+
+class TaskAlreadyCompletedError(ConflictError):
+    """A retry of a task that completed: only a failed, timed-out or cancelled task is retried."""
+
+    code = "task_already_completed"
+
+
+class NotImplementedYetError(PrsmError):
+    """A route of a document whose engine part is not built yet (answered 501)."""
+
+    code = "not_implemented"
+    status = 501

@@ -71,8 +71,10 @@ async def raw_baseline(url: str, count: int) -> float:
     return count / elapsed
 
 
-def start_node_process(url: str, capacity: int) -> subprocess.Popen[bytes]:
+def start_node_process(url: str, capacity: int, *, metrics: bool) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "PRSM_LOG_LEVEL": "warning"}
+    if metrics:  # the node measures every task, served on a free port
+        env["PRSM_METRICS_PORT"] = "0"
     return subprocess.Popen(
         [
             sys.executable,
@@ -154,7 +156,7 @@ async def core_bench(args: argparse.Namespace) -> dict[str, object]:
                     QUEUE, ({} for _ in range(args.tasks)), window=args.window
                 )
                 enqueue_per_s = len(records) / (time.perf_counter() - started)
-                node = start_node_process(server.url, args.capacity)
+                node = start_node_process(server.url, args.capacity, metrics=args.metrics)
                 try:
                     deadline = time.monotonic() + 600
                     while not await backlog_drained(client):
@@ -197,6 +199,9 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=512)
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--one-at-a-time", type=int, default=3000)
+    parser.add_argument(
+        "--metrics", action="store_true", help="measure with Prometheus metrics on (telemetry)"
+    )
     args, rest = parser.parse_known_args()
     if args.mode == "http":
         sys.path.insert(0, str(REPO))

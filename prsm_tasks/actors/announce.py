@@ -8,6 +8,7 @@ from typing import Any
 
 import structlog
 
+from prsm_tasks import telemetry
 from prsm_tasks.actors.attempt import Attempt
 from prsm_tasks.actors.logs import LogPump
 from prsm_tasks.errors import PrsmError
@@ -51,6 +52,8 @@ class Announcer:
     ) -> None:
         fields = attempt.fields
         assert fields is not None
+        now = time.time()
+        telemetry.task_event(event_type, fields, now)
         if self._logs is not None and attempt.logs is not None and event_type in CLOSING_EVENTS:
             await self._logs.close(attempt)
         number = len(attempt_of.attempts) if attempt_of is not None else len(fields["attempts"])
@@ -63,7 +66,7 @@ class Announcer:
                     event_type=event_type,
                     attempt=number,
                     worker_node=worker,
-                    now=time.time(),
+                    now=now,
                     data=data,
                 )
             )

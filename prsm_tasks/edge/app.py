@@ -15,12 +15,14 @@ from prsm_tasks.edge.http.app import RunningEdge
 from prsm_tasks.edge.http.state import EdgeConfig
 from prsm_tasks.edge.http.surface import Surface
 from prsm_tasks.edge.surfaces.events.surface import SURFACE as EVENTS
+from prsm_tasks.edge.surfaces.hub.surface import SURFACE as HUB
 from prsm_tasks.edge.surfaces.prsm.surface import SURFACE as PRSM
 from prsm_tasks.edge.surfaces.scheduler.surface import SURFACE as SCHEDULER
 from prsm_tasks.edge.surfaces.task_list.surface import SURFACE as TASK_LIST
 
-# in this order: the task list's /api/tasks/claim before the events' /api/tasks/{task_id}
-SURFACES: tuple[Surface, ...] = (PRSM, TASK_LIST, EVENTS, SCHEDULER)
+# in this order: the task list's /api/tasks/claim before the events' /api/tasks/{task_id};
+# the hub's paths all end with "/", so no other surface's route reads one of them
+SURFACES: tuple[Surface, ...] = (PRSM, TASK_LIST, EVENTS, SCHEDULER, HUB)
 
 
 @contextlib.asynccontextmanager

@@ -22,6 +22,8 @@ class Principal:
     user: str
     tenant: str
     roles: frozenset[str]
+    # the hub's brands this user may act in (the token's ``brands`` claim; services/hub/brands)
+    brands: frozenset[int] = frozenset()
     # the key of this caller's rate-limit bucket, made once: the verifier hands the same
     # principal to every request of a token
     owner_key: str = field(init=False, repr=False, compare=False)

@@ -33,7 +33,7 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from prsm_tasks import wire
+from prsm_tasks import telemetry, wire
 from prsm_tasks.bus import NATS_DOWN_ERRORS, nats_errors_as_prsm
 from prsm_tasks.errors import ServiceUnavailableError
 from prsm_tasks.messages import TaskEvent
@@ -235,10 +235,12 @@ class EventHub:
             self._everything.add(listener)
         else:
             self._by_task.setdefault(task_id, set()).add(listener)
+        telemetry.stream_opened()
         try:
             await self.follow()
             yield listener
         finally:
+            telemetry.stream_closed()
             if task_id is None:
                 self._everything.discard(listener)
             else:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from prsm_tasks import models, wire
+from prsm_tasks import models, telemetry, wire
 from prsm_tasks.errors import TaskNotFoundError
 from prsm_tasks.models import TaskRecord
 from prsm_tasks.services import task_refs
@@ -180,6 +180,8 @@ async def submit_task(services: Services, prepared: PreparedTask) -> TaskRecord:
     )
     created = await services.writer.submit(prepared)
     services.view.apply_record(created)
+    if created.task_id == prepared.record.task_id:  # not an idempotency key's earlier task
+        telemetry.task_enqueued(created.queue_name, created.priority)
     return created
 
 

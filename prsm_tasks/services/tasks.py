@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from prsm_tasks import wire
+from prsm_tasks import telemetry, wire
 from prsm_tasks.errors import (
     QuotaExceededError,
     TaskAlreadyFinishedError,
@@ -78,6 +78,7 @@ async def submit(services: Services, prepared: PreparedTask) -> Enqueued:
     record = await services.writer.submit(prepared)
     if record.task_id == prepared.record.task_id:
         services.view.apply_created(record, prepared.payload)
+        telemetry.task_enqueued(record.queue_name, record.priority)
     else:  # an idempotency key's earlier task
         services.view.apply_record(record)
     position = services.view.position(record.task_id)
@@ -123,6 +124,7 @@ async def submit_batch(services: Services, prepared: PreparedBatch) -> list[Task
     records = await services.stores.batches.submit(prepared)
     for record in records:
         services.view.apply_record(record)
+        telemetry.task_enqueued(record.queue_name, record.priority)
     return records
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from prsm_tasks import wire
 from prsm_tasks.models import BANDS_HIGH_TO_LOW, TaskRecord, band_for_priority
+from prsm_tasks.services.hub.facts import NO_FACTS, HubFacts, hub_facts
 
 BAND_INDEX = {band: index for index, band in enumerate(BANDS_HIGH_TO_LOW)}
 PENDING = frozenset({"enqueued", "waiting", "scheduled"})
@@ -52,6 +53,7 @@ class Entry:
     rev: int
     task_type: str | None = None  # the task list API (/api/tasks) lists typed tasks
     number: int | None = None  # the task's integer id (models.task_number); None: not known
+    facts: HubFacts = NO_FACTS
     checkpoint: dict[str, Any] | None = None  # its last checkpoint's mark (persistent jobs)
 
     @property
@@ -98,6 +100,7 @@ class Entry:
             rev=rev,
             task_type=raw.get("task_type"),
             number=int(raw.get("created_rev") or rev) or None,
+            facts=hub_facts(raw.get("tenant"), raw.get("task_data"), raw.get("metadata"), attempts),
             checkpoint=raw.get("checkpoint"),
         )
 
@@ -119,6 +122,8 @@ class Entry:
             rev=rev,
             task_type=record.task_type,
             number=record.created_rev or rev or None,
+            # the Attempt model keeps no measures: the watch's copy brings has_metrics
+            facts=hub_facts(record.tenant, record.task_data, record.metadata, ()),
             checkpoint=record.checkpoint.model_dump() if record.checkpoint is not None else None,
         )
 

@@ -17,8 +17,10 @@ import orjson
 import structlog
 from aiohttp import web
 
+from prsm_tasks import telemetry
 from prsm_tasks.edge.http.auth import JwtVerifier
 from prsm_tasks.edge.http.errors import error_middleware
+from prsm_tasks.edge.http.metrics import METRICS_ROUTE, metrics_middleware, queue_state_ctx
 from prsm_tasks.edge.http.openapi import (
     DOCS_CONTENT,
     DOCS_FILES,
@@ -76,6 +78,7 @@ SYSTEM_ROUTES: tuple[Route, ...] = (
         params=(Param(name="name", where="path", schema={"type": "string", "enum": DOCS_FILES}),),
         content=DOCS_CONTENT,
     ),
+    METRICS_ROUTE,
 )
 
 
@@ -90,20 +93,23 @@ def bind(route: Route, surface: Surface | None) -> Callable[[web.Request], Any]:
     """The aiohttp handler: authenticate (unless open), call the route, let its surface read
     an error before the middleware renders it."""
     map_error = surface.map_error if surface is not None else None
+    render_error = surface.render_error if surface is not None else None
 
     async def handle(request: web.Request) -> web.StreamResponse:
         state = request.app[STATE]
         principal: Principal | None = None
-        if route.auth:
-            header = request.headers.get("Authorization")
-            # the query is parsed only for a request without a header (a grant's refusal)
-            principal = await state.authenticate(
-                header, grant_given=not header and GRANT_PARAM in request.query
-            )
         try:
+            if route.auth:
+                header = request.headers.get("Authorization")
+                # the query is parsed only for a request without a header (a grant's refusal)
+                principal = await state.authenticate(
+                    header, grant_given=not header and GRANT_PARAM in request.query
+                )
             return await route.handler(request, state, principal)
         except PrsmError as exc:
             mapped = map_error(exc) if map_error is not None else exc
+            if render_error is not None:
+                return render_error(request, mapped)
             if mapped is exc:
                 raise
             raise mapped from exc
@@ -113,7 +119,12 @@ def bind(route: Route, surface: Surface | None) -> Callable[[web.Request], Any]:
 
 
 def build_app(config: EdgeConfig, surfaces: Sequence[Surface]) -> web.Application:
-    app = web.Application(client_max_size=config.max_body_bytes, middlewares=[error_middleware])
+    telemetry.enable()  # before any request or stream: every edge serves /metrics
+    app = web.Application(
+        client_max_size=config.max_body_bytes,
+        # outermost: a request is counted with the status its error body was given
+        middlewares=[metrics_middleware, error_middleware],
+    )
     mounted: list[tuple[Route, Surface | None]] = [
         (route, surface) for surface in surfaces for route in surface.routes
     ]
@@ -125,6 +136,7 @@ def build_app(config: EdgeConfig, surfaces: Sequence[Surface]) -> web.Applicatio
         build_spec(all_routes, title="prsm-tasks Task API", version=package_version())
     )
     app.cleanup_ctx.append(open_state(config))
+    app.cleanup_ctx.append(queue_state_ctx)
     for surface in surfaces:
         if surface.open is not None:
             app.cleanup_ctx.append(surface.open)

@@ -1,7 +1,8 @@
 """JWT bearer auth: HS256 with a shared secret, RS256 with a public key file or a JWKS URL.
 
 Claims: ``sub`` (user), ``tenant``, ``roles`` (a list; services/access.py says what ``admin``
-and ``worker`` may do), ``exp`` (required and checked). A verified token is remembered until
+and ``worker`` may do), ``brands`` (optional: the hub's brand ids the user may act in,
+services/hub/brands.py), ``exp`` (required and checked). A verified token is remembered until
 it expires, so the hot paths pay one dict lookup instead of a signature check.
 """
 
@@ -19,6 +20,7 @@ import structlog
 
 from prsm_tasks.errors import ServiceUnavailableError, UnauthorizedError, ValidationError
 from prsm_tasks.services.access import Principal
+from prsm_tasks.services.hub.brands import check_brand_claims, check_tenant_claim
 
 if TYPE_CHECKING:
     from prsm_tasks.config import Settings
@@ -36,6 +38,7 @@ def mint_token(
     user: str,
     tenant: str,
     roles: list[str] | tuple[str, ...] = (),
+    brands: list[int] | tuple[int, ...] = (),
     ttl_s: float = 3600.0,
     now: float | None = None,
 ) -> str:
@@ -50,6 +53,8 @@ def mint_token(
         "iat": issued,
         "exp": issued + int(ttl_s),
     }
+    if brands:
+        claims["brands"] = list(brands)
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -194,4 +199,9 @@ def principal_of(claims: dict[str, Any]) -> Principal:
     if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
         raise UnauthorizedError("token claim 'roles' must be a list of strings")
     assert isinstance(user, str) and isinstance(tenant, str)
-    return Principal(user=user, tenant=tenant, roles=frozenset(roles))
+    try:
+        check_tenant_claim(tenant)
+        brands = check_brand_claims(claims.get("brands", []))
+    except ValidationError as exc:
+        raise UnauthorizedError(f"token claim {exc.field!r}: {exc.message}") from exc
+    return Principal(user=user, tenant=tenant, roles=frozenset(roles), brands=brands)

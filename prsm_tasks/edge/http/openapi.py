@@ -75,6 +75,8 @@ class Route:
     # OpenAPI links of the 200 answer: name -> (operationId, {parameter: runtime expression})
     links: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
     ok_status: int = 200  # the success status (201 for a create, 204 with no body)
+    # the body of its errors, when its surface renders its own (the hub's); else ErrorResponse
+    error_model: type[BaseModel] | None = None
     no_content: tuple[int, ...] = ()  # further success statuses without a body (204)
 
     @property
@@ -89,6 +91,8 @@ def build_spec(routes: Sequence[Route], *, title: str, version: str) -> dict[str
             modes[route.request] = "validation"
         if route.response is not None:
             modes[route.response] = "serialization"
+        if route.error_model is not None:
+            modes[route.error_model] = "serialization"
     keys, schema = models_json_schema(list(modes.items()), ref_template=REF)
     refs = {model: keys[(model, mode)]["$ref"] for model, mode in modes.items()}
     paths: dict[str, dict[str, Any]] = {}
@@ -121,7 +125,8 @@ def operation(route: Route, refs: dict[type[BaseModel], str]) -> dict[str, Any]:
     responses: dict[str, Any] = {str(route.ok_status): ok}
     for code in route.no_content:
         responses[str(code)] = {"description": OK_TEXT.get(code, "No Content")}
-    error_schema = {"application/json": {"schema": {"$ref": refs[ErrorResponse]}}}
+    error_ref = refs[route.error_model or ErrorResponse]
+    error_schema = {"application/json": {"schema": {"$ref": error_ref}}}
     codes = set(route.errors) | {500} | ({401} if route.auth else set())
     for code in sorted(codes):
         if code == 503 and route.response is not None and route.path == "/health":
