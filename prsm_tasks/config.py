@@ -212,6 +212,13 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest handler result stored, encoded, in bytes.",
     )
+    max_checkpoint_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="Largest checkpoint state (`ctx.checkpoint`) stored, encoded, in bytes; "
+        "larger is refused with 413 `payload_too_large`. Also held under the server's "
+        "`max_payload`, less 4 KiB for the checkpoint's envelope.",
+    )
     events_max_age_seconds: float = Field(
         default=86_400.0,
         gt=0,

@@ -90,6 +90,25 @@ class TaskNotFinalError(ConflictError):
     code = "task_not_final"
 
 
+class CheckpointRefusedError(ConflictError):
+    """A checkpoint written by an attempt that no longer owns its task (its lease lapsed and
+    another attempt took over, or the task was cancelled): the newer owner's state stands."""
+
+    code = "checkpoint_refused"
+
+
+class NoCheckpointError(ConflictError):
+    """Resuming a task that has no checkpoint (never saved, or expired with its retention)."""
+
+    code = "no_checkpoint"
+
+
+class TaskNotResumableError(ConflictError):
+    """Resuming a job that completed: only a failed, timed-out or cancelled one resumes."""
+
+    code = "task_not_resumable"
+
+
 class TaskStillRunningError(ConflictError):
     """Removing a task that has not reached a final state."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,9 @@ from prsm_tasks.trace import TraceContext
 from prsm_tasks.wire import check_queue_name, check_task_type
 
 HandlerFunc = Callable[..., Any]
+# a sync handler waits this long for its checkpoint to be stored (each NATS request in it
+# has its own, shorter timeout)
+CHECKPOINT_WAIT_S = 60.0
 
 
 class Retry(Exception):
@@ -83,6 +86,10 @@ class TaskContext:
         self._cancelled = False
         self._open_logs = open_logs  # the node's capture of this attempt's log (made lazily)
         self._logger: TaskLogger | None = None
+        # what the task's last checkpoint saved (None: none, start from the beginning), and
+        # how this attempt saves one (set by the node's runner; None: no checkpoint store)
+        self.checkpoint_state: Any = None
+        self.save_checkpoint: Callable[[Any, str | None], Awaitable[Any]] | None = None
 
     @property
     def logger(self) -> TaskLogger:
@@ -130,6 +137,31 @@ class TaskContext:
         else:
             self._loop.call_soon_threadsafe(self._report_progress, value, text)
         return _DONE
+
+    def checkpoint(self, state: Any, summary: str | None = None) -> Any:
+        """Save ``state`` (msgpack-able, at most ``PRSM_MAX_CHECKPOINT_BYTES`` encoded) as
+        the task's checkpoint: a later attempt gets it as ``checkpoint_state``.
+
+        Awaited in an async handler (``await ctx.checkpoint(state)``); called plainly in a
+        sync one, it blocks until the checkpoint is stored. Either way it returns the
+        checkpoint's ``CheckpointMark`` (seq, attempt, time, size, summary), or raises
+        ``CheckpointRefusedError`` once this attempt no longer owns the task (stop then),
+        or ``PayloadTooLargeError`` / ``ValidationError`` for state it cannot store."""
+        save = self.save_checkpoint
+        if save is None:
+            raise HandlerError("checkpoints need a node with a checkpoint store")
+        try:
+            running_loop = asyncio.get_running_loop()
+        except RuntimeError:
+            running_loop = None
+        if running_loop is self._loop:
+            return save(state, summary)
+        future = asyncio.run_coroutine_threadsafe(_awaited(save(state, summary)), self._loop)
+        return future.result(timeout=CHECKPOINT_WAIT_S)
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
 
 
 @dataclass(kw_only=True)

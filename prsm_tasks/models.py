@@ -159,6 +159,19 @@ class TaskDependency(BaseModel):
     type: DependencyType = "success"
 
 
+class CheckpointMark(BaseModel):
+    """The record's note of its task's last checkpoint (the state itself is in the
+    PRSM_CHECKPOINTS bucket): the listings and the next attempt read it from the record."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    seq: int  # checkpoints of the task so far, over its attempts
+    attempt: int  # the attempt that wrote it
+    at: float
+    size_bytes: int  # of the encoded state
+    summary: str | None = None
+
+
 class TaskRecord(BaseModel):
     """The task as stored in the PRSM_TASKS bucket: the single source of truth."""
 
@@ -202,6 +215,8 @@ class TaskRecord(BaseModel):
     dependents: list[str] = Field(default_factory=list)
     # the W3C traceparent the task was created under (trace.py); not stored when None
     trace: str | None = None
+    # its last checkpoint (a persistent job), written by the attempt that owns the record
+    checkpoint: CheckpointMark | None = None
 
     @property
     def band(self) -> Band:
@@ -486,6 +501,8 @@ def record_fields(record: TaskRecord) -> Fields:
         del fields["depends_on"]
     if not record.dependents:
         del fields["dependents"]
+    if record.checkpoint is not None:
+        fields["checkpoint"] = dict(record.checkpoint.__dict__)
     return fields
 
 

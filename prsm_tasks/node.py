@@ -26,6 +26,7 @@ from prsm_tasks.actors.advertiser import Advertiser, ResourceSampler, default_no
 from prsm_tasks.actors.announce import Announcer
 from prsm_tasks.actors.attempt import Attempt
 from prsm_tasks.actors.base import supervise
+from prsm_tasks.actors.checkpoints import Checkpointer
 from prsm_tasks.actors.claims import Claims
 from prsm_tasks.actors.intake import Intake, WorkPair
 from prsm_tasks.actors.leases import LeaseKeeper
@@ -46,6 +47,7 @@ from prsm_tasks.schedules.timer import TIMER_KIND as SCHEDULE_TIMER_KIND
 from prsm_tasks.schedules.timer import WAIT_TIMER_KIND as SCHEDULE_WAIT_TIMER_KIND
 from prsm_tasks.store.batches import BatchCoordinator
 from prsm_tasks.store.cancels import CancelMemory
+from prsm_tasks.store.checkpoints import CheckpointStore
 from prsm_tasks.store.delayed import TIMER_KIND
 from prsm_tasks.store.events import EventPublisher
 from prsm_tasks.store.logs import chunk_subject_of
@@ -255,6 +257,14 @@ class Node:
         log_publisher = EventPublisher(nc, subject_of=chunk_subject_of)
         await log_publisher.start()
         self._deps = self._runner_deps(store, events, batches, executor, log_publisher)
+        self._deps.checkpoints = Checkpointer(
+            node_id=self.node_id,
+            store=store,
+            checkpoints=CheckpointStore(stores.js),
+            claims=self._deps.claims,
+            max_bytes=self.options.max_checkpoint_bytes,
+            max_payload=nc.max_payload,
+        )
         lease_keeper = LeaseKeeper(self._attempts, self.options)
         advertiser = Advertiser(
             kv=nodes_kv,

@@ -84,6 +84,15 @@ class BaseTask(abc.ABC):
         """True once the task was cancelled: return (or raise ``Cancelled``) soon."""
         return self._ctx is not None and self._ctx.is_cancelled
 
+    @property
+    def checkpoint_state(self) -> Any:
+        """What the task's last checkpoint saved: resume from it (None: from the start)."""
+        return self.context.checkpoint_state
+
+    def checkpoint(self, state: Any, summary: str | None = None) -> Any:
+        """``ctx.checkpoint``: blocks in a sync ``execute``, is awaited in an async one."""
+        return self.context.checkpoint(state, summary)
+
     @classmethod
     def _prsm_handler_spec(cls, *, queue: str, task_type: str | None) -> HandlerSpec:
         """The hook ``handlers.build_spec`` calls for a class: see ``task_class_spec``."""

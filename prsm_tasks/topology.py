@@ -287,7 +287,7 @@ async def _ensure_logs_stream(js: JetStreamContext, topology: Topology) -> None:
 async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
     """Idempotently create the work streams, PRSM_EVENTS and the KV buckets (tasks, nodes,
     batches, task types, idempotency keys, cancels of queued tasks, shared secrets, leases,
-    schedules), after checking this process agrees with the deployment's partitions."""
+    schedules, checkpoints), after checking this process agrees with the deployment's partitions."""
     with nats_errors_as_prsm("creating the topology"):
         await agree_partitions(js, topology)
         for partition in range(topology.partitions):
@@ -322,6 +322,8 @@ async def ensure_topology(js: JetStreamContext, topology: Topology) -> None:
             wire.SCHEDULES_BUCKET: None,
             wire.ALERT_RULES_BUCKET: None,
             wire.ALERTS_BUCKET: None,  # a resolved alert expires by a per-message TTL
+            # a checkpoint lives as long as a finished record: from its last write
+            wire.CHECKPOINTS_BUCKET: topology.finished_task_ttl_s or None,
         }
         configs: dict[str, StreamConfig] = {}
         for bucket, ttl_s in buckets.items():

@@ -44,6 +44,8 @@ SCHEDULES_BUCKET = "PRSM_SCHEDULES"
 ALERT_RULES_BUCKET = "PRSM_ALERT_RULES"  # key = rule id (a uuid hex)
 ALERTS_BUCKET = "PRSM_ALERTS"  # key = <rule id>.<episode>
 ALERTS_PREFIX = "prsm.alerts"  # prsm.alerts.<scope token>: alerts fired and resolved
+# a persistent job's last checkpoint, by task id (store/checkpoints.py)
+CHECKPOINTS_BUCKET = "PRSM_CHECKPOINTS"
 PARTITIONS_KEY = "partitions"
 MAX_PARTITIONS = 64
 # timers the server holds (message schedules, see store/timers.py): one stream per deployment

@@ -35,6 +35,7 @@ class NodeOptions:
     logs_max_lines: int = 1_000  # per attempt, see prsm_tasks/task_logs.py
     logs_max_line_bytes: int = 4096
     max_result_bytes: int = 1_048_576
+    max_checkpoint_bytes: int = 1_048_576  # see Settings.max_checkpoint_bytes
     park_s: float = 10.0
     nats_stall_s: float = 5.0  # see Settings.nats_stall_seconds
     nats_ping_interval_s: float = 120.0  # the library's keep-alive pings
@@ -62,6 +63,7 @@ class NodeOptions:
             logs_max_lines=settings.logs_max_lines_per_attempt,
             logs_max_line_bytes=settings.logs_max_line_bytes,
             max_result_bytes=settings.max_result_bytes,
+            max_checkpoint_bytes=settings.max_checkpoint_bytes,
             nats_stall_s=settings.nats_stall_seconds,
             repair_after_s=settings.repair_after_seconds,
             repair_interval_s=settings.repair_interval_seconds,

@@ -32,6 +32,7 @@ from nats.aio.msg import Msg
 from prsm_tasks import models, wire
 from prsm_tasks.actors.announce import Announcer
 from prsm_tasks.actors.attempt import Attempt, Phase, Stop
+from prsm_tasks.actors.checkpoints import Checkpointer
 from prsm_tasks.actors.claims import Claims
 from prsm_tasks.actors.delivery import Delivery
 from prsm_tasks.actors.logs import LogPump
@@ -84,6 +85,7 @@ class RunnerDeps:
     pump: ProgressPump
     logs: LogPump | None = None  # captures what handlers log (None: the node's log only)
     meter: Meter | None = None  # measures each attempt (None: metrics off)
+    checkpoints: Checkpointer | None = None  # ctx.checkpoint (None: handlers cannot save)
 
 
 class Runner:
@@ -273,6 +275,10 @@ class Runner:
             open_logs=(lambda: logs.open(attempt, number)) if logs is not None else None,
             trace=attempt_span(fields.get("trace")),
         )
+        checkpoints = deps.checkpoints
+        if checkpoints is not None:
+            self.ctx.checkpoint_state = await checkpoints.load(attempt)
+            self.ctx.save_checkpoint = functools.partial(checkpoints.save, attempt, number)
         deps.registry.check_task_data(fields)  # the type's schema may have changed
         kwargs = spec.bind(fields["task_data"])
         self.task = asyncio.current_task()

@@ -27,6 +27,7 @@ from prsm_tasks.services.mirrors import NodeView, TypeView
 from prsm_tasks.services.quotas import Quotas, WorkRoom, check_unfinished
 from prsm_tasks.services.stats import HostSampler, sample_storage
 from prsm_tasks.services.view import TaskView
+from prsm_tasks.store.checkpoints import CheckpointStore
 from prsm_tasks.store.external import ExternalWork
 from prsm_tasks.store.keys import shared_key
 from prsm_tasks.store.opener import Stores
@@ -75,6 +76,7 @@ class Services:
     storage: tuple[float, int | None, int | None] = (0.0, None, None)  # (read at, used, limit)
     health_status: str = ""  # the last one reported, to log each change once
     started_at: float = field(default_factory=time.time)
+    checkpoints: CheckpointStore | None = None  # persistent jobs (services/jobs.py), made once
 
     @property
     def writer(self) -> WorkWriter:

@@ -59,6 +59,7 @@ class Entry:
     # monitoring services (services/hub_metrics.py, services/alerts/)
     attempt_rows: tuple[AttemptRow, ...] = ()
     data_keys: tuple[str, ...] = ()
+    checkpoint: dict[str, Any] | None = None  # its last checkpoint's mark (persistent jobs)
 
     @property
     def band_index(self) -> int:
@@ -107,6 +108,7 @@ class Entry:
             facts=hub_facts(raw.get("tenant"), raw.get("task_data"), raw.get("metadata"), attempts),
             attempt_rows=rows_of(attempts),
             data_keys=data_keys_of(raw.get("task_data")),
+            checkpoint=raw.get("checkpoint"),
         )
 
     @classmethod
@@ -131,6 +133,7 @@ class Entry:
             facts=hub_facts(record.tenant, record.task_data, record.metadata, ()),
             attempt_rows=rows_of(attempt_fields(a) for a in record.attempts),
             data_keys=data_keys_of(record.task_data),
+            checkpoint=record.checkpoint.model_dump() if record.checkpoint is not None else None,
         )
 
 
@@ -202,6 +205,17 @@ def same_place(old: Entry, new: Entry) -> bool:
     return old.band_index == new.band_index and old.enqueued_at == new.enqueued_at
 
 
+def requeued(old: Entry, new: Entry) -> bool:
+    """``new`` is the final task ``old`` run again (store/requeue.py: a retry, a resume),
+    not an older write of it arriving late: enqueued after it ended, and a later write."""
+    return (
+        new.status == "enqueued"
+        and old.completed_at is not None
+        and new.enqueued_at > old.completed_at
+        and (new.rev > old.rev or 0 in (old.rev, new.rev))
+    )
+
+
 class TaskView:
     def __init__(self, *, partitions: int = 1) -> None:
         # the deployment's partitions: a task's number says which one (deployment_task_number)
@@ -212,6 +226,8 @@ class TaskView:
         self.owners: dict[tuple[str | None, str | None], Scope] = {}
         self.tenants: dict[str | None, Scope] = {}
         self.tenant_queues: dict[tuple[str | None, str], Scope] = {}
+        # per tenant, its tasks with a checkpoint (the persistent jobs' listings)
+        self.checkpointed: dict[str | None, Scope] = {}
         # per queue, per band (critical first): sorted (enqueued_at, task_id) of queued tasks
         self.queued: dict[str, list[list[tuple[float, str]]]] = {}
         # (queue or None for all) -> running means of execution and wait times
@@ -272,7 +288,7 @@ class TaskView:
         if old is None:
             self._add(entry)
             return
-        if old.status in FINAL and entry.status not in FINAL:
+        if old.status in FINAL and entry.status not in FINAL and not requeued(old, entry):
             return  # a final state is final: this is an older write arriving late
         provisional_end = entry.rev == 0 and entry.status in FINAL and old.status not in FINAL
         if entry.rev < old.rev and not provisional_end:
@@ -296,10 +312,15 @@ class TaskView:
                 scope.counts[old.status] -= 1
                 scope.counts[entry.status] += 1
         # owner, queue and created_at never change: update in place, keeping sort orders
+        had_checkpoint = old.checkpoint is not None
+        if entry.checkpoint is None:
+            entry.checkpoint = old.checkpoint  # a mark stays (a writer unaware of it drops it)
         for name in Entry.__slots__:
             setattr(old, name, getattr(entry, name))
         if moves:
             self._enqueue(old)
+        if old.checkpoint is not None and not had_checkpoint:
+            self._scope(self.checkpointed, old.tenant).add(old)
 
     def _add(self, entry: Entry) -> None:
         if entry.status in FINAL:
@@ -309,14 +330,19 @@ class TaskView:
         self._scope(self.owners, (entry.tenant, entry.user)).add(entry)
         self._scope(self.tenants, entry.tenant).add(entry)
         self._scope(self.tenant_queues, (entry.tenant, entry.queue)).add(entry)
+        if entry.checkpoint is not None:
+            self._scope(self.checkpointed, entry.tenant).add(entry)
         self._enqueue(entry)
 
     def _scopes_of(self, entry: Entry) -> list[Scope]:
-        return [
+        scopes = [
             self._scope(self.owners, (entry.tenant, entry.user)),
             self._scope(self.tenants, entry.tenant),
             self._scope(self.tenant_queues, (entry.tenant, entry.queue)),
         ]
+        if entry.checkpoint is not None:  # a mark, once set, stays: it is in this scope
+            scopes.append(self._scope(self.checkpointed, entry.tenant))
+        return scopes
 
     def _enqueue(self, entry: Entry) -> None:
         if entry.is_queued:
@@ -424,6 +450,11 @@ class TaskView:
 
     def visible(self, tenant: str, user: str, *, admin: bool) -> Scope:
         scope = self.tenants.get(tenant) if admin else self.owners.get((tenant, user))
+        return scope if scope is not None else Scope()
+
+    def with_checkpoint(self, tenant: str) -> Scope:
+        """The tenant's tasks with a checkpoint (any status), newest first on demand."""
+        scope = self.checkpointed.get(tenant)
         return scope if scope is not None else Scope()
 
     def tenant_queue(self, tenant: str, queue: str) -> Iterator[Entry]:

@@ -25,7 +25,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def spawn_node(
-    url: str, queue: str, *, name: str, capacity: int, lease_s: float
+    url: str,
+    queue: str,
+    *,
+    name: str,
+    capacity: int,
+    lease_s: float,
+    handlers: str = "tests.e2e.handlers_for_tests",
 ) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PRSM_TEST_QUEUE": queue, "PYTHONPATH": str(REPO)}
     return subprocess.Popen(
@@ -39,7 +45,7 @@ def spawn_node(
             "--queues",
             queue,
             "--handlers",
-            "tests.e2e.handlers_for_tests",
+            handlers,
             "--capacity",
             str(capacity),
             "--name",

@@ -27,6 +27,7 @@ def test_every_option_comes_from_its_setting() -> None:
         progress_max_events=50,
         thread_pool_size=5,
         max_result_bytes=4096,
+        max_checkpoint_bytes=8192,
         nats_stall_seconds=2.0,
         repair_after_seconds=300.0,
         repair_interval_seconds=5.0,

@@ -2,9 +2,10 @@
 entry (services/view.py) so that listing a brand's tasks never reads the bucket: computed
 once per write of a brand's task; any other task shares one empty instance.
 
-The seams the hub's other apps fill: ``has_metrics`` is an attempt that carries a
-``metrics`` object (the node's per-attempt measures), ``checkpointed`` a record whose
-``metadata.checkpoint`` is set (a persistent job's last checkpoint).
+The seam the hub's monitoring app fills: ``has_metrics`` is an attempt that carries a
+``metrics`` object (the node's per-attempt measures). Whether a task saved a checkpoint is
+the entry's own ``checkpoint`` (the record's mark, written only by the attempt that owns
+the task; never its metadata, which a caller may edit).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from prsm_tasks.services.hub.brands import BRAND_MARKER
 MAX_SEARCH_KEYS = 32
 MAX_SEARCH_KEY_CHARS = 64
 HUB_KEY = "hub"  # record.metadata[HUB_KEY]: what POST /tasks/ was given (services/hub)
-CHECKPOINT_KEY = "checkpoint"  # record.metadata: the persistent jobs' last checkpoint, if any
 
 
 class HubFacts(NamedTuple):  # a tuple: made per write, cheaper than a frozen dataclass
@@ -28,7 +28,6 @@ class HubFacts(NamedTuple):  # a tuple: made per write, cheaper than a frozen da
     data_keys: tuple[str, ...] = ()
     periodic: bool = False  # a run of a schedule
     has_metrics: bool = False  # an attempt carries the node's measures
-    checkpointed: bool = False  # a persistent job saved a checkpoint
 
 
 NO_FACTS = HubFacts()
@@ -48,7 +47,6 @@ def hub_facts(tenant: Any, task_data: Any, metadata: Any, attempts: Any) -> HubF
         data_keys=search_keys(task_data),
         periodic=bool(meta.get("schedule_id")),
         has_metrics=any(isinstance(a, dict) and a.get("metrics") for a in attempts or ()),
-        checkpointed=bool(meta.get(CHECKPOINT_KEY)),
     )
 
 

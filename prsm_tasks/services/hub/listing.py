@@ -76,7 +76,7 @@ class TaskFilters:
         if self.is_periodic is not None and facts.periodic != self.is_periodic:
             return False
         if self.is_resumable is not None:
-            resumable = is_resumable(entry.status, facts.checkpointed)
+            resumable = is_resumable(entry.status, entry.checkpoint is not None)
             if resumable != self.is_resumable:
                 return False
         return self.search is None or searched(entry, self.search)

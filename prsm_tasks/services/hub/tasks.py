@@ -24,7 +24,7 @@ from prsm_tasks.models import TaskRecord, TaskStatus, band_for_priority
 from prsm_tasks.services import task_refs
 from prsm_tasks.services.core import Services
 from prsm_tasks.services.hub.brands import BrandScope
-from prsm_tasks.services.hub.facts import CHECKPOINT_KEY, HUB_KEY
+from prsm_tasks.services.hub.facts import HUB_KEY
 from prsm_tasks.services.quotas import work_bytes
 from prsm_tasks.services.timestamps import iso
 from prsm_tasks.services.types import active_type, find_named
@@ -131,7 +131,7 @@ def task_item(raw: dict[str, Any], *, number: int, brand: int) -> dict[str, Any]
             if isinstance(note, dict)
         ],
         "is_periodic": bool(metadata.get("schedule_id")),
-        "is_resumable": is_resumable(status, bool(metadata.get(CHECKPOINT_KEY))),
+        "is_resumable": is_resumable(status, raw.get("checkpoint") is not None),
         "execution_time_ms": execution_time_ms(raw),
         "metrics": last_metrics(raw),
     }
