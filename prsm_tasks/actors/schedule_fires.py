@@ -68,7 +68,7 @@ class ScheduleFires:
     async def on_fire(self, fire: Fire) -> float | None:
         store = await self.store()
         try:
-            record, _ = await store.get(fire.key)
+            record, rev = await store.get(fire.key)
         except TaskNotFoundError:  # deleted: its runs already made stay
             return None
         if record.status != "scheduled" or record.armed_due_at is None:
@@ -90,7 +90,7 @@ class ScheduleFires:
         )
         made = [await self._make_run(record, run_at.timestamp()) for run_at in plan.run_at]
         runs = [run for run in made if run is not None]
-        after = await self._advance(store, record.schedule_id, fire.due, runs, plan.next_due)
+        after = await self._advance(store, (record, rev), fire.due, runs, plan.next_due)
         if after is not None and after.armed_due_at is not None:
             await self._timers.arm(TIMER_KIND, after.schedule_id, after.armed_due_at)
         log.info(
@@ -118,12 +118,14 @@ class ScheduleFires:
     async def _advance(
         self,
         store: ScheduleStore,
-        schedule_id: str,
+        read: tuple[ScheduleRecord, int],
         fired_due: float,
         runs: list[RecentRun],
         next_due: datetime | None,
     ) -> ScheduleRecord | None:
-        """Move the schedule past this fire, if it still holds it; the record written."""
+        """Move the schedule past this fire, if it still holds it; the record written.
+        ``read`` (the fire's own read) is tried first: one read less per fire, and a record
+        changed since loses the compare-and-set and is read again."""
 
         def change(record: ScheduleRecord) -> ScheduleRecord:
             if record.armed_due_at is None or abs(record.armed_due_at - fired_due) > SAME_DUE_S:
@@ -141,7 +143,7 @@ class ScheduleFires:
             )
 
         try:
-            before, after, _ = await store.update(schedule_id, change)
+            before, after, _ = await store.update(read[0].schedule_id, change, read=read)
         except TaskNotFoundError:
             return None
         return after if after is not before else None
