@@ -30,6 +30,18 @@ RECENT_ALL = 5000
 MAX_CREATED_AWAITED_BYTES = 32 * 1024 * 1024  # of records whose watch copy is awaited
 
 
+RunAttempt = tuple[float, float | None, str]  # (started_at, ended_at, outcome)
+MAX_SCHEDULE_ID_CHARS = 64
+
+
+def schedule_of(metadata: Any) -> str | None:
+    """The schedule a task is a run of (its ``metadata.schedule_id``), if any."""
+    if not isinstance(metadata, dict):
+        return None
+    value = metadata.get("schedule_id")
+    return value if isinstance(value, str) and 0 < len(value) <= MAX_SCHEDULE_ID_CHARS else None
+
+
 def public_status(status: str) -> str:
     """The PRSM status names: a task waiting for its batch or its time is ``enqueued``."""
     return PUBLIC_STATUS.get(status, status)
@@ -52,6 +64,10 @@ class Entry:
     rev: int
     task_type: str | None = None  # the task list API (/api/tasks) lists typed tasks
     number: int | None = None  # the task's integer id (models.task_number); None: not known
+    # a schedule's run (metadata.schedule_id) and, for runs only, its attempts as
+    # (started_at, ended_at, outcome): a schedule's executions and stats read them here
+    schedule_id: str | None = None
+    run_attempts: tuple[RunAttempt, ...] = ()
 
     @property
     def band_index(self) -> int:
@@ -81,6 +97,7 @@ class Entry:
     @classmethod
     def from_raw(cls, raw: dict[str, Any], rev: int) -> Entry:
         attempts = raw.get("attempts") or ()
+        schedule_id = schedule_of(raw.get("metadata"))
         return cls(
             task_id=raw["task_id"],
             tenant=raw.get("tenant"),
@@ -97,10 +114,16 @@ class Entry:
             rev=rev,
             task_type=raw.get("task_type"),
             number=int(raw.get("created_rev") or rev) or None,
+            schedule_id=schedule_id,
+            run_attempts=tuple(
+                (a["started_at"], a.get("ended_at"), str(a.get("outcome")))
+                for a in (attempts if schedule_id is not None else ())
+            ),
         )
 
     @classmethod
     def from_record(cls, record: TaskRecord, rev: int = 0) -> Entry:
+        schedule_id = schedule_of(record.metadata)
         return cls(
             task_id=record.task_id,
             tenant=record.tenant,
@@ -117,6 +140,11 @@ class Entry:
             rev=rev,
             task_type=record.task_type,
             number=record.created_rev or rev or None,
+            schedule_id=schedule_id,
+            run_attempts=tuple(
+                (a.started_at, a.ended_at, str(a.outcome))
+                for a in (record.attempts if schedule_id is not None else ())
+            ),
         )
 
 
@@ -198,6 +226,9 @@ class TaskView:
         self.owners: dict[tuple[str | None, str | None], Scope] = {}
         self.tenants: dict[str | None, Scope] = {}
         self.tenant_queues: dict[tuple[str | None, str], Scope] = {}
+        # schedule id -> its runs seen here (task id -> entry): one entry per task at most,
+        # so it is bounded by the view itself and drops a run when its record goes
+        self.schedule_runs: dict[str, dict[str, Entry]] = {}
         # per queue, per band (critical first): sorted (enqueued_at, task_id) of queued tasks
         self.queued: dict[str, list[list[tuple[float, str]]]] = {}
         # (queue or None for all) -> running means of execution and wait times
@@ -295,6 +326,8 @@ class TaskView:
         self._scope(self.owners, (entry.tenant, entry.user)).add(entry)
         self._scope(self.tenants, entry.tenant).add(entry)
         self._scope(self.tenant_queues, (entry.tenant, entry.queue)).add(entry)
+        if entry.schedule_id is not None:
+            self.schedule_runs.setdefault(entry.schedule_id, {})[entry.task_id] = entry
         self._enqueue(entry)
 
     def _scopes_of(self, entry: Entry) -> list[Scope]:
@@ -327,6 +360,11 @@ class TaskView:
             del self.numbers[entry.number]
         for scope in self._scopes_of(entry):
             scope.remove(entry)
+        runs = self.schedule_runs.get(entry.schedule_id) if entry.schedule_id else None
+        if runs is not None:
+            runs.pop(entry.task_id, None)
+            if not runs:
+                del self.schedule_runs[entry.schedule_id]  # type: ignore[arg-type]
         self._unqueue(entry)
 
     @staticmethod
@@ -411,6 +449,14 @@ class TaskView:
     def visible(self, tenant: str, user: str, *, admin: bool) -> Scope:
         scope = self.tenants.get(tenant) if admin else self.owners.get((tenant, user))
         return scope if scope is not None else Scope()
+
+    def runs_of_schedule(self, schedule_id: str, tenant: str, user: str) -> list[Entry]:
+        """The runs of a schedule seen here, of its owner only: a task of anyone else that
+        names the schedule in its metadata is not one of its runs."""
+        runs = self.schedule_runs.get(schedule_id)
+        if runs is None:
+            return []
+        return [run for run in runs.values() if run.tenant == tenant and run.user == user]
 
     def tenant_queue(self, tenant: str, queue: str) -> Iterator[Entry]:
         scope = self.tenant_queues.get((tenant, queue))
