@@ -35,6 +35,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -102,10 +103,16 @@ async def create_all(
     """Create every body, IN_FLIGHT at a time: (schedule id, first due time) of each."""
     limit = asyncio.Semaphore(IN_FLIGHT)
 
+    done = 0
+
     async def one(body: dict[str, Any]) -> tuple[str, float]:
+        nonlocal done
         async with limit:
             record = await create(schedules, principal, body)
         assert record.next_due_at is not None
+        done += 1
+        if done % 10_000 == 0:
+            print(f"created {done} of {len(bodies)}", file=sys.stderr, flush=True)
         return record.schedule_id, record.next_due_at
 
     return await asyncio.gather(*(one(body) for body in bodies))
@@ -237,7 +244,13 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(f"{name:<{width}}  {value}" for name, value in result.items())
 
 
+def interrupted(signum: int, frame: object) -> None:
+    """SIGTERM as a Ctrl-C: the run unwinds and stops its node and server on the way out."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, interrupted)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--schedules", type=int, default=100_000)
     parser.add_argument("--due", type=int, default=2_000)
