@@ -137,10 +137,15 @@ class AsyncTaskSchedulerClient(HttpTransport):
 
     # --- executions (one attempt of a run) -----------------------------------------------
 
-    async def get_executions(self, task_id: str, *, limit: int | None = None) -> Page[Execution]:
-        """The attempts of the task's runs, newest first: a list with the server's ``total``."""
+    async def get_executions(
+        self, task_id: str, *, limit: int | None = None, offset: int | None = None
+    ) -> Page[Execution]:
+        """The attempts of the task's runs, newest first: a list with the server's ``total``
+        (``offset``: an extension, to page through the whole history)."""
         body = await self.request(
-            "GET", _path("tasks", task_id, "executions"), params={"limit": limit}
+            "GET",
+            _path("tasks", task_id, "executions"),
+            params={"limit": limit, "offset": offset},
         )
         executions = [Execution.model_validate(item) for item in body["executions"]]
         return Page(executions, total=body["total"])
@@ -258,8 +263,10 @@ class TaskSchedulerClient(SyncTransport):
     def trigger_task(self, task_id: str) -> TriggeredExecution:
         return self._run(self._api.trigger_task(task_id))
 
-    def get_executions(self, task_id: str, *, limit: int | None = None) -> Page[Execution]:
-        return self._run(self._api.get_executions(task_id, limit=limit))
+    def get_executions(
+        self, task_id: str, *, limit: int | None = None, offset: int | None = None
+    ) -> Page[Execution]:
+        return self._run(self._api.get_executions(task_id, limit=limit, offset=offset))
 
     def get_execution(self, execution_id: str) -> Execution:
         return self._run(self._api.get_execution(execution_id))

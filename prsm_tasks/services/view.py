@@ -32,6 +32,18 @@ RECENT_ALL = 5000
 MAX_CREATED_AWAITED_BYTES = 32 * 1024 * 1024  # of records whose watch copy is awaited
 
 
+RunAttempt = tuple[float, float | None, str]  # (started_at, ended_at, outcome)
+MAX_SCHEDULE_ID_CHARS = 64
+
+
+def schedule_of(metadata: Any) -> str | None:
+    """The schedule a task is a run of (its ``metadata.schedule_id``), if any."""
+    if not isinstance(metadata, dict):
+        return None
+    value = metadata.get("schedule_id")
+    return value if isinstance(value, str) and 0 < len(value) <= MAX_SCHEDULE_ID_CHARS else None
+
+
 def public_status(status: str) -> str:
     """The PRSM status names: a task waiting for its batch or its time is ``enqueued``."""
     return PUBLIC_STATUS.get(status, status)
@@ -60,6 +72,10 @@ class Entry:
     attempt_rows: tuple[AttemptRow, ...] = ()
     data_keys: tuple[str, ...] = ()
     checkpoint: dict[str, Any] | None = None  # its last checkpoint's mark (persistent jobs)
+    # a schedule's run (metadata.schedule_id) and, for runs only, its attempts as
+    # (started_at, ended_at, outcome): a schedule's executions and stats read them here
+    schedule_id: str | None = None
+    run_attempts: tuple[RunAttempt, ...] = ()
 
     @property
     def band_index(self) -> int:
@@ -89,6 +105,7 @@ class Entry:
     @classmethod
     def from_raw(cls, raw: dict[str, Any], rev: int) -> Entry:
         attempts = raw.get("attempts") or ()
+        schedule_id = schedule_of(raw.get("metadata"))
         return cls(
             task_id=raw["task_id"],
             tenant=raw.get("tenant"),
@@ -109,10 +126,16 @@ class Entry:
             attempt_rows=rows_of(attempts),
             data_keys=data_keys_of(raw.get("task_data")),
             checkpoint=raw.get("checkpoint"),
+            schedule_id=schedule_id,
+            run_attempts=tuple(
+                (a["started_at"], a.get("ended_at"), str(a.get("outcome")))
+                for a in (attempts if schedule_id is not None else ())
+            ),
         )
 
     @classmethod
     def from_record(cls, record: TaskRecord, rev: int = 0) -> Entry:
+        schedule_id = schedule_of(record.metadata)
         return cls(
             task_id=record.task_id,
             tenant=record.tenant,
@@ -134,6 +157,11 @@ class Entry:
             attempt_rows=rows_of(attempt_fields(a) for a in record.attempts),
             data_keys=data_keys_of(record.task_data),
             checkpoint=record.checkpoint.model_dump() if record.checkpoint is not None else None,
+            schedule_id=schedule_id,
+            run_attempts=tuple(
+                (a.started_at, a.ended_at, str(a.outcome))
+                for a in (record.attempts if schedule_id is not None else ())
+            ),
         )
 
 
@@ -228,6 +256,9 @@ class TaskView:
         self.tenant_queues: dict[tuple[str | None, str], Scope] = {}
         # per tenant, its tasks with a checkpoint (the persistent jobs' listings)
         self.checkpointed: dict[str | None, Scope] = {}
+        # schedule id -> its runs seen here (task id -> entry): one entry per task at most,
+        # so it is bounded by the view itself and drops a run when its record goes
+        self.schedule_runs: dict[str, dict[str, Entry]] = {}
         # per queue, per band (critical first): sorted (enqueued_at, task_id) of queued tasks
         self.queued: dict[str, list[list[tuple[float, str]]]] = {}
         # (queue or None for all) -> running means of execution and wait times
@@ -332,6 +363,8 @@ class TaskView:
         self._scope(self.tenant_queues, (entry.tenant, entry.queue)).add(entry)
         if entry.checkpoint is not None:
             self._scope(self.checkpointed, entry.tenant).add(entry)
+        if entry.schedule_id is not None:
+            self.schedule_runs.setdefault(entry.schedule_id, {})[entry.task_id] = entry
         self._enqueue(entry)
 
     def _scopes_of(self, entry: Entry) -> list[Scope]:
@@ -367,6 +400,11 @@ class TaskView:
             del self.numbers[entry.number]
         for scope in self._scopes_of(entry):
             scope.remove(entry)
+        runs = self.schedule_runs.get(entry.schedule_id) if entry.schedule_id else None
+        if runs is not None:
+            runs.pop(entry.task_id, None)
+            if not runs:
+                del self.schedule_runs[entry.schedule_id]  # type: ignore[arg-type]
         self._unqueue(entry)
 
     @staticmethod
@@ -456,6 +494,14 @@ class TaskView:
         """The tenant's tasks with a checkpoint (any status), newest first on demand."""
         scope = self.checkpointed.get(tenant)
         return scope if scope is not None else Scope()
+
+    def runs_of_schedule(self, schedule_id: str, tenant: str, user: str) -> list[Entry]:
+        """The runs of a schedule seen here, of its owner only: a task of anyone else that
+        names the schedule in its metadata is not one of its runs."""
+        runs = self.schedule_runs.get(schedule_id)
+        if runs is None:
+            return []
+        return [run for run in runs.values() if run.tenant == tenant and run.user == user]
 
     def tenant_queue(self, tenant: str, queue: str) -> Iterator[Entry]:
         scope = self.tenant_queues.get((tenant, queue))

@@ -72,12 +72,15 @@ class ScheduleStore:
         return decode(entry.value), entry.revision
 
     async def update(
-        self, schedule_id: str, change: Change
+        self, schedule_id: str, change: Change, *, read: Found | None = None
     ) -> tuple[ScheduleRecord, ScheduleRecord, int]:
         """Apply ``change`` to the record by compare-and-set, reading again after a lost
-        race; (before, after, revision). ``change`` may raise to refuse (nothing written)."""
+        race; (before, after, revision). ``change`` may raise to refuse (nothing written).
+        ``read``: the record and revision the caller just read, tried first (a stale one
+        only costs the lost race: the compare-and-set refuses it and the loop reads)."""
         for _ in range(CAS_ATTEMPTS):
-            before, rev = await self.get(schedule_id)
+            before, rev = read if read is not None else await self.get(schedule_id)
+            read = None
             after = change(before)
             if after == before:
                 return before, after, rev  # nothing to write (a PATCH of equal values)

@@ -134,12 +134,18 @@ async def test_an_unreadable_fire_is_dropped_not_looped(nats_url: str) -> None:
         await nc.jetstream().publish(f"prsm.timers.fire.{kind}.junk", b"\xc1 not msgpack")
         await timers.arm(kind, "good", time.time(), b"ok")
         actor = await _actor(timers, kind, recorder)
+        js = nc.jetstream()
+
+        async def all_settled() -> bool:
+            info = await js.consumer_info("PRSM_TIMERS", f"prsm_timers_{kind}")
+            return info.num_ack_pending == 0 and info.num_pending == 0
+
         try:
             await eventually(lambda: _at_least(recorder, 1), within_s=30)
+            # the good fire's ack and the junk's drop both reach the server, neither loops
+            await eventually(all_settled, within_s=30)
         finally:
             await _stop(actor)
         assert recorder.fired == [("good", b"ok")]
-        info = await nc.jetstream().consumer_info("PRSM_TIMERS", f"prsm_timers_{kind}")
-        assert info.num_ack_pending == 0 and info.num_pending == 0
     finally:
         await nc.close()

@@ -127,12 +127,12 @@ export class TaskSchedulerClient {
   /** The attempts of the task's runs, newest first: an array with the server's `total`. */
   async getExecutions(
     taskId: string,
-    options: { limit?: number } = {},
+    options: { limit?: number; offset?: number } = {},
   ): Promise<ListWithTotal<Execution>> {
     const answer = await this.#call<{ executions: Execution[]; total: number }>(
       "GET",
       ["tasks", taskId, "executions"],
-      { query: { limit: options.limit } },
+      { query: { limit: options.limit, offset: options.offset } },
     );
     return withTotal(answer.executions, answer.total);
   }

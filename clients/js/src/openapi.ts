@@ -131,7 +131,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The task's executions (one per attempt of each recent run), newest first */
+        /** The task's executions (one per attempt of each run still held), newest first */
         get: operations["list_executions"];
         put?: never;
         post?: never;
@@ -148,7 +148,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Execution counts, success rates and duration percentiles of the recent runs */
+        /** Execution counts, success rates and duration percentiles of the runs still held */
         get: operations["task_stats"];
         put?: never;
         post?: never;
@@ -1831,6 +1831,8 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description executions to skip, newest first (an extension: page with limit and offset) */
+                offset?: number;
             };
             header?: never;
             path: {

@@ -1,12 +1,18 @@
-"""A schedule's executions: each attempt of each of its runs, read from the runs' task
-records (the schedule's ``recent_runs`` name them; an execution id names its run's task and
-the attempt, so any edge answers it with one read, no scan). A run not started yet counts
-as one pending execution (attempt 1)."""
+"""A schedule's executions: each attempt of each of its runs still held in the task bucket.
+
+The edge's TaskView indexes the runs by their ``metadata.schedule_id`` (with their attempts'
+times and outcomes), so the list's total, its paging and the stats need no scan and no read
+per run: only the runs of the page asked for are read from the bucket. The schedule's
+``recent_runs`` (its newest 20) stand in for runs the view has not seen yet (made a moment
+ago on another node). An execution id names its run's task and the attempt, so any edge
+answers it with one read. A run not started yet counts as one pending execution (attempt 1).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from prsm_tasks.errors import TaskAlreadyFinishedError, TaskNotFoundError
@@ -17,6 +23,7 @@ from prsm_tasks.services.logs import attempt_log_lines
 from prsm_tasks.services.schedules.core import ScheduleService, check_schedule_access
 from prsm_tasks.services.schedules.runs import execution_id, parse_execution_id
 from prsm_tasks.services.timestamps import iso
+from prsm_tasks.services.view import RunAttempt
 
 STATUS_OF_OUTCOME = {
     AttemptOutcome.RUNNING: "running",
@@ -29,6 +36,23 @@ STATUS_OF_OUTCOME = {
 }
 FINAL_TASK = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
 WEEK_S = 7 * 86_400.0
+DEFAULT_LIMIT = 10  # the document's
+MAX_LIMIT = 1000
+MAX_OFFSET = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One run of a schedule as the view (or, for one not seen yet, its record) has it."""
+
+    task_id: str
+    created_at: float
+    attempts: tuple[RunAttempt, ...]
+    record: TaskRecord | None = None  # read already (a recent run the view lacks)
+
+    @property
+    def executions(self) -> int:
+        return max(1, len(self.attempts))
 
 
 def not_found(value: str) -> TaskNotFoundError:
@@ -131,28 +155,80 @@ def attempt_item(
     }
 
 
-async def runs_of(schedules: ScheduleService, principal: Principal, schedule_id: str) -> list:
+async def runs_of(schedules: ScheduleService, principal: Principal, schedule_id: str) -> list[Run]:
     """The schedule's runs still stored, newest first (access checked)."""
     return (await record_and_runs(schedules, principal, schedule_id))[1]
 
 
 async def record_and_runs(
     schedules: ScheduleService, principal: Principal, schedule_id: str
-) -> tuple[ScheduleRecord, list[TaskRecord]]:
+) -> tuple[ScheduleRecord, list[Run]]:
+    """The schedule and its runs still stored, newest first (access checked): those the
+    view indexes, and those of ``recent_runs`` it has not seen yet, read from the bucket."""
     record, _ = await schedules.read(schedule_id, principal)
+    seen = schedules.services.view.runs_of_schedule(schedule_id, record.tenant, record.user)
+    runs = [Run(e.task_id, e.created_at, e.run_attempts) for e in seen]
+    known = {run.task_id for run in runs}
+    unseen = [run.task_id for run in record.recent_runs if run.task_id not in known]
     tasks = schedules.services.stores.tasks
-    found = await asyncio.gather(*(tasks.find(run.task_id) for run in record.recent_runs))
-    return record, [item[0] for item in reversed(found) if item is not None]
+    for found in await asyncio.gather(*(tasks.find(task_id) for task_id in unseen)):
+        if found is not None:
+            runs.append(run_of_record(found[0]))
+    return record, sorted(runs, key=lambda run: (run.created_at, run.task_id), reverse=True)
+
+
+def run_of_record(record: TaskRecord) -> Run:
+    attempts = tuple((a.started_at, a.ended_at, str(a.outcome)) for a in record.attempts)
+    return Run(record.task_id, record.created_at, attempts, record)
+
+
+def page_of(runs: list[Run], offset: int, limit: int) -> tuple[list[Run], int]:
+    """The runs whose executions fall in [offset, offset + limit) of the newest-first list,
+    and how many executions of the first of them come before ``offset``."""
+    page: list[Run] = []
+    before = 0  # executions of the runs ahead of the page
+    reach = 0  # executions up to the end of the page so far
+    for run in runs:
+        if not page and before + run.executions <= offset:
+            before += run.executions
+            continue
+        page.append(run)
+        reach = (reach or before) + run.executions
+        if reach >= offset + limit:
+            break
+    return page, offset - before
 
 
 async def list_executions(
-    schedules: ScheduleService, principal: Principal, schedule_id: str, *, limit: int
+    schedules: ScheduleService,
+    principal: Principal,
+    schedule_id: str,
+    *,
+    limit: int,
+    offset: int = 0,
 ) -> dict[str, Any]:
+    """``limit`` executions from ``offset``, newest first; ``total``: every execution of
+    every run still stored, and the runs held for a parent schedule's first run (the
+    newest: a parent without a run holds every later run too). Only the page's runs are
+    read."""
     record, runs = await record_and_runs(schedules, principal, schedule_id)
-    # held runs are the newest: a parent without a run holds every later run too
-    items = [held_item(record, held) for held in reversed(record.held_runs)]
-    items += [item for run in runs for item in reversed(execution_items(schedule_id, run))]
-    return {"executions": items[:limit], "total": len(items)}
+    held = [held_item(record, run) for run in reversed(record.held_runs)]
+    items = held[offset : offset + limit]
+    run_offset, run_limit = max(0, offset - len(held)), limit - len(items)
+    total = len(held) + sum(run.executions for run in runs)
+    if run_limit <= 0:
+        return {"executions": items, "total": total}
+    page, skip = page_of(runs, run_offset, run_limit)
+    tasks = schedules.services.stores.tasks
+    unread = [run.task_id for run in page if run.record is None]
+    read = dict(zip(unread, await asyncio.gather(*(tasks.find(t) for t in unread)), strict=True))
+    run_items: list[dict[str, Any]] = []
+    for run in page:
+        found = run.record if run.record is not None else (read[run.task_id] or (None,))[0]
+        if found is not None:  # expired since the view saw it: its executions are gone
+            run_items.extend(reversed(execution_items(schedule_id, found)))
+    items += run_items[skip : skip + run_limit]
+    return {"executions": items, "total": total}
 
 
 async def find_execution(
@@ -250,22 +326,23 @@ def percentile(sorted_values: list[float], share: float) -> float | None:
 async def execution_stats(
     schedules: ScheduleService, principal: Principal, schedule_id: str
 ) -> dict[str, Any]:
+    """Counts and duration percentiles over every ended execution still stored."""
     runs = await runs_of(schedules, principal, schedule_id)
-    attempts = [a for run in runs for a in run.attempts if a.ended_at is not None]
-    success = [a for a in attempts if a.outcome is AttemptOutcome.COMPLETED]
-    durations = sorted((a.ended_at or a.started_at) - a.started_at for a in attempts)
-    week = [a for a in attempts if a.started_at >= time.time() - WEEK_S]
-    week_success = [a for a in week if a.outcome is AttemptOutcome.COMPLETED]
+    ended = [(a[0], a[1], a[2]) for run in runs for a in run.attempts if a[1] is not None]
+    success = [a for a in ended if a[2] == AttemptOutcome.COMPLETED]
+    durations = sorted(end - start for start, end, _ in ended if end is not None)
+    week = [a for a in ended if a[0] >= time.time() - WEEK_S]
+    week_success = [a for a in week if a[2] == AttemptOutcome.COMPLETED]
 
     def ms(seconds: float | None) -> int | None:
         return round(seconds * 1000) if seconds is not None else None
 
     return {
         "task_id": schedule_id,
-        "total_executions": len(attempts),
+        "total_executions": len(ended),
         "successful_executions": len(success),
-        "failed_executions": len(attempts) - len(success),
-        "success_rate": len(success) / len(attempts) if attempts else None,
+        "failed_executions": len(ended) - len(success),
+        "success_rate": len(success) / len(ended) if ended else None,
         "average_duration_ms": ms(sum(durations) / len(durations)) if durations else None,
         "p50_duration_ms": ms(percentile(durations, 0.50)),
         "p95_duration_ms": ms(percentile(durations, 0.95)),

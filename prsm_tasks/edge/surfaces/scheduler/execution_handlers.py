@@ -19,9 +19,14 @@ def execution_id_of(request: web.Request) -> str:
 async def list_executions(
     request: web.Request, state: EdgeState, principal: Principal
 ) -> web.Response:
-    limit = int_param(request, "limit", low=1, high=100) or 10
+    limit = int_param(request, "limit", low=1, high=executions.MAX_LIMIT)
+    offset = int_param(request, "offset", low=0, high=executions.MAX_OFFSET) or 0
     answer = await executions.list_executions(
-        schedules_of(request), principal, task_id_of(request), limit=limit
+        schedules_of(request),
+        principal,
+        task_id_of(request),
+        limit=limit or executions.DEFAULT_LIMIT,
+        offset=offset,
     )
     return json_response(answer)
 

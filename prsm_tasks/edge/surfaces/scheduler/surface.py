@@ -41,6 +41,7 @@ from prsm_tasks.edge.surfaces.scheduler.schemas import (
 )
 from prsm_tasks.edge.surfaces.scheduler.state import open_scheduler
 from prsm_tasks.services.schedules.core import SCHEDULE_ID_RE
+from prsm_tasks.services.schedules.executions import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
 from prsm_tasks.services.schedules.listing import PRIORITIES, STATUSES
 from prsm_tasks.services.schedules.runs import EXECUTION_ID_RE
 
@@ -78,7 +79,13 @@ EXECUTION_ID = Param(
 EXECUTIONS_LIMIT = Param(
     name="limit",
     where="query",
-    schema={"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+    schema={"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+)
+EXECUTIONS_OFFSET = Param(
+    name="offset",
+    where="query",
+    schema={"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+    description="executions to skip, newest first (an extension: page with limit and offset)",
 )
 ONE = (403, 404, 503)
 BODY = (400, 413)
@@ -190,16 +197,16 @@ ROUTES: tuple[Route, ...] = (
         "GET",
         "/tasks/{task_id}/executions",
         execution_handlers.list_executions,
-        "The task's executions (one per attempt of each recent run), newest first",
+        "The task's executions (one per attempt of each run still held), newest first",
         response=ExecutionList,
         errors=(400, *ONE),
-        params=(TASK_ID, EXECUTIONS_LIMIT),
+        params=(TASK_ID, EXECUTIONS_LIMIT, EXECUTIONS_OFFSET),
     ),
     route(
         "GET",
         "/tasks/{task_id}/stats",
         execution_handlers.task_stats,
-        "Execution counts, success rates and duration percentiles of the recent runs",
+        "Execution counts, success rates and duration percentiles of the runs still held",
         response=TaskStats,
         errors=ONE,
         params=(TASK_ID,),
