@@ -221,7 +221,8 @@ async def test_tables_on_a_real_terminal(
             async def shown() -> bool:
                 nonlocal screen
                 screen = await tmux(*socket, "capture-pane", "-p", "-t", session)
-                return "ALL-DONE" in screen.replace("echo ALL-DONE", "")
+                # a line of its own: the typed command may wrap, splitting "echo ALL-DONE"
+                return any(line.strip() == "ALL-DONE" for line in screen.splitlines())
 
             await eventually(shown, within_s=300, interval_s=0.3)
         finally:
