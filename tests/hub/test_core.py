@@ -61,13 +61,19 @@ async def test_workflow_create_an_seo_task_and_follow_it(
     assert done["status"] == "completed" and done["progress_percentage"] == 100
     assert done["result_data"] == {"keywords_processed": 5, "insights_generated": 45}
     assert done["description"] == "Analyser 500 mots-clés"
-    assert done["metrics"]["execution_time_ms"] >= 0  # measured on the node, per attempt
+    # measured on the node, as the attempt stores them (models.AttemptMetrics)
+    assert done["metrics"]["execution_time_ms"] >= 0 and "cost_usd" in done["metrics"]
+    measured = await martin.get("/tasks/", has_metrics="true", task_type=done["task_type"])
+    assert [task["id"] for task in measured.body["results"]] == [created.body["id"]]
+    too_slow = await martin.get("/tasks/", task_type=done["task_type"], execution_time__gte=10**9)
+    assert too_slow.body["count"] == 0
     assert done["execution_time_ms"] is not None and done["completed_at"] is not None
     by_task_id = await martin.get(f"/tasks/{created.body['task_id']}/")
     assert by_task_id.body["id"] == created.body["id"]
-    # step 2's metrics page answers 501 until the monitoring app lands
-    metrics = await martin.get("/tasks/monitoring/metrics/")
-    assert metrics.status == 501 and metrics.body["error_code"] == "NOT_IMPLEMENTED"
+    # step 2: the attempt is on the metrics page (measured or not, its time is known)
+    metrics = await martin.get("/tasks/monitoring/metrics/", task_type=done["task_type"])
+    assert metrics.status == 200, metrics.body
+    assert [row["task_id"] for row in metrics.body["results"]] == [created.body["task_id"]]
 
 
 async def test_bad_bodies_name_every_field_and_write_nothing(

@@ -34,8 +34,14 @@ async def test_the_router_reads_each_confusable_path_as_meant(edge: RunningEdge)
         ("POST", "/tasks/42/retry/"): "hub_retry_task",
         ("GET", f"/tasks/{task}/events"): "task_events",
         ("GET", f"/tasks/{task}/logs"): "task_logs",
-        ("GET", "/tasks/monitoring/metrics/"): "hub_get_tasks_monitoring_metrics",
-        ("GET", "/tasks/monitoring/alerts/"): "hub_get_tasks_monitoring_alerts",
+        ("GET", "/tasks/monitoring/metrics/"): "hub_list_metrics",
+        ("GET", "/tasks/monitoring/alerts/"): "hub_list_alerts",
+        ("GET", "/tasks/monitoring/metrics/dashboard/"): "hub_dashboard",
+        ("GET", "/tasks/monitoring/alert-rules/"): "hub_list_alert_rules",
+        ("GET", "/tasks/monitoring/alert-rules/" + "a" * 32 + "/"): "hub_get_alert_rule",
+        ("POST", "/tasks/monitoring/alerts/" + "a" * 32 + ".1/acknowledge/"): (
+            "hub_acknowledge_alert"
+        ),
         ("GET", "/tasks/persistent-jobs/checkpoints/"): "hub_get_tasks_persistent_jobs_checkpoints",
         ("POST", "/tasks/persistent-jobs/persistent-jobs/42/resume/"): (
             "hub_post_tasks_persistent_jobs_persistent_jobs_resume"
@@ -81,7 +87,9 @@ async def test_over_http_each_path_answers_its_own_surface(
     events = await plain.get(f"/tasks/{task}/logs")
     assert events.status == 404 and events.body["error"] == "task_not_found"
 
-    for path in ("/tasks/monitoring/metrics/", "/tasks/persistent-jobs/checkpoints/"):
+    metrics = await martin.get("/tasks/monitoring/metrics/")
+    assert metrics.status == 200 and metrics.body["results"] == []
+    for path in ("/tasks/persistent-jobs/checkpoints/",):
         pending = await martin.get(path)
         assert pending.status == 501, (path, pending.body)
         assert pending.body["error_code"] == "NOT_IMPLEMENTED"

@@ -25,14 +25,6 @@ def not_built_yet(operation_id: str) -> HubHandler:
     return handler
 
 
-MONITORING_PATHS: tuple[tuple[str, str, str], ...] = (
-    ("GET", "/tasks/monitoring/metrics/", "Metrics per attempt (not served yet: 501)"),
-    ("GET", "/tasks/monitoring/metrics/dashboard/", "Metrics dashboard (not served yet: 501)"),
-    ("GET", "/tasks/monitoring/workers/overview/", "Workers overview (not served yet: 501)"),
-    ("GET", "/tasks/monitoring/alerts/", "Active alerts (not served yet: 501)"),
-    ("GET", "/tasks/monitoring/alert-rules/", "Alert rules (not served yet: 501)"),
-    ("POST", "/tasks/monitoring/alert-rules/", "Create an alert rule (not served yet: 501)"),
-)
 PERSISTENT_PATHS: tuple[tuple[str, str, str], ...] = (
     (
         "GET",

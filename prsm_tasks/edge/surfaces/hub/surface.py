@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from prsm_tasks.alert_rules import AlertRuleInput
 from prsm_tasks.edge.http.openapi import Param, Route
 from prsm_tasks.edge.http.schedules import open_scheduler
 from prsm_tasks.edge.http.surface import Surface
-from prsm_tasks.edge.surfaces.hub import core, pending, scheduling
+from prsm_tasks.edge.surfaces.hub import core, monitoring, pending, scheduling
 from prsm_tasks.edge.surfaces.hub.brand import BRAND_PARAM, HubHandler, in_brand
 from prsm_tasks.edge.surfaces.hub.errors import render_error
 from prsm_tasks.edge.surfaces.hub.schemas import (
@@ -276,7 +277,134 @@ def pending_routes(paths: tuple[tuple[str, str, str], ...], tag: str) -> tuple[R
     )
 
 
-MONITORING_ROUTES = pending_routes(pending.MONITORING_PATHS, "hub-monitoring")
+MONITORING = "hub-monitoring"
+RULES = "/tasks/monitoring/alert-rules/"
+RULE_ID = Param(
+    name="id",
+    where="path",
+    schema={"type": "string", "pattern": "^[0-9a-f]{32}$"},
+    description="the alert rule's id",
+)
+ALERT_ID = Param(
+    name="id",
+    where="path",
+    schema={"type": "string", "pattern": "^[0-9a-f]{32}[.][0-9]{1,9}$"},
+    description="the alert's id (its rule's id and the episode)",
+)
+WINDOW = query(
+    "window",
+    {"type": "integer", "minimum": 1, "maximum": 30 * 86_400, "default": 3600},
+    "seconds",
+)
+METRICS_FILTERS = (
+    query("page", {"type": "integer", "minimum": 1, "maximum": monitoring.MAX_PAGE, "default": 1}),
+    query(
+        "page_size",
+        {"type": "integer", "minimum": 1, "maximum": monitoring.MAX_PAGE_SIZE, "default": 50},
+    ),
+    query("task_type", {"type": "string", "maxLength": 128}),
+    query("queue", {"type": "string", "maxLength": 128}),
+    query("status", {"type": "string", "enum": list(monitoring.OUTCOMES)}, "the attempt's outcome"),
+    query("has_metrics", BOOLEAN, "only attempts a node measured"),
+    query("execution_time__gte", MS, "milliseconds"),
+    query("execution_time__lte", MS, "milliseconds"),
+    query("ended_at__gte", TIME),
+    query("ended_at__lt", TIME),
+    query("search", {"type": "string", "maxLength": 200}, "task type, data keys"),
+)
+MONITORING_ROUTES: tuple[Route, ...] = (
+    route(
+        "GET",
+        "/tasks/monitoring/metrics/dashboard/",
+        monitoring.hub_dashboard,
+        "Per task type and queue over a window: count, success rate, p50/p95/p99, memory, cost",
+        MONITORING,
+        errors=(503,),
+        params=(WINDOW,),
+    ),
+    route(
+        "GET",
+        "/tasks/monitoring/metrics/",
+        monitoring.hub_list_metrics,
+        "Metrics of every ended attempt of the brand, newest task first, filtered and paged",
+        MONITORING,
+        errors=(503,),
+        params=METRICS_FILTERS,
+    ),
+    route(
+        "GET",
+        "/tasks/monitoring/workers/overview/",
+        monitoring.hub_workers_overview,
+        "Every node: capacity, load, queues, version, CPU, memory, uptime, runs in the window",
+        MONITORING,
+        errors=(503,),
+        params=(WINDOW,),
+    ),
+    route(
+        "GET",
+        "/tasks/monitoring/alerts/",
+        monitoring.hub_list_alerts,
+        "The brand's active alerts (firing or acknowledged), newest first",
+        MONITORING,
+        errors=(503,),
+        params=(query("include_resolved", BOOLEAN, "also those resolved lately"),),
+    ),
+    route(
+        "POST",
+        "/tasks/monitoring/alerts/{id}/acknowledge/",
+        monitoring.hub_acknowledge_alert,
+        "Acknowledge an active alert (it stays listed until it resolves; 409 once resolved)",
+        MONITORING,
+        errors=(404, 409, 503),
+        params=(ALERT_ID,),
+    ),
+    route(
+        "GET",
+        RULES,
+        monitoring.hub_list_alert_rules,
+        "The brand's alert rules, oldest first",
+        MONITORING,
+        errors=(503,),
+    ),
+    route(
+        "POST",
+        RULES,
+        monitoring.hub_create_alert_rule,
+        "Create an alert rule (a metric, comparator, threshold, window, severity, channels)",
+        MONITORING,
+        request=AlertRuleInput,
+        ok_status=201,
+        errors=(413, 429, 503),
+    ),
+    route(
+        "GET",
+        RULES + "{id}/",
+        monitoring.hub_get_alert_rule,
+        "One alert rule",
+        MONITORING,
+        errors=(404, 503),
+        params=(RULE_ID,),
+    ),
+    route(
+        "PATCH",
+        RULES + "{id}/",
+        monitoring.hub_update_alert_rule,
+        "Change an alert rule (the fields given; the whole rule is checked again)",
+        MONITORING,
+        errors=(404, 409, 413, 503),
+        params=(RULE_ID,),
+    ),
+    route(
+        "DELETE",
+        RULES + "{id}/",
+        monitoring.hub_delete_alert_rule,
+        "Delete an alert rule; its active alert resolves",
+        MONITORING,
+        ok_status=204,
+        errors=(404, 409, 503),
+        params=(RULE_ID,),
+    ),
+)
 PERSISTENT_JOBS_ROUTES = pending_routes(pending.PERSISTENT_PATHS, "hub-persistent-jobs")
 
 ROUTES: tuple[Route, ...] = (
