@@ -348,13 +348,6 @@ class TaskAlreadyCompletedError(ConflictError):
     code = "task_already_completed"
 
 
-class NotImplementedYetError(PrsmError):
-    """A route of a document whose engine part is not built yet (answered 501)."""
-
-    code = "not_implemented"
-    status = 501
-
-
 # --- monitoring: alert rules and alerts (services/alerts/) ------------------------------------
 
 

@@ -1,7 +1,7 @@
 """Schemathesis over the hub's core and scheduling routes, acting in a brand the token
 lists: no server error, every answer as the OpenAPI document says (the hub's error body
-included), bad input refused. The monitoring and persistent-jobs routes answer 501 by
-design until their engine parts land, so they are not in this run."""
+included), bad input refused. The monitoring and persistent-jobs routes have tests of their own
+(tests/hub/test_monitoring.py, tests/hub/test_jobs.py) and are not in this run."""
 
 from __future__ import annotations
 

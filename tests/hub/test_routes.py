@@ -42,10 +42,9 @@ async def test_the_router_reads_each_confusable_path_as_meant(edge: RunningEdge)
         ("POST", "/tasks/monitoring/alerts/" + "a" * 32 + ".1/acknowledge/"): (
             "hub_acknowledge_alert"
         ),
-        ("GET", "/tasks/persistent-jobs/checkpoints/"): "hub_get_tasks_persistent_jobs_checkpoints",
-        ("POST", "/tasks/persistent-jobs/persistent-jobs/42/resume/"): (
-            "hub_post_tasks_persistent_jobs_persistent_jobs_resume"
-        ),
+        ("GET", "/tasks/persistent-jobs/checkpoints/"): "hub_checkpoints",
+        ("GET", "/tasks/persistent-jobs/persistent-jobs/resumable/"): "hub_resumable_jobs",
+        ("POST", "/tasks/persistent-jobs/persistent-jobs/42/resume/"): "hub_resume_job",
         ("GET", "/tasks/scheduled/periodic-tasks/"): "hub_list_periodic_tasks",
         ("GET", "/tasks/scheduled/periodic-tasks/ready-for-execution/"): (
             "hub_ready_for_execution"
@@ -89,10 +88,10 @@ async def test_over_http_each_path_answers_its_own_surface(
 
     metrics = await martin.get("/tasks/monitoring/metrics/")
     assert metrics.status == 200 and metrics.body["results"] == []
-    for path in ("/tasks/persistent-jobs/checkpoints/",):
-        pending = await martin.get(path)
-        assert pending.status == 501, (path, pending.body)
-        assert pending.body["error_code"] == "NOT_IMPLEMENTED"
+    checkpoints = await martin.get("/tasks/persistent-jobs/checkpoints/")
+    assert checkpoints.status == 200 and checkpoints.body["results"] == []
+    resumable = await martin.get("/tasks/persistent-jobs/persistent-jobs/resumable/")
+    assert resumable.status == 200 and resumable.body["count"] == 0
 
     ready = await martin.get("/tasks/scheduled/periodic-tasks/ready-for-execution/")
     assert ready.status == 200 and ready.body["results"] == []

@@ -27,9 +27,9 @@ DOCUMENT_PATHS = (
     ("GET", "/tasks/monitoring/workers/overview/", 200),
     ("GET", "/tasks/monitoring/alerts/", 200),
     ("GET", "/tasks/monitoring/alert-rules/", 200),
-    ("GET", "/tasks/persistent-jobs/persistent-jobs/resumable/", 501),
-    ("POST", "/tasks/persistent-jobs/persistent-jobs/1/resume/", 501),
-    ("GET", "/tasks/persistent-jobs/checkpoints/", 501),
+    ("GET", "/tasks/persistent-jobs/persistent-jobs/resumable/", 200),
+    ("POST", "/tasks/persistent-jobs/persistent-jobs/999999999/resume/", 404),  # no such task
+    ("GET", "/tasks/persistent-jobs/checkpoints/", 200),
 )
 
 

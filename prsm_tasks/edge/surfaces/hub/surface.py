@@ -3,8 +3,7 @@ document writes it, beside the PRSM surface's ``GET /tasks`` and ``/tasks/{task_
 
 Fixed segments (``queue-stats``, ``scheduled``, ``monitoring``, ``persistent-jobs``) come
 before the ``{id}`` patterns they could be read as. Each app is a tuple of routes from its
-own handler module; the monitoring and persistent-jobs apps answer 501 until their engine
-parts land (pending.py), and then plug in as two more modules. Every route needs a bearer
+own handler module (core, scheduling, monitoring, jobs). Every route needs a bearer
 token and ``X-Brand-ID`` (brand.py); errors use the document's body (errors.py).
 """
 
@@ -16,7 +15,7 @@ from prsm_tasks.alert_rules import AlertRuleInput
 from prsm_tasks.edge.http.openapi import Param, Route
 from prsm_tasks.edge.http.schedules import open_scheduler
 from prsm_tasks.edge.http.surface import Surface
-from prsm_tasks.edge.surfaces.hub import core, monitoring, pending, scheduling
+from prsm_tasks.edge.surfaces.hub import core, jobs, monitoring, scheduling
 from prsm_tasks.edge.surfaces.hub.brand import BRAND_PARAM, HubHandler, in_brand
 from prsm_tasks.edge.surfaces.hub.errors import render_error
 from prsm_tasks.edge.surfaces.hub.schemas import (
@@ -257,26 +256,6 @@ SCHEDULING_ROUTES: tuple[Route, ...] = (
 )
 
 
-def operation_name(method: str, path: str) -> str:
-    words = [part for part in path.split("/") if part and not part.startswith("{")]
-    return "_".join(["hub", method.lower(), *words]).replace("-", "_")
-
-
-def pending_routes(paths: tuple[tuple[str, str, str], ...], tag: str) -> tuple[Route, ...]:
-    return tuple(
-        route(
-            method,
-            path,
-            pending.not_built_yet(operation_name(method, path)),
-            summary,
-            tag,
-            errors=(501,),
-            params=(TASK_ID,) if "{id}" in path else (),
-        )
-        for method, path, summary in paths
-    )
-
-
 MONITORING = "hub-monitoring"
 RULES = "/tasks/monitoring/alert-rules/"
 RULE_ID = Param(
@@ -405,7 +384,39 @@ MONITORING_ROUTES: tuple[Route, ...] = (
         params=(RULE_ID,),
     ),
 )
-PERSISTENT_JOBS_ROUTES = pending_routes(pending.PERSISTENT_PATHS, "hub-persistent-jobs")
+JOBS = "hub-persistent-jobs"
+JOB_PAGE = (
+    query("page", {"type": "integer", "minimum": 1, "maximum": jobs.MAX_PAGE, "default": 1}),
+    query("page_size", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}),
+)
+PERSISTENT_JOBS_ROUTES: tuple[Route, ...] = (
+    route(
+        "GET",
+        "/tasks/persistent-jobs/persistent-jobs/resumable/",
+        jobs.hub_resumable_jobs,
+        "Jobs stopped with a checkpoint (failed, timed out, cancelled), and those queued "
+        "again with one (include_resuming)",
+        JOBS,
+        params=(*JOB_PAGE, query("include_resuming", BOOLEAN)),
+    ),
+    route(
+        "POST",
+        "/tasks/persistent-jobs/persistent-jobs/{id}/resume/",
+        jobs.hub_resume_job,
+        "Run a stopped job again from its last checkpoint (its next attempt)",
+        JOBS,
+        errors=(404, 409, 429, 503),
+        params=(TASK_ID,),
+    ),
+    route(
+        "GET",
+        "/tasks/persistent-jobs/checkpoints/",
+        jobs.hub_checkpoints,
+        "The brand's tasks that saved a checkpoint: task, time, size, summary",
+        JOBS,
+        params=JOB_PAGE,
+    ),
+)
 
 ROUTES: tuple[Route, ...] = (
     *MONITORING_ROUTES,
