@@ -30,6 +30,11 @@ async def supervise(
             await run()
             return
         except Exception as exc:  # an actor crashed: keep the node alive, say why, restart
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                # its owner is stopping it: an error raised on the way out (a task group's,
+                # a library that swallowed the cancel) must not start it again
+                raise asyncio.CancelledError from exc
             if loop.time() - started > healthy_after_s:
                 backoff_s = min_backoff_s
             log.error(

@@ -119,13 +119,14 @@ class TimerActor:
                 return
             try:
                 later_s = await handler(fire)
-            except PrsmError as exc:  # NATS away, a conflict: the fire comes again
+            except Exception as exc:  # NATS away, a conflict, a bug: the fire comes again,
+                # and the pull loop (every other fire) goes on
                 delay_s = min(MAX_RETRY_DELAY_S, RETRY_DELAY_S * fire.deliveries)
                 log.warning(
                     "timer_handler_failed",
                     kind=fire.kind,
                     key=fire.key,
-                    error=exc.message,
+                    error=exc.message if isinstance(exc, PrsmError) else repr(exc),
                     retry_in_s=delay_s,
                 )
                 await fire.nak(delay_s)
