@@ -22,6 +22,7 @@ and ``Nats-Schedule-Target: prsm.timers.fire.<kind>.<key>``. Checked on nats-ser
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 import math
@@ -42,6 +43,7 @@ from prsm_tasks.errors import ServiceUnavailableError, ValidationError
 log = structlog.get_logger("prsm.timers")
 
 PUBLISH_TIMEOUT_S = 10.0
+CLOSE_TIMEOUT_S = 5.0
 FIRE_VERSION = 1
 # the latest a timer may be set for, from now: far enough for any delayed task, near enough
 # that a typo (a year 9999) is refused rather than kept for ever
@@ -178,6 +180,8 @@ class FireSubscription:
         return fires
 
     async def close(self) -> None:
-        # the connection may be closing: its subscriptions go with it
-        with contextlib.suppress(nats.errors.Error):
-            await self._sub.unsubscribe()
+        # the connection may be closing: its subscriptions go with it; and a node's stop
+        # must not wait on it for ever
+        with contextlib.suppress(nats.errors.Error, TimeoutError):
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await self._sub.unsubscribe()
