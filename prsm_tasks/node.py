@@ -25,7 +25,7 @@ from prsm_tasks import bus, wire
 from prsm_tasks.actors.advertiser import Advertiser, ResourceSampler, default_node_id, host_name
 from prsm_tasks.actors.announce import Announcer
 from prsm_tasks.actors.attempt import Attempt
-from prsm_tasks.actors.base import supervise
+from prsm_tasks.actors.base import stop_actors, supervise
 from prsm_tasks.actors.checkpoints import Checkpointer
 from prsm_tasks.actors.claims import Claims
 from prsm_tasks.actors.intake import Intake, WorkPair
@@ -285,16 +285,19 @@ class Node:
             async with asyncio.TaskGroup() as actors, asyncio.TaskGroup() as runners:
                 self._runners_tg = runners
                 intake_task = actors.create_task(supervise("intake", self._intake.run))
-                loops = [
-                    actors.create_task(supervise("advertiser", advertiser.run)),
-                    actors.create_task(supervise("lease_keeper", lease_keeper.run)),
-                    actors.create_task(supervise("progress_pump", self._deps.pump.run)),
-                    actors.create_task(supervise("log_pump", self._log_pump.run)),
-                ]
-                if sweeper is not None:
-                    loops.append(actors.create_task(supervise("repair", sweeper.run)))
                 self.timer_actor = self._timer_actor(stores)
-                loops.append(actors.create_task(supervise("timers", self.timer_actor.run)))
+                runs = {
+                    "advertiser": advertiser.run,
+                    "lease_keeper": lease_keeper.run,
+                    "progress_pump": self._deps.pump.run,
+                    "log_pump": self._log_pump.run,
+                    "timers": self.timer_actor.run,
+                }
+                if sweeper is not None:
+                    runs["repair"] = sweeper.run
+                loops = {
+                    name: actors.create_task(supervise(name, run)) for name, run in runs.items()
+                }
                 await advertiser.publish_once()
                 log.info(
                     "node_ready",
@@ -308,10 +311,8 @@ class Node:
                 await self._shut_down(intake_task, advertiser, events)
                 if sweeper is not None:
                     sweeper.stop()
-                for task in loops:
-                    task.cancel()
+                await stop_actors(loops)  # no repair pass under way while its lease goes
                 if sweeper is not None:
-                    await asyncio.wait(loops)  # no pass under way while the lease goes
                     await sweeper.give_up()
         finally:
             await log_publisher.stop()  # flushes what the runners' last lines queued

@@ -42,3 +42,22 @@ async def supervise(
             )
             await asyncio.sleep(backoff_s)
             backoff_s = min(max_backoff_s, backoff_s * 2)
+
+
+async def stop_actors(actors: dict[str, asyncio.Task[None]], *, recancel_s: float = 1.0) -> None:
+    """Cancel ``actors`` and wait until every one has ended.
+
+    A coroutine that swallows its cancellation (ours by mistake, or a library's wait that
+    catches it) would keep its task group, and so the node's stop, waiting for ever: one still
+    running after ``recancel_s`` is cancelled again, and named in the log, until it ends.
+    """
+    names = {task: name for name, task in actors.items()}
+    pending = set(actors.values())
+    rounds = 0
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=recancel_s)
+        rounds += 1
+        if pending:
+            log.warning("actor_stop_slow", actors=sorted(names[t] for t in pending), rounds=rounds)
